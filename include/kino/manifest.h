@@ -1,0 +1,35 @@
+// A model is described by a kino.json manifest (format in README.md): the
+// component files (paths relative to the manifest), their configs and the
+// generation defaults. No torch here.
+#pragma once
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace kino {
+
+struct GenerationDefaults {
+  std::string sampler = "unipc";
+  int64_t steps = 50;
+  double cfg = 5.0;
+  double shift = 5.0;
+  int64_t width = 832, height = 480, frames = 81;
+  double fps = 16;
+  std::string negative_prompt;
+};
+
+struct ModelManifest {
+  std::string path;    // the manifest file
+  std::string name;    // e.g. "wan2.1-t2v-1.3b"
+  std::string family;  // "wan2.1"
+  std::string tokenizer;
+  std::string text_encoder, transformer, vae;  // weight files (absolute)
+  nlohmann::json text_encoder_config, transformer_config, vae_config;
+  GenerationDefaults defaults;
+};
+
+// `path`: a kino.json file, or a folder holding one.
+ModelManifest load_manifest(const std::string& path);
+
+}  // namespace kino

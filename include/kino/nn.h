@@ -1,0 +1,50 @@
+// Small functional building blocks shared by the models.
+// Parameters are plain tensors; modules are structs of them plus forward().
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include "kino/weights.h"
+
+namespace kino::nn {
+
+struct Linear {
+  at::Tensor weight, bias;  // [out, in], [out] or undefined
+  Linear() = default;
+  Linear(Weights& w, const std::string& name, int64_t in, int64_t out, bool with_bias = true)
+      : weight(w.take(name + ".weight", {out, in})), bias(with_bias ? w.take(name + ".bias", {out}) : at::Tensor()) {}
+  // Runs in the weight dtype (bf16 weights take bf16 activations).
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x.to(weight.scalar_type()), weight, bias); }
+};
+
+// RMS norm over the last axis: x * rsqrt(mean(x^2) + eps) * weight, in float32
+// (T5LayerNorm / WanRMSNorm).
+inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean({-1}, true) + eps);
+  return y.to(x.scalar_type()) * weight;
+}
+
+// LayerNorm over the last axis in float32 (WanLayerNorm); weight/bias optional.
+inline at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, weight, bias, eps).to(x.scalar_type());
+}
+
+inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
+
+// softmax(q k^T * scale + bias) v on [B, H, L, D] tensors; `bias` is additive
+// (broadcast to [B, H, Lq, Lk]) or undefined.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
+                            double scale) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::optional<at::Tensor> mask;
+  if (bias.defined()) mask = bias.to(q.scalar_type());
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+#else
+  at::Tensor logits = at::matmul(q, k.transpose(-2, -1)) * scale;
+  if (bias.defined()) logits = logits + bias;
+  return at::matmul(at::softmax(logits.to(at::kFloat), -1).to(q.scalar_type()), v);
+#endif
+}
+
+}  // namespace kino::nn

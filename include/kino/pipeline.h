@@ -1,0 +1,78 @@
+// Text-to-video generation, torch-free interface (what the CLI uses).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kino/manifest.h"
+
+namespace kino {
+
+// What the user asked for; unset fields take the model's defaults.
+struct GenerationRequest {
+  std::string prompt;
+  std::optional<std::string> negative;  // empty or unset: the model's default negative prompt
+  std::optional<uint64_t> seed;         // unset: a random seed (reported back)
+  std::optional<int64_t> steps, width, height, frames;
+  std::optional<double> cfg, shift, fps;
+  std::optional<std::string> sampler;
+};
+
+// A request resolved against the model's defaults and validated.
+struct GenerationSettings {
+  std::string prompt, negative, sampler;
+  uint64_t seed = 0;
+  int64_t steps = 0, width = 0, height = 0, frames = 0;
+  double cfg = 0, shift = 0, fps = 0;
+};
+
+struct Video {
+  int64_t frames = 0, width = 0, height = 0;
+  double fps = 0;
+  std::vector<uint8_t> rgb;  // frames * height * width * 3, RGB24
+};
+
+struct StageTimes {
+  double text_s = 0, denoise_s = 0, decode_s = 0;
+};
+
+struct RuntimeOptions {
+  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
+  std::string dtype = "float32";
+  int threads = 0;             // 0: all cores
+};
+
+// Called at every stage change and sampler step (step counts from 1).
+struct Progress {
+  std::string stage;
+  int64_t step = 0, steps = 0;
+};
+using ProgressCallback = std::function<void(const Progress&)>;
+
+// Stop generation at the next step boundary (safe from a signal handler);
+// generate() then throws kino::Interrupted.
+void request_stop();
+bool stop_requested();
+
+class WanT2V;
+
+class Pipeline {
+ public:
+  Pipeline(const ModelManifest& model, const RuntimeOptions& runtime);
+  ~Pipeline();
+
+  GenerationSettings resolve(const GenerationRequest& request) const;
+  Video generate(const GenerationSettings& settings, const ProgressCallback& progress = {},
+                 StageTimes* times = nullptr);
+  const ModelManifest& model() const { return model_; }
+
+ private:
+  ModelManifest model_;
+  std::unique_ptr<WanT2V> impl_;
+};
+
+}  // namespace kino

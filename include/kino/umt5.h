@@ -1,0 +1,49 @@
+// umT5 encoder (wan/modules/t5.py T5Encoder): per-layer relative position
+// bias, gated-GELU FFN, T5 RMS norm, no logit scaling.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kino/weights.h"
+
+namespace kino {
+
+struct UMT5Config {
+  int64_t vocab = 256384, dim = 4096, dim_attn = 4096, dim_ffn = 10240;
+  int64_t num_heads = 64, num_layers = 24, num_buckets = 32;
+  bool shared_pos = false;
+  int64_t max_distance = 128;
+};
+
+// Optional record of intermediate activations, keyed like the fixtures.
+using Trace = std::map<std::string, at::Tensor>;
+
+// Bucket of the relative position rel = key - query (bidirectional T5).
+int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets, int64_t max_distance);
+
+class UMT5Encoder {
+ public:
+  UMT5Encoder(const UMT5Config& cfg, Weights& w);
+
+  // ids, mask: [B, L] int64 -> [B, L, dim]. Keys with mask 0 are ignored;
+  // rows at padded positions are computed but meaningless.
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& mask, Trace* trace = nullptr) const;
+
+  const UMT5Config& config() const { return cfg_; }
+  void to(const at::TensorOptions& options);
+
+ private:
+  struct Block {
+    at::Tensor norm1, norm2, q, k, v, o, gate, fc1, fc2, pos_embedding;
+  };
+  at::Tensor position_bias(const at::Tensor& table, int64_t len) const;  // [1, H, L, L]
+
+  UMT5Config cfg_;
+  at::Tensor token_embedding_, final_norm_, shared_pos_embedding_;
+  std::vector<Block> blocks_;
+};
+
+}  // namespace kino

@@ -1,0 +1,64 @@
+// Wan diffusion transformer (wan/modules/model.py WanModel, t2v): 1x2x2
+// spacetime patches, 3-axis RoPE, qk RMS-norm, adaLN-style modulation from
+// the timestep, cross-attention to the text context.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <array>
+#include <vector>
+
+#include "kino/nn.h"
+#include "kino/umt5.h"  // Trace
+#include "kino/weights.h"
+
+namespace kino {
+
+struct WanDiTConfig {
+  int64_t in_dim = 16, out_dim = 16, dim = 1536, ffn_dim = 8960, freq_dim = 256;
+  int64_t text_dim = 4096, text_len = 512, num_heads = 12, num_layers = 30;
+  std::vector<int64_t> patch_size = {1, 2, 2};
+  bool qk_norm = true, cross_attn_norm = true;
+  double eps = 1e-6;
+};
+
+class WanDiT {
+ public:
+  WanDiT(const WanDiTConfig& cfg, Weights& w);
+
+  // Batched forward. x: per-sample latents [C, F, H, W] (sizes may differ);
+  // t: integer timesteps, one per sample; context: per-sample [L_i, text_dim]
+  // with L_i <= text_len; seq_len: padded token count (>= every sample's).
+  // Returns per-sample velocities shaped like x.
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
+                                  const std::vector<at::Tensor>& context, int64_t seq_len,
+                                  Trace* trace = nullptr) const;
+
+  const WanDiTConfig& config() const { return cfg_; }
+  // Moves the weights; `dtype` applies to the matrices, while modulation,
+  // norms and embeddings of time stay float32 as in the official code.
+  void to(at::Device device, at::ScalarType dtype);
+
+ private:
+  struct Attention {
+    nn::Linear q, k, v, o;
+    at::Tensor norm_q, norm_k;
+  };
+  struct Block {
+    at::Tensor modulation;  // [1, 6, dim]
+    Attention self_attn, cross_attn;
+    at::Tensor norm3_w, norm3_b;
+    nn::Linear ffn0, ffn2;
+  };
+
+  at::Tensor rope(const at::Tensor& x, const std::vector<std::array<int64_t, 3>>& grids) const;
+
+  WanDiTConfig cfg_;
+  at::Tensor patch_w_, patch_b_;
+  nn::Linear text0_, text2_, time0_, time2_, time_proj_;
+  std::vector<Block> blocks_;
+  at::Tensor head_modulation_;
+  nn::Linear head_;
+  at::Tensor rope_cos_, rope_sin_;  // float64 [1024, head_dim / 2]
+};
+
+}  // namespace kino

@@ -1,0 +1,60 @@
+// The Wan text-to-video pipeline at the tensor level (wan/text2video.py
+// WanT2V.generate): text -> contexts, seeded noise, sampling loop with
+// classifier-free guidance, VAE decode.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "kino/manifest.h"
+#include "kino/pipeline.h"
+#include "kino/sampler.h"
+#include "kino/tokenizer.h"
+#include "kino/umt5.h"
+#include "kino/wan_dit.h"
+#include "kino/wan_vae.h"
+
+namespace kino {
+
+// torch.manual_seed(seed); torch.randn(shape) on the CPU, in float32.
+at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape);
+// video [3, F, H, W] in [-1, 1] -> RGB24 [F, H, W, 3]: round(clamp((x+1)/2, 0, 1) * 255).
+at::Tensor video_to_uint8(const at::Tensor& video);
+
+class WanT2V {
+ public:
+  struct Step {
+    int64_t index;
+    at::Tensor cond, uncond, guided, latent;  // velocities and the latent after the step
+  };
+  using StepObserver = std::function<void(const Step&)>;
+
+  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype);
+
+  // Trimmed umT5 output for one prompt: [valid tokens, dim].
+  at::Tensor encode_text(const std::string& prompt) const;
+  // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
+  std::vector<int64_t> latent_shape(int64_t frames, int64_t height, int64_t width) const;
+  // The denoising loop from `noise`; returns the final latent.
+  at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
+                    int64_t steps, double shift, double cfg, const StepObserver& observer = {}) const;
+  at::Tensor decode(const at::Tensor& latent) const;  // clamped video [3, F, H, W]
+
+  int64_t text_len() const { return dit_.config().text_len; }
+  int64_t frame_multiple() const { return vae_.config().temporal_stride(); }
+  int64_t size_multiple() const;
+  const UMT5Encoder& text_encoder() const { return t5_; }
+  const WanDiT& transformer() const { return dit_; }
+  const WanVAE& vae() const { return vae_; }
+
+ private:
+  at::Device device_;
+  Tokenizer tokenizer_;
+  UMT5Encoder t5_;
+  WanDiT dit_;
+  WanVAE vae_;
+};
+
+}  // namespace kino

@@ -1,0 +1,266 @@
+#include "kino/wan_dit.h"
+
+#include <cmath>
+#include <limits>
+
+#include "kino/error.h"
+
+namespace kino {
+
+namespace {
+
+// sinusoidal_embedding_1d: [cos(t w_i), sin(t w_i)], w_i = 10000^(-i/half),
+// in float64 from the integer timestep, then float32.
+at::Tensor timestep_sinusoid(const std::vector<int64_t>& t, int64_t freq_dim) {
+  const int64_t half = freq_dim / 2;
+  at::Tensor pos = at::tensor(t, at::kLong).to(at::kDouble);
+  at::Tensor w = at::pow(10000.0, -at::arange(half, at::kDouble).div(half));
+  at::Tensor arg = at::outer(pos, w);
+  return at::cat({at::cos(arg), at::sin(arg)}, 1).to(at::kFloat);
+}
+
+// rope_params: angle[p, k] = p / 10000^(2k / dim) for k < dim / 2, float64.
+at::Tensor rope_angles(int64_t max_len, int64_t dim) {
+  at::Tensor inv = 1.0 / at::pow(10000.0, at::arange(0, dim, 2, at::kDouble).div(dim));
+  return at::outer(at::arange(max_len, at::kDouble), inv);
+}
+
+}  // namespace
+
+WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
+  const int64_t d = cfg.dim;
+  if (cfg.patch_size.size() != 3) throw Error("patch_size must have 3 entries");
+  if (d % cfg.num_heads != 0) throw Error(concat("dim ", d, " is not a multiple of num_heads ", cfg.num_heads));
+  const int64_t patch_numel = cfg.patch_size[0] * cfg.patch_size[1] * cfg.patch_size[2];
+  patch_w_ = w.take("patch_embedding.weight", {d, cfg.in_dim, cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]});
+  patch_b_ = w.take("patch_embedding.bias", {d});
+  if (patch_w_.defined()) patch_w_ = patch_w_.reshape({d, cfg.in_dim * patch_numel});
+  text0_ = nn::Linear(w, "text_embedding.0", cfg.text_dim, d);
+  text2_ = nn::Linear(w, "text_embedding.2", d, d);
+  time0_ = nn::Linear(w, "time_embedding.0", cfg.freq_dim, d);
+  time2_ = nn::Linear(w, "time_embedding.2", d, d);
+  time_proj_ = nn::Linear(w, "time_projection.1", d, 6 * d);
+  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    Block b;
+    b.modulation = w.take(p + "modulation", {1, 6, d});
+    for (auto [attn, name] : {std::pair<Attention*, const char*>{&b.self_attn, "self_attn"}, {&b.cross_attn, "cross_attn"}}) {
+      const std::string a = p + name + ".";
+      attn->q = nn::Linear(w, a + "q", d, d);
+      attn->k = nn::Linear(w, a + "k", d, d);
+      attn->v = nn::Linear(w, a + "v", d, d);
+      attn->o = nn::Linear(w, a + "o", d, d);
+      if (cfg.qk_norm) {
+        attn->norm_q = w.take(a + "norm_q.weight", {d});
+        attn->norm_k = w.take(a + "norm_k.weight", {d});
+      }
+    }
+    if (cfg.cross_attn_norm) {
+      b.norm3_w = w.take(p + "norm3.weight", {d});
+      b.norm3_b = w.take(p + "norm3.bias", {d});
+    }
+    b.ffn0 = nn::Linear(w, p + "ffn.0", d, cfg.ffn_dim);
+    b.ffn2 = nn::Linear(w, p + "ffn.2", cfg.ffn_dim, d);
+    blocks_.push_back(std::move(b));
+  }
+  head_modulation_ = w.take("head.modulation", {1, 2, d});
+  head_ = nn::Linear(w, "head.head", d, patch_numel * cfg.out_dim);
+
+  // 3-axis RoPE table: head_dim split as d - 4*(d/6) (time), 2*(d/6) (rows),
+  // 2*(d/6) (columns); one column per complex pair.
+  const int64_t hd = d / cfg.num_heads;
+  at::Tensor angles = at::cat({rope_angles(1024, hd - 4 * (hd / 6)), rope_angles(1024, 2 * (hd / 6)),
+                               rope_angles(1024, 2 * (hd / 6))},
+                              1);
+  rope_cos_ = at::cos(angles);
+  rope_sin_ = at::sin(angles);
+}
+
+void WanDiT::to(at::Device device, at::ScalarType dtype) {
+  auto mat = [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(device, dtype);
+  };
+  auto f32 = [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(device, at::kFloat);
+  };
+  auto lin = [&](nn::Linear& l) {
+    mat(l.weight);
+    mat(l.bias);
+  };
+  mat(patch_w_);
+  mat(patch_b_);
+  lin(text0_);
+  lin(text2_);
+  // Time embedding and all modulation arithmetic stay float32 (model.py).
+  for (nn::Linear* l : {&time0_, &time2_, &time_proj_}) {
+    f32(l->weight);
+    f32(l->bias);
+  }
+  for (auto& b : blocks_) {
+    f32(b.modulation);
+    for (Attention* a : {&b.self_attn, &b.cross_attn}) {
+      for (nn::Linear* l : {&a->q, &a->k, &a->v, &a->o}) lin(*l);
+      f32(a->norm_q);
+      f32(a->norm_k);
+    }
+    f32(b.norm3_w);
+    f32(b.norm3_b);
+    lin(b.ffn0);
+    lin(b.ffn2);
+  }
+  f32(head_modulation_);
+  lin(head_);
+  rope_cos_ = rope_cos_.to(device);
+  rope_sin_ = rope_sin_.to(device);
+}
+
+// rope_apply: rotate consecutive channel pairs of each head by the angles of
+// the token's (frame, row, column), in float64; padded tokens are untouched.
+at::Tensor WanDiT::rope(const at::Tensor& x, const std::vector<std::array<int64_t, 3>>& grids) const {
+  const int64_t B = x.size(0), H = x.size(2), c = x.size(3) / 2;
+  const int64_t ct = c - 2 * (c / 3), ch = c / 3;
+  std::vector<at::Tensor> out;
+  for (int64_t i = 0; i < B; ++i) {
+    const auto [f, h, w] = grids[static_cast<size_t>(i)];
+    const int64_t n = f * h * w;
+    auto table = [&](const at::Tensor& full) {
+      at::Tensor tf = full.slice(0, 0, f).slice(1, 0, ct).view({f, 1, 1, ct}).expand({f, h, w, ct});
+      at::Tensor th = full.slice(0, 0, h).slice(1, ct, ct + ch).view({1, h, 1, ch}).expand({f, h, w, ch});
+      at::Tensor tw = full.slice(0, 0, w).slice(1, ct + ch, c).view({1, 1, w, ch}).expand({f, h, w, ch});
+      return at::cat({tf, th, tw}, -1).reshape({n, 1, c});
+    };
+    at::Tensor cos = table(rope_cos_), sin = table(rope_sin_);
+    at::Tensor xi = x[i].slice(0, 0, n).to(at::kDouble).reshape({n, H, c, 2});
+    at::Tensor a = xi.select(-1, 0), b = xi.select(-1, 1);
+    at::Tensor rotated = at::stack({a * cos - b * sin, a * sin + b * cos}, -1).reshape({n, H, 2 * c});
+    out.push_back(at::cat({rotated.to(at::kFloat), x[i].slice(0, n).to(at::kFloat)}, 0));
+  }
+  return at::stack(out);
+}
+
+std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
+                                        const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace) const {
+  const int64_t B = static_cast<int64_t>(x.size());
+  if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B)
+    throw Error("WanDiT: x, t and context need one entry per sample");
+  const int64_t d = cfg_.dim, H = cfg_.num_heads, hd = d / H, C = cfg_.in_dim;
+  const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
+  const at::Device device = patch_w_.device();
+
+  // Patchify: the Conv3d with kernel = stride = patch as one matmul over
+  // tokens in (f, h, w) row-major order; zero-pad to seq_len.
+  std::vector<std::array<int64_t, 3>> grids;
+  std::vector<at::Tensor> tokens;
+  for (const auto& u : x) {
+    if (u.dim() != 4 || u.size(0) != C || u.size(1) % pt || u.size(2) % ph || u.size(3) % pw)
+      throw Error(concat("WanDiT: latent shape ", u.sizes(), " does not fit in_dim ", C, " and the patch size"));
+    const int64_t f = u.size(1) / pt, h = u.size(2) / ph, w = u.size(3) / pw;
+    grids.push_back({f, h, w});
+    at::Tensor p = u.to(device).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
+    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_, patch_b_);
+    if (emb.size(0) > seq_len) throw Error(concat("WanDiT: ", emb.size(0), " tokens exceed seq_len ", seq_len));
+    tokens.push_back(at::cat({emb, emb.new_zeros({seq_len - emb.size(0), d})}));
+  }
+  at::Tensor h = at::stack(tokens).to(at::kFloat);  // [B, S, d]
+  if (trace && B == 1) {
+    const auto [f, hh, ww] = grids[0];
+    (*trace)["patch_embedding_out"] = h.slice(1, 0, f * hh * ww).transpose(1, 2).reshape({1, d, f, hh, ww});
+  }
+
+  at::Tensor e = time2_(at::silu(time0_(timestep_sinusoid(t, cfg_.freq_dim).to(device))));  // [B, d]
+  at::Tensor e0 = time_proj_(at::silu(e)).unflatten(1, {6, d});                          // [B, 6, d]
+  if (trace) {
+    (*trace)["e"] = e;
+    (*trace)["e0"] = e0;
+  }
+
+  std::vector<at::Tensor> ctx;
+  for (const auto& c : context) {
+    if (c.dim() != 2 || c.size(1) != cfg_.text_dim || c.size(0) > cfg_.text_len)
+      throw Error(concat("WanDiT: context shape ", c.sizes(), " must be [<= ", cfg_.text_len, ", ", cfg_.text_dim, "]"));
+    at::Tensor cd = c.to(device, at::kFloat);
+    ctx.push_back(at::cat({cd, cd.new_zeros({cfg_.text_len - c.size(0), cfg_.text_dim})}));
+  }
+  // The padded rows embed to a constant vector and are attended to: no mask.
+  at::Tensor context_emb = text2_(nn::gelu_tanh(text0_(at::stack(ctx)))).to(at::kFloat);
+  if (trace) (*trace)["context_embedded"] = context_emb;
+
+  // Keys past a sample's token count are masked out of self-attention.
+  at::Tensor self_bias;
+  bool ragged = false;
+  for (const auto& g : grids) ragged |= g[0] * g[1] * g[2] != seq_len;
+  if (ragged) {
+    self_bias = at::zeros({B, 1, 1, seq_len}, at::TensorOptions().device(device));
+    for (int64_t i = 0; i < B; ++i) {
+      const auto& g = grids[static_cast<size_t>(i)];
+      self_bias[i].slice(-1, g[0] * g[1] * g[2]).fill_(-std::numeric_limits<float>::infinity());
+    }
+  }
+
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  auto attend = [&](const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, int64_t block) {
+    const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
+    at::Tensor q = a.q(q_in), k = a.k(kv_in), v = a.v(kv_in);
+    if (cfg_.qk_norm) {
+      q = nn::rms_norm(q.to(at::kFloat), a.norm_q, cfg_.eps);
+      k = nn::rms_norm(k.to(at::kFloat), a.norm_k, cfg_.eps);
+    }
+    q = q.view({B, Lq, H, hd});
+    k = k.view({B, Lk, H, hd});
+    v = v.view({B, Lk, H, hd});
+    if (self) {
+      q = rope(q, grids);
+      k = rope(k, grids);
+    }
+    const at::ScalarType run = a.q.weight.scalar_type();
+    at::Tensor core = nn::attention(q.to(run).transpose(1, 2), k.to(run).transpose(1, 2), v.to(run).transpose(1, 2),
+                                    self ? self_bias : at::Tensor(), scale)
+                          .transpose(1, 2);
+    if (trace && block == 0) {
+      const std::string p = self ? "block0_self_" : "block0_cross_";
+      (*trace)[p + (self ? "q_roped" : "q")] = q;
+      (*trace)[p + (self ? "k_roped" : "k")] = k;
+      (*trace)[p + "v"] = v;
+      (*trace)[std::string(self ? "block0_self" : "block0_cross") + "_attn_core"] = core;
+    }
+    return a.o(core.reshape({B, Lq, d})).to(at::kFloat);
+  };
+
+  const at::Tensor none;
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    const int64_t bi = static_cast<int64_t>(i);
+    std::vector<at::Tensor> m = (b.modulation + e0).chunk(6, 1);  // each [B, 1, d]
+    at::Tensor xin = nn::layer_norm(h, none, none, cfg_.eps) * (1 + m[1]) + m[0];
+    at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
+    if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
+    h = h + y * m[2];
+    at::Tensor cross_in = cfg_.cross_attn_norm ? nn::layer_norm(h, b.norm3_w, b.norm3_b, cfg_.eps) : h;
+    y = attend(b.cross_attn, cross_in, context_emb, false, bi);
+    if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
+    h = h + y;
+    y = b.ffn2(nn::gelu_tanh(b.ffn0(nn::layer_norm(h, none, none, cfg_.eps) * (1 + m[4]) + m[3]))).to(at::kFloat);
+    if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
+    h = h + y * m[5];
+    if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
+  }
+
+  // Head: modulated by the time embedding e (not e0).
+  std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
+  at::Tensor out = head_(nn::layer_norm(h, none, none, cfg_.eps) * (1 + hm[1]) + hm[0]).to(at::kFloat);
+  if (trace) (*trace)["head_out"] = out;
+
+  // Unpatchify: value ((pt*ph + ph)*pw + pw)*C + c of a token -> out[c, ...].
+  std::vector<at::Tensor> result;
+  for (int64_t i = 0; i < B; ++i) {
+    const auto [f, hh, ww] = grids[static_cast<size_t>(i)];
+    result.push_back(out[i]
+                         .slice(0, 0, f * hh * ww)
+                         .view({f, hh, ww, pt, ph, pw, cfg_.out_dim})
+                         .permute({6, 0, 3, 1, 4, 2, 5})
+                         .reshape({cfg_.out_dim, f * pt, hh * ph, ww * pw}));
+  }
+  return result;
+}
+
+}  // namespace kino

@@ -1,0 +1,80 @@
+#include "kino/weights.h"
+
+#include <cstring>
+
+#include "kino/error.h"
+
+namespace kino {
+
+namespace {
+
+at::ScalarType scalar_type(const TensorView& v) {
+  switch (v.dtype) {
+    case DType::F64: return at::kDouble;
+    case DType::F32: return at::kFloat;
+    case DType::F16: return at::kHalf;
+    case DType::BF16: return at::kBFloat16;
+    case DType::I64: return at::kLong;
+    case DType::I32: return at::kInt;
+    case DType::I16: return at::kShort;
+    case DType::I8: return at::kChar;
+    case DType::U8: return at::kByte;
+    case DType::BOOL: return at::kBool;
+    case DType::F8_E4M3:
+    case DType::F8_E5M2: break;
+  }
+  throw Error(concat("tensor '", v.name, "': dtype ", dtype_name(v.dtype), " is not supported by this build"));
+}
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+at::Tensor to_tensor(const TensorView& view) {
+  at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(scalar_type(view)));
+  if (view.nbytes) std::memcpy(t.data_ptr(), view.data, view.nbytes);  // safetensors data may be unaligned
+  return t;
+}
+
+Weights::Weights(const std::string& path, at::ScalarType dtype) : set_(SafetensorsSet::open(path)), dtype_(dtype) {}
+
+bool Weights::has(const std::string& name) const { return set_.find(prefix_ + name) != nullptr; }
+
+at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& shape) {
+  const std::string full = prefix_ + name;
+  const TensorView* view = set_.find(full);
+  if (!view) {
+    missing_.push_back(full);
+    return {};
+  }
+  taken_.insert(full);
+  if (!shape.empty() && at::IntArrayRef(view->shape) != at::IntArrayRef(shape))
+    throw Error(concat(set_.file_of(full), ": tensor '", full, "' has shape ", shape_str(view->shape),
+                    ", the config expects ", shape_str(shape)));
+  at::Tensor t = to_tensor(*view);
+  return t.is_floating_point() ? t.to(dtype_) : t;
+}
+
+void Weights::finish() const {
+  std::vector<std::string> unexpected;
+  for (const auto& n : set_.names())
+    if (!taken_.count(n)) unexpected.push_back(n);
+  if (missing_.empty() && unexpected.empty()) return;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 8) s += concat(", ... (", v.size(), " in all)");
+    return s;
+  };
+  std::string msg = concat(set_.path(), ":");
+  if (!missing_.empty()) msg += concat(" missing tensors: ", list(missing_), ";");
+  if (!unexpected.empty()) msg += concat(" unexpected tensors: ", list(unexpected), ";");
+  msg.pop_back();
+  throw Error(msg);
+}
+
+}  // namespace kino

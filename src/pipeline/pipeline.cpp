@@ -1,0 +1,271 @@
+#include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <chrono>
+#include <random>
+#include <thread>
+
+#include "kino/error.h"
+#include "kino/pipeline.h"
+#include "kino/wan_t2v.h"
+
+namespace kino {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+using Json = nlohmann::json;
+
+template <typename T>
+void read(const Json& j, const char* key, T& out, const std::string& where) {
+  if (!j.contains(key)) return;
+  try {
+    out = j.at(key).get<T>();
+  } catch (const Json::exception&) {
+    throw Error(concat(where, ": config field '", key, "' has the wrong type"));
+  }
+}
+
+UMT5Config umt5_config(const ModelManifest& m) {
+  UMT5Config c;
+  const std::string w = m.path + " text_encoder";
+  const Json& j = m.text_encoder_config;
+  read(j, "vocab", c.vocab, w);
+  read(j, "dim", c.dim, w);
+  read(j, "dim_attn", c.dim_attn, w);
+  read(j, "dim_ffn", c.dim_ffn, w);
+  read(j, "num_heads", c.num_heads, w);
+  read(j, "num_layers", c.num_layers, w);
+  read(j, "num_buckets", c.num_buckets, w);
+  read(j, "shared_pos", c.shared_pos, w);
+  return c;
+}
+
+WanDiTConfig dit_config(const ModelManifest& m) {
+  WanDiTConfig c;
+  const std::string w = m.path + " transformer";
+  const Json& j = m.transformer_config;
+  read(j, "in_dim", c.in_dim, w);
+  read(j, "out_dim", c.out_dim, w);
+  read(j, "dim", c.dim, w);
+  read(j, "ffn_dim", c.ffn_dim, w);
+  read(j, "freq_dim", c.freq_dim, w);
+  read(j, "text_dim", c.text_dim, w);
+  read(j, "text_len", c.text_len, w);
+  read(j, "num_heads", c.num_heads, w);
+  read(j, "num_layers", c.num_layers, w);
+  read(j, "patch_size", c.patch_size, w);
+  read(j, "qk_norm", c.qk_norm, w);
+  read(j, "cross_attn_norm", c.cross_attn_norm, w);
+  read(j, "eps", c.eps, w);
+  return c;
+}
+
+WanVAEConfig vae_config(const ModelManifest& m) {
+  WanVAEConfig c;
+  const std::string w = m.path + " vae";
+  const Json& j = m.vae_config;
+  read(j, "dim", c.dim, w);
+  read(j, "z_dim", c.z_dim, w);
+  read(j, "num_res_blocks", c.num_res_blocks, w);
+  read(j, "dim_mult", c.dim_mult, w);
+  read(j, "temperal_downsample", c.temporal_downsample, w);  // the official spelling
+  read(j, "temporal_downsample", c.temporal_downsample, w);
+  read(j, "latents_mean", c.latents_mean, w);
+  read(j, "latents_std", c.latents_std, w);
+  return c;
+}
+
+template <typename Module, typename Config>
+Module load_module(const std::string& path, const Config& cfg) {
+  Weights w(path);
+  Module m(cfg, w);
+  w.finish();
+  return m;
+}
+
+at::ScalarType parse_dtype(const std::string& s) {
+  if (s == "float32" || s == "fp32") return at::kFloat;
+  if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
+  if (s == "float16" || s == "fp16") return at::kHalf;
+  throw Error(concat("unknown dtype '", s, "' (expected float32, bfloat16 or float16)"));
+}
+
+at::Device parse_device(const std::string& s) {
+  try {
+    at::Device d(s);
+    if (d.is_cuda() && !at::hasCUDA()) throw Error(concat("device '", s, "' requested, but this build or machine has no CUDA"));
+    return d;
+  } catch (const c10::Error&) {
+    throw Error(concat("unknown device '", s, "' (expected cpu or cuda[:N])"));
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+void request_stop() { g_stop.store(true); }
+bool stop_requested() { return g_stop.load(); }
+
+at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape) {
+  at::Generator gen = at::detail::createCPUGenerator(seed);
+  return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat));
+}
+
+at::Tensor video_to_uint8(const at::Tensor& video) {
+  at::Tensor x = ((video.to(at::kCPU, at::kFloat) + 1) / 2).clamp(0, 1);
+  return (x * 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();
+}
+
+WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype)
+    : device_(device),
+      tokenizer_(model.tokenizer),
+      t5_(load_module<UMT5Encoder>(model.text_encoder, umt5_config(model))),
+      dit_(load_module<WanDiT>(model.transformer, dit_config(model))),
+      vae_(load_module<WanVAE>(model.vae, vae_config(model))) {
+  if (tokenizer_.vocab_size() > t5_.config().vocab)
+    throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
+                    t5_.config().vocab));
+  if (t5_.config().dim != dit_.config().text_dim)
+    throw Error(concat(model.path, ": text encoder dim ", t5_.config().dim, " != transformer text_dim ", dit_.config().text_dim));
+  if (vae_.config().z_dim != dit_.config().in_dim)
+    throw Error(concat(model.path, ": VAE z_dim ", vae_.config().z_dim, " != transformer in_dim ", dit_.config().in_dim));
+  // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
+  t5_.to(at::TensorOptions().device(device).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
+  dit_.to(device, dtype);
+  vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
+}
+
+int64_t WanT2V::size_multiple() const { return vae_.config().spatial_stride() * dit_.config().patch_size[1]; }
+
+at::Tensor WanT2V::encode_text(const std::string& prompt) const {
+  Tokens t = tokenizer_.encode(prompt, text_len());
+  at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1});
+  at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1});
+  at::NoGradGuard no_grad;
+  return t5_.forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat);
+}
+
+std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_t width) const {
+  const int64_t s = vae_.config().spatial_stride();
+  return {vae_.config().z_dim, (frames - 1) / frame_multiple() + 1, height / s, width / s};
+}
+
+at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
+                          int64_t steps, double shift, double cfg, const StepObserver& observer) const {
+  at::NoGradGuard no_grad;
+  auto sampler = Sampler::create(kind, steps, shift);
+  const auto& p = dit_.config().patch_size;
+  const int64_t seq_len = (noise.size(1) / p[0]) * (noise.size(2) / p[1]) * (noise.size(3) / p[2]);
+  // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
+  const bool guided = cfg != 1.0;
+  at::Tensor latent = noise.to(device_);
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
+    Step s{i, {}, {}, {}, {}};
+    if (guided) {
+      std::vector<at::Tensor> v = dit_.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len);
+      s.cond = v[0];
+      s.uncond = v[1];
+      s.guided = s.uncond + cfg * (s.cond - s.uncond);
+    } else {
+      s.cond = s.guided = dit_.forward({latent}, {t}, {cond}, seq_len)[0];
+    }
+    latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
+    s.latent = latent;
+    if (observer) observer(s);
+  }
+  return latent;
+}
+
+at::Tensor WanT2V::decode(const at::Tensor& latent) const {
+  at::NoGradGuard no_grad;
+  return vae_.decode(latent);
+}
+
+Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : model_(model) {
+  const int threads = runtime.threads > 0 ? runtime.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(threads);
+  impl_ = std::make_unique<WanT2V>(model, parse_device(runtime.device), parse_dtype(runtime.dtype));
+}
+
+Pipeline::~Pipeline() = default;
+
+GenerationSettings Pipeline::resolve(const GenerationRequest& r) const {
+  const GenerationDefaults& d = model_.defaults;
+  GenerationSettings s;
+  s.prompt = r.prompt;
+  s.negative = r.negative.value_or("");
+  if (s.negative.empty()) s.negative = d.negative_prompt;
+  s.sampler = sampler_name(parse_sampler(r.sampler.value_or(d.sampler)));
+  s.steps = r.steps.value_or(d.steps);
+  s.cfg = r.cfg.value_or(d.cfg);
+  s.shift = r.shift.value_or(d.shift);
+  s.width = r.width.value_or(d.width);
+  s.height = r.height.value_or(d.height);
+  s.frames = r.frames.value_or(d.frames);
+  s.fps = r.fps.value_or(d.fps);
+  s.seed = r.seed ? *r.seed : std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+
+  if (!is_valid_utf8(s.prompt)) throw Error("the prompt is not valid UTF-8");
+  if (!is_valid_utf8(s.negative)) throw Error("the negative prompt is not valid UTF-8");
+  if (s.steps < 1 || s.steps > 1000) throw Error(concat("--steps must be in 1..1000, got ", s.steps));
+  if (!std::isfinite(s.cfg) || s.cfg < 0) throw Error(concat("--cfg must be a non-negative number, got ", s.cfg));
+  if (!std::isfinite(s.shift) || s.shift <= 0) throw Error(concat("--shift must be positive, got ", s.shift));
+  if (!std::isfinite(s.fps) || s.fps <= 0 || s.fps > 240) throw Error(concat("--fps must be in (0, 240], got ", s.fps));
+  const int64_t fm = impl_->frame_multiple(), sm = impl_->size_multiple();
+  if (s.frames < 1 || (s.frames - 1) % fm != 0 || s.frames > 4096)
+    throw Error(concat("--frames must be ", fm, "k+1 (1, ", fm + 1, ", ", 2 * fm + 1, ", ...), got ", s.frames));
+  if (s.width < sm || s.height < sm || s.width % sm || s.height % sm || s.width > 8192 || s.height > 8192)
+    throw Error(concat("--size must be multiples of ", sm, " between ", sm, " and 8192, got ", s.width, "x", s.height));
+  return s;
+}
+
+Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& progress, StageTimes* times) {
+  auto check_stop = [] {
+    if (stop_requested()) throw Interrupted();
+  };
+  auto report = [&](const char* stage, int64_t step = 0, int64_t steps = 0) {
+    if (progress) progress(Progress{stage, step, steps});
+  };
+  StageTimes local;
+  StageTimes& tm = times ? *times : local;
+
+  check_stop();
+  report("encode");
+  auto t0 = std::chrono::steady_clock::now();
+  at::Tensor cond = impl_->encode_text(s.prompt);
+  at::Tensor uncond = impl_->encode_text(s.negative);
+  tm.text_s = seconds_since(t0);
+
+  check_stop();
+  report("denoise", 0, s.steps);
+  t0 = std::chrono::steady_clock::now();
+  at::Tensor noise = seeded_noise(s.seed, impl_->latent_shape(s.frames, s.height, s.width));
+  at::Tensor latent = impl_->sample(noise, cond, uncond, parse_sampler(s.sampler), s.steps, s.shift, s.cfg,
+                                    [&](const WanT2V::Step& st) {
+                                      report("denoise", st.index + 1, s.steps);
+                                      check_stop();
+                                    });
+  tm.denoise_s = seconds_since(t0);
+
+  report("decode");
+  t0 = std::chrono::steady_clock::now();
+  at::Tensor frames = video_to_uint8(impl_->decode(latent));
+  tm.decode_s = seconds_since(t0);
+
+  Video v;
+  v.frames = frames.size(0);
+  v.height = frames.size(1);
+  v.width = frames.size(2);
+  v.fps = s.fps;
+  v.rgb.assign(frames.data_ptr<uint8_t>(), frames.data_ptr<uint8_t>() + frames.numel());
+  return v;
+}
+
+}  // namespace kino

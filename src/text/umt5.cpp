@@ -1,0 +1,102 @@
+#include "kino/umt5.h"
+
+#include <cmath>
+#include <limits>
+
+#include "kino/nn.h"
+
+namespace kino {
+
+int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets, int64_t max_distance) {
+  // T5RelativeEmbedding._relative_position_bucket, bidirectional; the log is
+  // taken in float32 and truncated toward zero, as torch does.
+  const int64_t half = num_buckets / 2;
+  int64_t bucket = rel > 0 ? half : 0;
+  const int64_t r = rel < 0 ? -rel : rel;
+  const int64_t max_exact = half / 2;
+  if (r < max_exact) return bucket + r;
+  const float scaled = std::log(static_cast<float>(r) / static_cast<float>(max_exact)) /
+                       static_cast<float>(std::log(static_cast<double>(max_distance) / max_exact)) *
+                       static_cast<float>(half - max_exact);
+  int64_t large = max_exact + static_cast<int64_t>(scaled);
+  return bucket + std::min(large, half - 1);
+}
+
+UMT5Encoder::UMT5Encoder(const UMT5Config& cfg, Weights& w) : cfg_(cfg) {
+  const int64_t d = cfg.dim, a = cfg.dim_attn, f = cfg.dim_ffn;
+  token_embedding_ = w.take("token_embedding.weight", {cfg.vocab, d});
+  if (cfg.shared_pos) shared_pos_embedding_ = w.take("pos_embedding.embedding.weight", {cfg.num_buckets, cfg.num_heads});
+  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+    const std::string p = "blocks." + std::to_string(i) + ".";
+    Block b;
+    b.norm1 = w.take(p + "norm1.weight", {d});
+    b.q = w.take(p + "attn.q.weight", {a, d});
+    b.k = w.take(p + "attn.k.weight", {a, d});
+    b.v = w.take(p + "attn.v.weight", {a, d});
+    b.o = w.take(p + "attn.o.weight", {d, a});
+    b.norm2 = w.take(p + "norm2.weight", {d});
+    b.gate = w.take(p + "ffn.gate.0.weight", {f, d});
+    b.fc1 = w.take(p + "ffn.fc1.weight", {f, d});
+    b.fc2 = w.take(p + "ffn.fc2.weight", {d, f});
+    if (!cfg.shared_pos) b.pos_embedding = w.take(p + "pos_embedding.embedding.weight", {cfg.num_buckets, cfg.num_heads});
+    blocks_.push_back(std::move(b));
+  }
+  final_norm_ = w.take("norm.weight", {d});
+}
+
+void UMT5Encoder::to(const at::TensorOptions& options) {
+  auto move = [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(options);
+  };
+  move(token_embedding_);
+  move(final_norm_);
+  move(shared_pos_embedding_);
+  for (auto& b : blocks_)
+    for (at::Tensor* t : {&b.norm1, &b.norm2, &b.q, &b.k, &b.v, &b.o, &b.gate, &b.fc1, &b.fc2, &b.pos_embedding}) move(*t);
+}
+
+at::Tensor UMT5Encoder::position_bias(const at::Tensor& table, int64_t len) const {
+  std::vector<int64_t> buckets(static_cast<size_t>(len * len));
+  for (int64_t i = 0; i < len; ++i)
+    for (int64_t j = 0; j < len; ++j)
+      buckets[i * len + j] = t5_relative_bucket(j - i, cfg_.num_buckets, cfg_.max_distance);
+  at::Tensor idx = at::tensor(buckets, at::kLong).view({len, len}).to(table.device());
+  return at::embedding(table, idx).permute({2, 0, 1}).unsqueeze(0);  // [1, H, Lq, Lk]
+}
+
+at::Tensor UMT5Encoder::forward(const at::Tensor& ids, const at::Tensor& mask, Trace* trace) const {
+  const int64_t B = ids.size(0), L = ids.size(1), H = cfg_.num_heads, Dh = cfg_.dim_attn / H;
+  constexpr double kEps = 1e-6;
+  at::Tensor x = at::embedding(token_embedding_, ids.to(token_embedding_.device()));
+  if (trace) (*trace)["emb"] = x;
+
+  // Masked keys get float32's lowest value added to their logits (t5.py).
+  at::Tensor key_mask = mask.to(x.device()).view({B, 1, 1, L}) == 0;
+  const float lowest = std::numeric_limits<float>::lowest();
+  at::Tensor shared_bias = cfg_.shared_pos ? position_bias(shared_pos_embedding_, L) : at::Tensor();
+
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    const Block& b = blocks_[i];
+    at::Tensor pos = cfg_.shared_pos ? shared_bias : position_bias(b.pos_embedding, L);
+    if (trace) (*trace)["pos_bias" + std::to_string(i)] = pos;
+    at::Tensor bias = pos.expand({B, H, L, L}).to(at::kFloat).masked_fill(key_mask, lowest);
+
+    at::Tensor h = nn::rms_norm(x, b.norm1, kEps);
+    auto heads = [&](const at::Tensor& t) { return t.view({B, L, H, Dh}).transpose(1, 2); };
+    at::Tensor q = heads(at::linear(h, b.q)), k = heads(at::linear(h, b.k)), v = heads(at::linear(h, b.v));
+    at::Tensor attn = nn::attention(q, k, v, bias, 1.0);  // T5: no 1/sqrt(d) scaling
+    attn = at::linear(attn.transpose(1, 2).reshape({B, L, H * Dh}), b.o);
+    x = x + attn;
+    h = nn::rms_norm(x, b.norm2, kEps);
+    at::Tensor ffn = at::linear(at::linear(h, b.fc1) * nn::gelu_tanh(at::linear(h, b.gate)), b.fc2);
+    x = x + ffn;
+    if (trace && i == 0) {
+      (*trace)["block0_attn_out"] = attn;
+      (*trace)["block0_ffn_out"] = ffn;
+    }
+    if (trace) (*trace)["block" + std::to_string(i) + "_out"] = x;
+  }
+  return nn::rms_norm(x, final_norm_, kEps);
+}
+
+}  // namespace kino

@@ -1,0 +1,55 @@
+#include "kino/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "kino/error.h"
+
+namespace fs = std::filesystem;
+
+namespace kino {
+
+namespace {
+std::string folder_of(const std::string& path) {
+  fs::path parent = fs::path(path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+}  // namespace
+
+void check_output_folder(const std::string& path) {
+  std::string dir = folder_of(path);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error(concat("output folder does not exist: ", dir));
+  if (access(dir.c_str(), W_OK) != 0) throw Error(concat("output folder is not writable: ", dir));
+}
+
+AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_path)) {
+  static std::atomic<unsigned> counter{0};
+  fs::path p(final_path_);
+  fs::path tmp = p.parent_path() / concat(".", p.filename().string(), ".kino-tmp-", getpid(), "-", counter++);
+  temp_path_ = tmp.string();
+}
+
+AtomicFile::~AtomicFile() {
+  if (!committed_) std::remove(temp_path_.c_str());
+}
+
+void AtomicFile::commit() {
+  int fd = ::open(temp_path_.c_str(), O_RDONLY);
+  if (fd < 0) throw Error(concat("cannot reopen ", temp_path_, ": ", std::strerror(errno)));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(concat("cannot write ", final_path_, ": ", std::strerror(err)));
+  if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
+    throw Error(concat("cannot create ", final_path_, ": ", std::strerror(errno)));
+  committed_ = true;
+}
+
+}  // namespace kino

@@ -1,0 +1,360 @@
+#include "kino/wan_vae.h"
+
+#include <cmath>
+#include <map>
+#include <torch/version.h>
+
+#include "kino/error.h"
+
+namespace kino {
+
+namespace {
+
+// conv3d without padding. libtorch 1.x sends small float32 CPU convolutions
+// down a slow vol2col path; oneDNN does the same sum ~30x faster.
+at::Tensor conv3d(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b, at::IntArrayRef stride) {
+#if TORCH_VERSION_MAJOR < 2
+  if (x.device().is_cpu() && x.scalar_type() == at::kFloat)
+    return at::mkldnn_convolution(x.contiguous(), w.contiguous(), b, {0, 0, 0}, stride, {1, 1, 1}, 1);
+#endif
+  return at::conv3d(x, w, b, stride);
+}
+
+// Per-frame 2D op on [B, C, T, H, W].
+template <typename F>
+at::Tensor per_frame(const at::Tensor& x, F&& op) {
+  const int64_t B = x.size(0), T = x.size(2);
+  at::Tensor y = op(x.transpose(1, 2).reshape({B * T, x.size(1), x.size(3), x.size(4)}));
+  return y.view({B, T, y.size(1), y.size(2), y.size(3)}).transpose(1, 2);
+}
+
+// RMS_norm: F.normalize over channels (x / max(||x||, 1e-12)) * sqrt(C) * gamma.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& gamma) {
+  const double scale = std::sqrt(static_cast<double>(x.size(1)));
+  return x / at::clamp_min(x.norm(2, {1}, true), 1e-12) * scale * gamma;
+}
+
+}  // namespace
+
+// Streaming state of a chunked pass: the last two input frames of every
+// causal conv, and whether each temporal upsampler has seen frame 0.
+struct StreamState {
+  std::vector<at::Tensor> frames;
+  std::vector<char> started;
+};
+
+struct CausalConv3d {
+  at::Tensor w, b;
+  int64_t pad_t = 0, pad_hw = 0;  // CausalConv3d padding (time, space)
+  int slot = -1;                  // cache slot for streaming
+
+  // Zero-pads 2*pad_t frames in front (fewer when cached frames stand in)
+  // and pad_hw pixels on each side, then a plain convolution.
+  at::Tensor operator()(const at::Tensor& x, StreamState* state, at::IntArrayRef stride = {1, 1, 1}) const {
+    at::Tensor in = x;
+    int64_t front = 2 * pad_t;
+    if (state && pad_t > 0) {
+      at::Tensor& cached = state->frames[static_cast<size_t>(slot)];
+      if (cached.defined()) {
+        in = at::cat({cached, x}, 2);
+        front = std::max<int64_t>(0, front - cached.size(2));
+      }
+      cached = in.slice(2, std::max<int64_t>(0, in.size(2) - 2)).clone();
+    }
+    if (front || pad_hw) in = at::constant_pad_nd(in, {pad_hw, pad_hw, pad_hw, pad_hw, front, 0});
+    return conv3d(in, w, b, stride);
+  }
+};
+
+struct WanVAE::Impl {
+  enum class Kind { Residual, Attention, Down2d, Down3d, Up2d, Up3d };
+  struct Layer {
+    Kind kind = Kind::Residual;
+    // Residual
+    at::Tensor gamma0, gamma3;
+    CausalConv3d conv_a, conv_b, shortcut;
+    bool has_shortcut = false;
+    // Attention
+    at::Tensor norm_gamma, qkv_w, qkv_b, proj_w, proj_b;
+    // Resample
+    at::Tensor resample_w, resample_b;
+    CausalConv3d time_conv;
+    int up_slot = -1;
+  };
+  struct Stack {
+    CausalConv3d conv_in;
+    std::vector<Layer> layers, middle;
+    at::Tensor head_gamma;
+    CausalConv3d head_conv;
+  };
+
+  Stack encoder, decoder;
+  CausalConv3d conv1, conv2;  // 1x1x1 before/after the latent
+  at::Tensor mean, inv_std;   // [z, 1, 1, 1]
+  int num_slots = 0, num_up = 0;
+
+  CausalConv3d make_conv(Weights& w, const std::string& name, int64_t in, int64_t out, int64_t kt, int64_t khw,
+                         int64_t pad_t, int64_t pad_hw) {
+    CausalConv3d c;
+    c.w = w.take(name + ".weight", {out, in, kt, khw, khw});
+    c.b = w.take(name + ".bias", {out});
+    c.pad_t = pad_t;
+    c.pad_hw = pad_hw;
+    c.slot = pad_t > 0 ? num_slots++ : -1;
+    return c;
+  }
+
+  Layer make_residual(Weights& w, const std::string& p, int64_t in, int64_t out) {
+    Layer l;
+    l.kind = Kind::Residual;
+    l.gamma0 = w.take(p + "residual.0.gamma", {in, 1, 1, 1});
+    l.conv_a = make_conv(w, p + "residual.2", in, out, 3, 3, 1, 1);
+    l.gamma3 = w.take(p + "residual.3.gamma", {out, 1, 1, 1});
+    l.conv_b = make_conv(w, p + "residual.6", out, out, 3, 3, 1, 1);
+    l.has_shortcut = in != out;
+    if (l.has_shortcut) l.shortcut = make_conv(w, p + "shortcut", in, out, 1, 1, 0, 0);
+    return l;
+  }
+
+  Layer make_attention(Weights& w, const std::string& p, int64_t c) {
+    Layer l;
+    l.kind = Kind::Attention;
+    l.norm_gamma = w.take(p + "norm.gamma", {c, 1, 1});
+    l.qkv_w = w.take(p + "to_qkv.weight", {3 * c, c, 1, 1});
+    l.qkv_b = w.take(p + "to_qkv.bias", {3 * c});
+    l.proj_w = w.take(p + "proj.weight", {c, c, 1, 1});
+    l.proj_b = w.take(p + "proj.bias", {c});
+    return l;
+  }
+
+  Layer make_resample(Weights& w, const std::string& p, int64_t c, Kind kind) {
+    Layer l;
+    l.kind = kind;
+    const bool up = kind == Kind::Up2d || kind == Kind::Up3d;
+    const int64_t out = up ? c / 2 : c;
+    l.resample_w = w.take(p + "resample.1.weight", {out, c, 3, 3});
+    l.resample_b = w.take(p + "resample.1.bias", {out});
+    if (kind == Kind::Down3d) l.time_conv = make_conv(w, p + "time_conv", c, c, 3, 1, 0, 0);
+    if (kind == Kind::Up3d) {
+      l.time_conv = make_conv(w, p + "time_conv", c, 2 * c, 3, 1, 1, 0);
+      l.up_slot = num_up++;
+    }
+    return l;
+  }
+
+  void make_middle(Weights& w, const std::string& p, int64_t c, std::vector<Layer>& out) {
+    out.push_back(make_residual(w, p + "0.", c, c));
+    out.push_back(make_attention(w, p + "1.", c));
+    out.push_back(make_residual(w, p + "2.", c, c));
+  }
+
+  at::Tensor run(const Layer& l, const at::Tensor& x, StreamState* s) const {
+    switch (l.kind) {
+      case Kind::Residual: {
+        at::Tensor h = l.has_shortcut ? l.shortcut(x, s) : x;
+        at::Tensor r = l.conv_a(at::silu(rms_norm(x, l.gamma0)), s);
+        return l.conv_b(at::silu(rms_norm(r, l.gamma3)), s) + h;
+      }
+      case Kind::Attention:
+        return per_frame(x, [&](const at::Tensor& f) {
+                 const int64_t n = f.size(0), c = f.size(1), hw = f.size(2) * f.size(3);
+                 at::Tensor qkv = at::conv2d(rms_norm(f, l.norm_gamma), l.qkv_w, l.qkv_b);
+                 std::vector<at::Tensor> parts = qkv.view({n, 3 * c, hw}).transpose(1, 2).chunk(3, -1);
+                 at::Tensor logits = at::matmul(parts[0], parts[1].transpose(1, 2)) / std::sqrt(static_cast<double>(c));
+                 at::Tensor a = at::matmul(at::softmax(logits, -1), parts[2]);  // [n, hw, c]
+                 return at::conv2d(a.transpose(1, 2).reshape({n, c, f.size(2), f.size(3)}), l.proj_w, l.proj_b);
+               }) +
+               x;
+      case Kind::Down2d:
+      case Kind::Down3d: {
+        // Zero-pad right and bottom by one pixel, 3x3 conv with stride 2.
+        at::Tensor y = per_frame(x, [&](const at::Tensor& f) {
+          return at::conv2d(at::constant_pad_nd(f, {0, 1, 0, 1}), l.resample_w, l.resample_b, {2, 2});
+        });
+        if (l.kind == Kind::Down2d || y.size(2) < 3) return y;
+        // Frame 0 passes through; a stride-2 conv over all frames follows
+        // (windows (0,1,2), (2,3,4), ...): the official chunked encode.
+        return at::cat({y.slice(2, 0, 1), l.time_conv(y, nullptr, {2, 1, 1})}, 2);
+      }
+      case Kind::Up2d:
+      case Kind::Up3d: {
+        at::Tensor y = x;
+        if (l.kind == Kind::Up3d) {
+          // The first frame of the stream passes through; every later frame
+          // becomes two (channels [0, C) then [C, 2C) of the causal conv).
+          char& started = s->started[static_cast<size_t>(l.up_slot)];
+          at::Tensor head = started ? x.slice(2, 0, 0) : x.slice(2, 0, 1);
+          at::Tensor rest = started ? x : x.slice(2, 1);
+          started = 1;
+          if (rest.size(2) > 0) {
+            at::Tensor t = l.time_conv(rest, s);
+            const int64_t B = t.size(0), C = x.size(1), T = t.size(2);
+            t = t.view({B, 2, C, T, t.size(3), t.size(4)}).permute({0, 2, 3, 1, 4, 5}).reshape({B, C, 2 * T, t.size(3), t.size(4)});
+            y = at::cat({head, t}, 2);
+          }
+        }
+        return per_frame(y, [&](const at::Tensor& f) {
+          at::Tensor up = at::upsample_nearest2d(f, {2 * f.size(2), 2 * f.size(3)});
+          return at::conv2d(up, l.resample_w, l.resample_b, {1, 1}, {1, 1});
+        });
+      }
+    }
+    return x;
+  }
+
+  at::Tensor head(const Stack& st, const at::Tensor& x, StreamState* s) const {
+    return st.head_conv(at::silu(rms_norm(x, st.head_gamma)), s);
+  }
+};
+
+int64_t WanVAEConfig::temporal_stride() const {
+  int64_t s = 1;
+  for (bool t : temporal_downsample) s *= t ? 2 : 1;
+  return s;
+}
+
+int64_t WanVAEConfig::spatial_stride() const { return int64_t{1} << (dim_mult.size() - 1); }
+
+WanVAE::WanVAE(WanVAE&&) noexcept = default;
+WanVAE::~WanVAE() = default;
+
+WanVAE::WanVAE(const WanVAEConfig& cfg, Weights& w) : cfg_(cfg), impl_(std::make_unique<Impl>()) {
+  Impl& m = *impl_;
+  const int64_t levels = static_cast<int64_t>(cfg.dim_mult.size());
+  if (levels < 2 || static_cast<int64_t>(cfg.temporal_downsample.size()) != levels - 1)
+    throw Error("VAE config: temporal_downsample needs one entry per level transition");
+  if (cfg.latents_mean.size() != static_cast<size_t>(cfg.z_dim) || cfg.latents_std.size() != static_cast<size_t>(cfg.z_dim))
+    throw Error(concat("VAE config: latents_mean/latents_std need z_dim = ", cfg.z_dim, " entries"));
+
+  // Encoder: widths dim * [1, mult...].
+  std::vector<int64_t> enc{cfg.dim};
+  for (int64_t u : cfg.dim_mult) enc.push_back(cfg.dim * u);
+  m.encoder.conv_in = m.make_conv(w, "encoder.conv1", 3, enc[0], 3, 3, 1, 1);
+  int idx = 0;
+  for (int64_t i = 0; i < levels; ++i) {
+    int64_t in = enc[i];
+    for (int64_t j = 0; j < cfg.num_res_blocks; ++j, in = enc[i + 1])
+      m.encoder.layers.push_back(m.make_residual(w, concat("encoder.downsamples.", idx++, "."), in, enc[i + 1]));
+    if (i != levels - 1)
+      m.encoder.layers.push_back(m.make_resample(w, concat("encoder.downsamples.", idx++, "."), enc[i + 1],
+                                                 cfg.temporal_downsample[i] ? Impl::Kind::Down3d : Impl::Kind::Down2d));
+  }
+  const int64_t top = enc.back();
+  m.make_middle(w, "encoder.middle.", top, m.encoder.middle);
+  m.encoder.head_gamma = w.take("encoder.head.0.gamma", {top, 1, 1, 1});
+  m.encoder.head_conv = m.make_conv(w, "encoder.head.2", top, 2 * cfg.z_dim, 3, 3, 1, 1);
+  m.conv1 = m.make_conv(w, "conv1", 2 * cfg.z_dim, 2 * cfg.z_dim, 1, 1, 0, 0);
+  m.conv2 = m.make_conv(w, "conv2", cfg.z_dim, cfg.z_dim, 1, 1, 0, 0);
+
+  // Decoder: widths dim * [mult[-1], reversed mult...]; each upsampler halves
+  // the channels, so the next level's first block starts from half.
+  std::vector<int64_t> dec{cfg.dim * cfg.dim_mult.back()};
+  for (auto it = cfg.dim_mult.rbegin(); it != cfg.dim_mult.rend(); ++it) dec.push_back(cfg.dim * *it);
+  m.decoder.conv_in = m.make_conv(w, "decoder.conv1", cfg.z_dim, dec[0], 3, 3, 1, 1);
+  m.make_middle(w, "decoder.middle.", dec[0], m.decoder.middle);
+  idx = 0;
+  for (int64_t i = 0; i < levels; ++i) {
+    int64_t in = i == 0 ? dec[0] : dec[i] / 2;
+    for (int64_t j = 0; j <= cfg.num_res_blocks; ++j, in = dec[i + 1])
+      m.decoder.layers.push_back(m.make_residual(w, concat("decoder.upsamples.", idx++, "."), in, dec[i + 1]));
+    if (i != levels - 1) {
+      const bool temporal = cfg.temporal_downsample[static_cast<size_t>(levels - 2 - i)];
+      m.decoder.layers.push_back(m.make_resample(w, concat("decoder.upsamples.", idx++, "."), dec[i + 1],
+                                                 temporal ? Impl::Kind::Up3d : Impl::Kind::Up2d));
+    }
+  }
+  m.decoder.head_gamma = w.take("decoder.head.0.gamma", {dec.back(), 1, 1, 1});
+  m.decoder.head_conv = m.make_conv(w, "decoder.head.2", dec.back(), 3, 3, 3, 1, 1);
+
+  // scale = [mean, 1 / std] in float32 (WanVAE wrapper).
+  m.mean = at::tensor(cfg.latents_mean).view({cfg.z_dim, 1, 1, 1});
+  m.inv_std = (1.0f / at::tensor(cfg.latents_std)).view({cfg.z_dim, 1, 1, 1});
+}
+
+void WanVAE::to(at::Device device, at::ScalarType dtype) {
+  auto mv = [&](at::Tensor& t) {
+    if (t.defined()) t = t.to(device, dtype);
+  };
+  auto conv = [&](CausalConv3d& c) {
+    mv(c.w);
+    mv(c.b);
+  };
+  Impl& m = *impl_;
+  for (Impl::Stack* st : {&m.encoder, &m.decoder}) {
+    conv(st->conv_in);
+    conv(st->head_conv);
+    mv(st->head_gamma);
+    for (auto* list : {&st->layers, &st->middle})
+      for (auto& l : *list) {
+        for (at::Tensor* t : {&l.gamma0, &l.gamma3, &l.norm_gamma, &l.qkv_w, &l.qkv_b, &l.proj_w, &l.proj_b,
+                              &l.resample_w, &l.resample_b})
+          mv(*t);
+        for (CausalConv3d* c : {&l.conv_a, &l.conv_b, &l.shortcut, &l.time_conv}) conv(*c);
+      }
+  }
+  conv(m.conv1);
+  conv(m.conv2);
+  m.mean = m.mean.to(device);
+  m.inv_std = m.inv_std.to(device);
+}
+
+at::Tensor WanVAE::encode(const at::Tensor& video, Trace* trace) const {
+  const Impl& m = *impl_;
+  const int64_t s = cfg_.spatial_stride(), ts = cfg_.temporal_stride();
+  if (video.dim() != 4 || video.size(0) != 3 || (video.size(1) - 1) % ts || video.size(2) % s || video.size(3) % s)
+    throw Error(concat("VAE encode: video shape ", video.sizes(), " must be [3, ", ts, "k+1, H, W] with H, W multiples of ", s));
+  const at::Tensor& w0 = m.encoder.conv_in.w;
+  at::Tensor x = m.encoder.conv_in(video.to(w0.device(), w0.scalar_type()).unsqueeze(0), nullptr);
+  int resample = 0;
+  for (const auto& l : m.encoder.layers) {
+    x = m.run(l, x, nullptr);
+    if (trace && l.kind != Impl::Kind::Residual) (*trace)[concat("inter.enc.resample", resample++)] = x[0];
+  }
+  for (const auto& l : m.encoder.middle) x = m.run(l, x, nullptr);
+  if (trace) (*trace)["inter.enc.middle"] = x[0];
+  x = m.conv1(m.head(m.encoder, x, nullptr), nullptr)[0];
+  at::Tensor mu = x.slice(0, 0, cfg_.z_dim).to(at::kFloat);
+  if (trace) {
+    (*trace)["mu_raw"] = mu;
+    (*trace)["log_var"] = x.slice(0, cfg_.z_dim).to(at::kFloat);
+  }
+  return (mu - m.mean) * m.inv_std;
+}
+
+at::Tensor WanVAE::decode_raw(const at::Tensor& latent, Trace* trace) const {
+  const Impl& m = *impl_;
+  if (latent.dim() != 4 || latent.size(0) != cfg_.z_dim)
+    throw Error(concat("VAE decode: latent shape ", latent.sizes(), " must be [", cfg_.z_dim, ", F, h, w]"));
+  const at::Tensor& w0 = m.conv2.w;
+  at::Tensor z = latent.to(w0.device(), at::kFloat) / m.inv_std + m.mean;
+  z = m.conv2(z.to(w0.scalar_type()).unsqueeze(0), nullptr);
+
+  StreamState state;
+  state.frames.resize(static_cast<size_t>(m.num_slots));
+  state.started.assign(static_cast<size_t>(m.num_up), 0);
+  std::map<std::string, std::vector<at::Tensor>> pieces;
+  auto record = [&](const std::string& key, const at::Tensor& t) {
+    if (trace) pieces[key].push_back(t[0]);
+  };
+  std::vector<at::Tensor> frames;
+  for (int64_t f = 0; f < z.size(2); ++f) {
+    at::Tensor x = z.slice(2, f, f + 1);
+    record("inter.dec.conv2", x);
+    x = m.decoder.conv_in(x, &state);
+    record("inter.dec.conv1", x);
+    for (const auto& l : m.decoder.middle) x = m.run(l, x, &state);
+    record("inter.dec.middle", x);
+    int up = 0;
+    for (const auto& l : m.decoder.layers) {
+      x = m.run(l, x, &state);
+      if (l.kind == Impl::Kind::Up3d) record(concat("inter.dec.resample", up++), x);
+    }
+    frames.push_back(m.head(m.decoder, x, &state).to(at::kFloat));
+  }
+  for (auto& [key, list] : pieces) (*trace)[key] = at::cat(list, 1);
+  return at::cat(frames, 2)[0];
+}
+
+at::Tensor WanVAE::decode(const at::Tensor& latent) const { return decode_raw(latent).clamp(-1, 1); }
+
+}  // namespace kino

@@ -1,0 +1,92 @@
+#include "support.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kino/weights.h"
+
+namespace fs = std::filesystem;
+
+namespace kino::test {
+
+std::string fixture_dir(const std::string& name) {
+  const char* env = std::getenv("KINO_FIXTURES");
+  fs::path root = env ? fs::path(env) : fs::path(KINO_FIXTURES_DIR);
+  std::error_code ec;
+  return fs::is_directory(root / name, ec) ? (root / name).lexically_normal().string() : std::string();
+}
+
+std::string fixture(const std::string& file, const std::string& set) { return fixture_dir(set) + "/" + file; }
+
+std::map<std::string, at::Tensor> load_tensors(const std::string& path) {
+  std::map<std::string, at::Tensor> out;
+  SafetensorsFile f = SafetensorsFile::open(path);
+  for (const auto& v : f.tensors()) out[v.name] = to_tensor(v);
+  return out;
+}
+
+double tolerance(const std::string& file, const std::string& tensor) {
+  static std::map<std::string, nlohmann::json> manifests;
+  const std::string set = "wan21-tiny";
+  auto it = manifests.find(set);
+  if (it == manifests.end()) {
+    std::ifstream in(fixture("MANIFEST.json", set));
+    it = manifests.emplace(set, nlohmann::json::parse(in)).first;
+  }
+  const auto& files = it->second.at("files");
+  const auto& t = files.at(file).at("tensors");
+  if (!t.contains(tensor)) throw std::runtime_error("no tolerance for " + file + ":" + tensor);
+  const auto& entry = t.at(tensor);
+  return entry.contains("rel_tol") && entry["rel_tol"].is_number() ? entry["rel_tol"].get<double>() : 0.0;
+}
+
+double rel_error(const at::Tensor& out, const at::Tensor& ref) {
+  EXPECT_EQ(out.sizes(), ref.sizes());
+  if (out.sizes() != ref.sizes()) return INFINITY;
+  at::Tensor o = out.to(at::kCPU, at::kDouble), r = ref.to(at::kDouble);
+  const double denom = r.norm().item<double>();
+  const double num = (o - r).norm().item<double>();
+  return denom == 0 ? num : num / denom;
+}
+
+TempDir::TempDir() {
+  std::string tmpl = (fs::temp_directory_path() / "kino-test-XXXXXX").string();
+  if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+  path = tmpl;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
+  fs::remove_all(path, ec);
+}
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+CommandResult run_command(const std::string& command) {
+  TempDir tmp;
+  const std::string out = tmp / "out", err = tmp / "err";
+  CommandResult r;
+  const int status = std::system((command + " >" + out + " 2>" + err + " </dev/null").c_str());
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  auto slurp = [](const std::string& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  r.out = slurp(out);
+  r.err = slurp(err);
+  return r;
+}
+
+}  // namespace kino::test

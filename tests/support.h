@@ -1,0 +1,57 @@
+// Shared helpers for the test suite: fixture lookup, tolerances from the
+// fixture MANIFEST, relative errors, temporary folders, running the CLI.
+#pragma once
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+
+#include "kino/safetensors.h"
+
+namespace kino::test {
+
+// ../shared/fixtures/<name>; empty if the fixtures are absent.
+std::string fixture_dir(const std::string& name = "wan21-tiny");
+std::string fixture(const std::string& file, const std::string& set = "wan21-tiny");
+
+// Every tensor of a safetensors file, as owned tensors.
+std::map<std::string, at::Tensor> load_tensors(const std::string& path);
+// The MANIFEST.json rel_tol of one tensor of one fixture file.
+double tolerance(const std::string& file, const std::string& tensor);
+// ||out - ref|| / ||ref|| in float64.
+double rel_error(const at::Tensor& out, const at::Tensor& ref);
+
+// A fresh folder under the system temp dir, removed when the object dies.
+struct TempDir {
+  TempDir();
+  ~TempDir();
+  std::string path;
+  std::string operator/(const std::string& name) const { return path + "/" + name; }
+};
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out, err;
+};
+// Runs a shell command line; captures stdout and stderr.
+CommandResult run_command(const std::string& command);
+std::string shell_quote(const std::string& s);
+
+}  // namespace kino::test
+
+#define KINO_REQUIRE_FIXTURES()                                                     \
+  do {                                                                              \
+    if (kino::test::fixture_dir().empty())                                          \
+      GTEST_SKIP() << "reference fixtures not found at " KINO_FIXTURES_DIR;         \
+  } while (0)
+
+// Parity check against a fixture tensor with its MANIFEST tolerance.
+#define EXPECT_PARITY(out, ref, file, name)                                                     \
+  do {                                                                                          \
+    const double kino_err_ = kino::test::rel_error(out, ref);                                   \
+    const double kino_tol_ = kino::test::tolerance(file, name);                                 \
+    EXPECT_LE(kino_err_, kino_tol_) << name;                                                     \
+    RecordProperty(std::string("rel_err_") + name, std::to_string(kino_err_));                  \
+    std::printf("[ parity ] %-40s rel %.3e (tol %.0e)\n", std::string(name).c_str(), kino_err_, kino_tol_); \
+  } while (0)

@@ -1,0 +1,158 @@
+// The kino binary end to end: the fixture model's frames through the CLI,
+// and bad input refused with one line, a non-zero exit and no output.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kino/safetensors.h"
+#include "support.h"
+
+namespace fs = std::filesystem;
+using kino::test::shell_quote;
+
+namespace {
+
+const std::string kManifest = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
+
+kino::test::CommandResult kino_cli(const std::string& args) {
+  return kino::test::run_command(std::string(KINO_BINARY) + " " + args);
+}
+
+// Decodes a PNG to RGB24 bytes with the ffmpeg tool.
+std::vector<uint8_t> read_png(const std::string& path) {
+  kino::test::TempDir tmp;
+  const std::string raw = tmp / "frame.rgb";
+  auto r = kino::test::run_command("ffmpeg -v error -i " + shell_quote(path) + " -f rawvideo -pix_fmt rgb24 " + shell_quote(raw));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(raw, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+size_t count_files(const std::string& dir) {
+  size_t n = 0;
+  for (auto& e : fs::recursive_directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
+size_t count_lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+}  // namespace
+
+TEST(Cli, FixtureModelReproducesTheReferenceFrames) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  auto r = kino_cli("generate " + shell_quote("a large red circle moving to the right on a black background") +
+                    " --model " + shell_quote(kManifest) + " --seed 42 -o " + shell_quote(dir / "out_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  at::Tensor ref = kino::test::load_tensors(kino::test::fixture("e2e_io.safetensors"))["unipc.video"];  // [3, 9, 48, 64]
+  // The reference video in bytes, rounded the way kino writes frames.
+  at::Tensor ref_bytes = ((ref + 1) / 2).clamp(0, 1).mul(255).permute({1, 2, 3, 0});
+  ASSERT_EQ(count_files(dir.path), 9u);
+  for (int64_t f = 0; f < 9; ++f) {
+    char name[32];
+    std::snprintf(name, sizeof name, "out_%04d.png", static_cast<int>(f));
+    std::vector<uint8_t> px = read_png(dir / name);
+    ASSERT_EQ(px.size(), 48u * 64u * 3u) << name;
+    at::Tensor got = at::from_blob(px.data(), {48, 64, 3}, at::kByte).to(at::kFloat);
+    const double max_diff = (got - ref_bytes[f]).abs().max().item<double>();
+    EXPECT_LE(max_diff, 1.0) << name << ": pixels differ by more than 1/255";
+  }
+}
+
+TEST(Cli, WritesAnMp4WithProvenance) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  auto r = kino_cli("generate 'a red circle' --model " + shell_quote(kManifest) + " --seed 7 --steps 2 -o " + shell_quote(dir / "v.mp4"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto probe = kino::test::run_command("ffprobe -v error -show_streams -show_format -of json " + shell_quote(dir / "v.mp4"));
+  ASSERT_EQ(probe.exit_code, 0) << probe.err;
+  auto j = nlohmann::json::parse(probe.out);
+  const auto& st = j["streams"][0];
+  EXPECT_EQ(st["codec_name"], "h264");
+  EXPECT_EQ(st["pix_fmt"], "yuv420p");
+  EXPECT_EQ(st["width"], 64);
+  EXPECT_EQ(st["height"], 48);
+  EXPECT_EQ(st["nb_frames"], "9");
+  EXPECT_EQ(st["r_frame_rate"], "16/1");
+  const auto& tags = j["format"]["tags"];
+  EXPECT_NE(tags["comment"].get<std::string>().find("AI-generated"), std::string::npos);
+  auto settings = nlohmann::json::parse(tags["kino_settings"].get<std::string>());
+  EXPECT_EQ(settings["prompt"], "a red circle");
+  EXPECT_EQ(settings["seed"], 7);
+  EXPECT_EQ(settings["steps"], 2);
+  EXPECT_EQ(count_files(dir.path), 1u);  // no temporary file left behind
+}
+
+struct BadRun {
+  const char* label;
+  std::string args;      // after "generate 'p' --model M -o OUT"
+  int exit_code;
+  const char* message;   // part of the one-line error
+};
+
+class CliRefuses : public ::testing::TestWithParam<BadRun> {};
+
+TEST_P(CliRefuses, WithOneLineAndNoOutput) {
+  KINO_REQUIRE_FIXTURES();
+  const BadRun& b = GetParam();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  auto r = kino_cli("generate 'a red circle' --model " + shell_quote(kManifest) + " -o " + shell_quote(dir / "out/v.mp4") + " " + b.args);
+  EXPECT_EQ(r.exit_code, b.exit_code) << r.err;
+  EXPECT_NE(r.err.find(b.message), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(count_files(dir / "out"), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, CliRefuses,
+    ::testing::Values(BadRun{"frames", "--frames 8", 1, "--frames must be 4k+1"},
+                      BadRun{"size", "--size 50x48", 1, "multiples of 16"},
+                      BadRun{"size_syntax", "--size big", 2, "--size must look like"},
+                      BadRun{"sampler", "--sampler ddim", 2, "sampler"},
+                      BadRun{"missing_model", "--model /nonexistent/kino.json", 1, "/nonexistent/kino.json"},
+                      BadRun{"bad_device", "--device tpu", 1, "device 'tpu'"}),
+    [](const auto& info) { return std::string(info.param.label); });
+
+TEST(Cli, CorruptWeightsAreNamed) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  // A copy of the fixture model whose DiT file is cut short.
+  nlohmann::json m = nlohmann::json::parse(std::ifstream(kManifest));
+  const fs::path base = fs::path(kManifest).parent_path();
+  for (const char* key : {"text_encoder", "transformer", "vae"})
+    m[key]["weights"] = fs::absolute(base / m[key]["weights"].get<std::string>()).lexically_normal().string();
+  m["tokenizer"] = fs::absolute(base / m["tokenizer"].get<std::string>()).lexically_normal().string();
+  std::ifstream in(m["transformer"]["weights"].get<std::string>(), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(dir / "dit.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() - 100);
+  m["transformer"]["weights"] = "dit.safetensors";
+  std::ofstream(dir / "kino.json") << m.dump();
+  auto r = kino_cli("generate 'x' --model " + shell_quote(dir.path) + " -o " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("dit.safetensors"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "v.mp4"));
+
+  // A config that disagrees with the tensors' shapes.
+  m["transformer"]["weights"] = fs::absolute(base / "../../../shared/fixtures/wan21-tiny/dit_weights.safetensors").lexically_normal().string();
+  m["transformer"]["config"]["ffn_dim"] = 96;
+  std::ofstream(dir / "kino.json") << m.dump();
+  r = kino_cli("generate 'x' --model " + shell_quote(dir.path) + " -o " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("blocks.0.ffn.0.weight"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "v.mp4"));
+}
+
+TEST(Cli, MissingOutputFolderFailsBeforeGenerating) {
+  KINO_REQUIRE_FIXTURES();
+  auto r = kino_cli("generate 'x' --model " + shell_quote(kManifest) + " -o /nonexistent-kino/v.mp4");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("output folder does not exist: /nonexistent-kino"), std::string::npos) << r.err;
+}

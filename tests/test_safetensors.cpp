@@ -1,0 +1,162 @@
+// safetensors reader/writer: round trips, sharded checkpoints, and refusal of
+// every kind of malformed file with a message that names the problem.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "kino/error.h"
+#include "kino/safetensors.h"
+#include "kino/weights.h"
+#include "support.h"
+
+using namespace kino;
+
+namespace {
+
+void write_raw(const std::string& path, const std::string& header, const std::string& data) {
+  std::ofstream out(path, std::ios::binary);
+  uint64_t n = header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xFF));
+  out << header << data;
+}
+
+// Opens `path` and returns the error message (empty if it opened).
+std::string open_error(const std::string& path) {
+  try {
+    SafetensorsFile::open(path);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Safetensors, RoundTripsEveryDtype) {
+  test::TempDir dir;
+  std::vector<float> f32 = {1.5f, -2.0f, 3.25f, 0.0f, 7.0f, -1e-3f};
+  std::vector<int64_t> i64 = {1, -2, 1LL << 40};
+  std::vector<uint16_t> bf16 = {0x3F80, 0xC000};  // 1.0, -2.0
+  std::vector<uint8_t> u8 = {0, 255, 7};
+  write_safetensors(dir / "a.safetensors",
+                    {{"w", DType::F32, {2, 3}, f32.data()},
+                     {"ids", DType::I64, {3}, i64.data()},
+                     {"half", DType::BF16, {2}, bf16.data()},
+                     {"bytes", DType::U8, {3}, u8.data()},
+                     {"empty", DType::F32, {0, 4}, nullptr}},
+                    {{"component", "test"}});
+  SafetensorsFile f = SafetensorsFile::open(dir / "a.safetensors");
+  ASSERT_EQ(f.tensors().size(), 5u);
+  EXPECT_EQ(f.metadata().at("component"), "test");
+  const TensorView* w = f.find("w");
+  ASSERT_NE(w, nullptr);
+  EXPECT_EQ(w->shape, (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(std::memcmp(w->data, f32.data(), f32.size() * 4), 0);
+  EXPECT_EQ(std::memcmp(f.find("ids")->data, i64.data(), 24), 0);
+  EXPECT_EQ(f.find("empty")->nbytes, 0u);
+  at::Tensor bf = to_tensor(*f.find("half")).to(at::kFloat);
+  EXPECT_FLOAT_EQ(bf[0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(bf[1].item<float>(), -2.0f);
+  // No temporary file is left behind.
+  size_t entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir.path)) entries += e.is_regular_file();
+  EXPECT_EQ(entries, 1u);
+}
+
+TEST(Safetensors, ReadsShardedCheckpointsThroughTheIndex) {
+  test::TempDir dir;
+  std::vector<float> a = {1, 2}, b = {3, 4, 5};
+  write_safetensors(dir / "m-00001.safetensors", {{"a", DType::F32, {2}, a.data()}});
+  write_safetensors(dir / "m-00002.safetensors", {{"b", DType::F32, {3}, b.data()}});
+  std::ofstream(dir / "m.safetensors.index.json")
+      << R"({"metadata": {}, "weight_map": {"a": "m-00001.safetensors", "b": "m-00002.safetensors"}})";
+  Weights w(dir / "m.safetensors.index.json");
+  EXPECT_EQ(w.take("b", {3})[2].item<float>(), 5.0f);
+  EXPECT_EQ(w.take("a", {2})[0].item<float>(), 1.0f);
+  EXPECT_NO_THROW(w.finish());
+}
+
+TEST(Safetensors, WeightsReportMissingUnexpectedAndMisshapenTensors) {
+  test::TempDir dir;
+  std::vector<float> a = {1, 2};
+  write_safetensors(dir / "m.safetensors", {{"a", DType::F32, {2}, a.data()}, {"extra", DType::F32, {2}, a.data()}});
+  {
+    Weights w(dir / "m.safetensors");
+    EXPECT_THROW(w.take("a", {3}), Error);
+  }
+  Weights w(dir / "m.safetensors");
+  w.take("a", {2});
+  EXPECT_FALSE(w.take("gone", {1}).defined());
+  try {
+    w.finish();
+    FAIL() << "finish() accepted a missing tensor";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("missing tensors: gone"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("unexpected tensors: extra"), std::string::npos) << e.what();
+  }
+}
+
+struct Malformed {
+  const char* label;
+  std::string header;
+  std::string data;
+  const char* expect;  // part of the message
+};
+
+class SafetensorsRejects : public ::testing::TestWithParam<Malformed> {};
+
+TEST_P(SafetensorsRejects, WithAMessageNamingTheProblem) {
+  test::TempDir dir;
+  const Malformed& m = GetParam();
+  const std::string path = dir / "bad.safetensors";
+  write_raw(path, m.header, m.data);
+  const std::string err = open_error(path);
+  ASSERT_FALSE(err.empty()) << m.label << " was accepted";
+  EXPECT_NE(err.find(m.expect), std::string::npos) << err;
+  EXPECT_NE(err.find(path), std::string::npos) << "message does not name the file: " << err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, SafetensorsRejects,
+    ::testing::Values(
+        Malformed{"not_json", "{\"a\": ", "", "not valid JSON"},
+        Malformed{"not_object", "[1, 2]", "", "not a JSON object"},
+        Malformed{"unknown_dtype", R"({"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}})", "abcd", "unknown dtype 'F33'"},
+        Malformed{"missing_shape", R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", "abcd", "missing shape"},
+        Malformed{"negative_dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd", "non-negative"},
+        Malformed{"past_end", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "abcd", "outside the data section"},
+        Malformed{"length_mismatch", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "abcdefgh", "byte length 4 != 8"},
+        Malformed{"overlap", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+                  "abcdefgh", "overlaps"},
+        Malformed{"huge_shape", R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,4]}})", "abcd",
+                  "more bytes than the file holds"},
+        Malformed{"bad_offsets", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,0]}})", "abcd", "outside the data section"},
+        Malformed{"metadata_not_string", R"({"__metadata__":{"x":1}})", "", "is not a string"}),
+    [](const auto& info) { return std::string(info.param.label); });
+
+TEST(Safetensors, RejectsTruncatedFilesAndOversizedHeaders) {
+  test::TempDir dir;
+  std::ofstream(dir / "short.safetensors") << "abc";
+  EXPECT_NE(open_error(dir / "short.safetensors").find("truncated"), std::string::npos);
+  {
+    std::ofstream out(dir / "long.safetensors", std::ios::binary);
+    const uint64_t n = 1000;
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xFF));
+    out << "{}";
+  }
+  EXPECT_NE(open_error(dir / "long.safetensors").find("exceeds the file size"), std::string::npos);
+  EXPECT_NE(open_error(dir / "missing.safetensors").find("cannot open"), std::string::npos);
+  // A real fixture cut in half no longer holds its tensors.
+  KINO_REQUIRE_FIXTURES();
+  std::ifstream in(test::fixture("t5_weights.safetensors"), std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  std::ofstream(dir / "cut.safetensors", std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  EXPECT_NE(open_error(dir / "cut.safetensors").find("outside the data section"), std::string::npos);
+}
+
+TEST(Safetensors, WriteIntoMissingFolderFailsCleanly) {
+  std::vector<float> a = {1};
+  EXPECT_THROW(write_safetensors("/nonexistent-kino-dir/x.safetensors", {{"a", DType::F32, {1}, a.data()}}), Error);
+}
