@@ -96,6 +96,8 @@ struct BadRun {
   const char* message;   // part of the one-line error
 };
 
+void PrintTo(const BadRun& b, std::ostream* os) { *os << b.label; }
+
 class CliRefuses : public ::testing::TestWithParam<BadRun> {};
 
 TEST_P(CliRefuses, WithOneLineAndNoOutput) {
@@ -116,7 +118,6 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRun{"size", "--size 50x48", 1, "multiples of 16"},
                       BadRun{"size_syntax", "--size big", 2, "--size must look like"},
                       BadRun{"sampler", "--sampler ddim", 2, "sampler"},
-                      BadRun{"missing_model", "--model /nonexistent/kino.json", 1, "/nonexistent/kino.json"},
                       BadRun{"bad_device", "--device tpu", 1, "device 'tpu'"}),
     [](const auto& info) { return std::string(info.param.label); });
 
@@ -148,6 +149,15 @@ TEST(Cli, CorruptWeightsAreNamed) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("blocks.0.ffn.0.weight"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "v.mp4"));
+}
+
+TEST(Cli, MissingModelIsNamed) {
+  kino::test::TempDir dir;
+  auto r = kino_cli("generate 'x' --model /nonexistent/kino.json -o " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("model manifest not found: /nonexistent/kino.json"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(count_files(dir.path), 0u);
 }
 
 TEST(Cli, MissingOutputFolderFailsBeforeGenerating) {

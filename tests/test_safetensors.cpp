@@ -105,6 +105,8 @@ struct Malformed {
   const char* expect;  // part of the message
 };
 
+void PrintTo(const Malformed& m, std::ostream* os) { *os << m.label; }
+
 class SafetensorsRejects : public ::testing::TestWithParam<Malformed> {};
 
 TEST_P(SafetensorsRejects, WithAMessageNamingTheProblem) {
@@ -126,7 +128,8 @@ INSTANTIATE_TEST_SUITE_P(
         Malformed{"unknown_dtype", R"({"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}})", "abcd", "unknown dtype 'F33'"},
         Malformed{"missing_shape", R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", "abcd", "missing shape"},
         Malformed{"negative_dim", R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", "abcd", "non-negative"},
-        Malformed{"past_end", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "abcd", "outside the data section"},
+        Malformed{"shape_past_end", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", "abcd", "more bytes than the file holds"},
+        Malformed{"offsets_past_end", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", "abcd", "outside the data section"},
         Malformed{"length_mismatch", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,4]}})", "abcdefgh", "byte length 4 != 8"},
         Malformed{"overlap", R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
                   "abcdefgh", "overlaps"},

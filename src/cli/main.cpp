@@ -93,7 +93,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    std::fprintf(stderr, "kino: %s (see kino --help)\n", e.what());
+    return kExitUsage;
   }
 
   auto logger = spdlog::stderr_color_mt("kino");
