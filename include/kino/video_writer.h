@@ -15,6 +15,9 @@ bool is_frame_pattern(const std::string& path);
 // Expands the pattern for one frame index.
 std::string frame_path(const std::string& pattern, int64_t index);
 
+// Writes one RGB24 image as a PNG file (atomically).
+void write_png(const std::string& path, const uint8_t* rgb, int64_t width, int64_t height);
+
 // Writes `video` to `path`; `metadata` goes into the container (MP4 only).
 // Returns the files written.
 std::vector<std::string> write_video(const std::string& path, const Video& video,

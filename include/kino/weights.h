@@ -4,6 +4,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -21,6 +23,12 @@ class Weights {
   // Tensors are converted to `dtype` (floating tensors only).
   explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat);
 
+  // A source for training from scratch: take() creates every tensor it is
+  // asked for (norm scales and gammas 1, biases 0, everything else
+  // N(0, 1/fan_in)), float32 with requires_grad, and keeps it in parameters().
+  static Weights initializer(uint64_t seed);
+  const std::map<std::string, at::Tensor>& parameters() const { return created_; }
+
   // The tensor `prefix + name`, checked against `shape` (empty = any shape).
   // A missing name is recorded and an undefined tensor returned; call finish().
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape = {});
@@ -30,11 +38,15 @@ class Weights {
   void finish() const;
 
   void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
-  const std::string& path() const { return set_.path(); }
+  std::string path() const { return set_ ? set_->path() : std::string("<initializer>"); }
 
  private:
-  SafetensorsSet set_;
-  at::ScalarType dtype_;
+  Weights() = default;
+
+  std::optional<SafetensorsSet> set_;
+  at::ScalarType dtype_ = at::kFloat;
+  std::optional<at::Generator> init_;
+  std::map<std::string, at::Tensor> created_;
   std::string prefix_;
   std::set<std::string> taken_;
   std::vector<std::string> missing_;

@@ -34,7 +34,6 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   const int64_t patch_numel = cfg.patch_size[0] * cfg.patch_size[1] * cfg.patch_size[2];
   patch_w_ = w.take("patch_embedding.weight", {d, cfg.in_dim, cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]});
   patch_b_ = w.take("patch_embedding.bias", {d});
-  if (patch_w_.defined()) patch_w_ = patch_w_.reshape({d, cfg.in_dim * patch_numel});
   text0_ = nn::Linear(w, "text_embedding.0", cfg.text_dim, d);
   text2_ = nn::Linear(w, "text_embedding.2", d, d);
   time0_ = nn::Linear(w, "time_embedding.0", cfg.freq_dim, d);
@@ -157,7 +156,7 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     const int64_t f = u.size(1) / pt, h = u.size(2) / ph, w = u.size(3) / pw;
     grids.push_back({f, h, w});
     at::Tensor p = u.to(device).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
-    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_, patch_b_);
+    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_.reshape({d, -1}), patch_b_);
     if (emb.size(0) > seq_len) throw Error(concat("WanDiT: ", emb.size(0), " tokens exceed seq_len ", seq_len));
     tokens.push_back(at::cat({emb, emb.new_zeros({seq_len - emb.size(0), d})}));
   }

@@ -72,38 +72,46 @@ void encode(AVCodecContext* enc, AVFrame* frame, AVPacket* pkt, const std::strin
   if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) throw Error(concat("cannot encode ", path, ": ", av_error(rc)));
 }
 
-std::vector<std::string> write_png_sequence(const std::string& pattern, const Video& v) {
+// One RGB24 image as PNG bytes.
+std::vector<uint8_t> encode_png(const uint8_t* rgb, int64_t width, int64_t height) {
   const AVCodec* codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
   if (!codec) throw Error("this FFmpeg has no PNG encoder");
-  std::vector<std::unique_ptr<AtomicFile>> files;
+  CodecCtx enc(avcodec_alloc_context3(codec));
+  enc->width = static_cast<int>(width);
+  enc->height = static_cast<int>(height);
+  enc->pix_fmt = AV_PIX_FMT_RGB24;
+  enc->time_base = AVRational{1, 1};
+  if (int rc = avcodec_open2(enc.get(), codec, nullptr); rc < 0) throw Error(concat("cannot open the PNG encoder: ", av_error(rc)));
+  FramePtr frame = make_frame(AV_PIX_FMT_RGB24, enc->width, enc->height);
+  av_image_copy_plane(frame->data[0], frame->linesize[0], rgb, static_cast<int>(width * 3), static_cast<int>(width * 3),
+                      static_cast<int>(height));
+  frame->pts = 0;
   PacketPtr pkt(av_packet_alloc());
-  FramePtr frame = make_frame(AV_PIX_FMT_RGB24, static_cast<int>(v.width), static_cast<int>(v.height));
+  std::vector<uint8_t> bytes;
+  auto sink = [&](AVPacket* p) { bytes.insert(bytes.end(), p->data, p->data + p->size); };
+  encode(enc.get(), frame.get(), pkt.get(), "PNG", sink);
+  encode(enc.get(), nullptr, pkt.get(), "PNG", sink);
+  return bytes;
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::FILE* fp = std::fopen(path.c_str(), "wb");
+  if (!fp) throw Error(concat("cannot write ", path));
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), fp) == bytes.size();
+  if (std::fclose(fp) != 0 || !ok) throw Error(concat("cannot write ", path, " (disk full?)"));
+}
+
+// Every frame is written under a temporary name first; only when all of them
+// are complete are they renamed into place.
+std::vector<std::string> write_png_sequence(const std::string& pattern, const Video& v) {
+  std::vector<std::unique_ptr<AtomicFile>> files;
+  const size_t frame_bytes = static_cast<size_t>(v.width * v.height * 3);
   for (int64_t i = 0; i < v.frames; ++i) {
     const std::string path = frame_path(pattern, i);
     check_output_folder(path);
-    CodecCtx enc(avcodec_alloc_context3(codec));
-    enc->width = static_cast<int>(v.width);
-    enc->height = static_cast<int>(v.height);
-    enc->pix_fmt = AV_PIX_FMT_RGB24;
-    enc->time_base = AVRational{1, 1};
-    if (int rc = avcodec_open2(enc.get(), codec, nullptr); rc < 0) throw Error(concat("cannot open the PNG encoder: ", av_error(rc)));
-    fill_rgb(frame.get(), v, i);
-    frame->pts = 0;
     files.push_back(std::make_unique<AtomicFile>(path));
-    std::FILE* fp = std::fopen(files.back()->temp_path().c_str(), "wb");
-    if (!fp) throw Error(concat("cannot write ", path));
-    bool ok = true;
-    auto sink = [&](AVPacket* p) { ok = ok && std::fwrite(p->data, 1, static_cast<size_t>(p->size), fp) == static_cast<size_t>(p->size); };
-    try {
-      encode(enc.get(), frame.get(), pkt.get(), path, sink);
-      encode(enc.get(), nullptr, pkt.get(), path, sink);
-    } catch (...) {
-      std::fclose(fp);
-      throw;
-    }
-    if (std::fclose(fp) != 0 || !ok) throw Error(concat("cannot write ", path, " (disk full?)"));
+    write_bytes(files.back()->temp_path(), encode_png(v.rgb.data() + i * frame_bytes, v.width, v.height));
   }
-  // Every frame is complete: put them all in place.
   std::vector<std::string> written;
   for (auto& f : files) {
     f->commit();
@@ -208,6 +216,13 @@ std::string frame_path(const std::string& pattern, int64_t index) {
   char buf[64];
   std::snprintf(buf, sizeof buf, m.str().c_str(), static_cast<int>(index));
   return m.prefix().str() + buf + m.suffix().str();
+}
+
+void write_png(const std::string& path, const uint8_t* rgb, int64_t width, int64_t height) {
+  check_output_folder(path);
+  AtomicFile out(path);
+  write_bytes(out.temp_path(), encode_png(rgb, width, height));
+  out.commit();
 }
 
 std::vector<std::string> write_video(const std::string& path, const Video& video,

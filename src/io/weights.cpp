@@ -1,5 +1,8 @@
 #include "kino/weights.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <cmath>
 #include <cstring>
 
 #include "kino/error.h"
@@ -42,26 +45,52 @@ at::Tensor to_tensor(const TensorView& view) {
 
 Weights::Weights(const std::string& path, at::ScalarType dtype) : set_(SafetensorsSet::open(path)), dtype_(dtype) {}
 
-bool Weights::has(const std::string& name) const { return set_.find(prefix_ + name) != nullptr; }
+Weights Weights::initializer(uint64_t seed) {
+  Weights w;
+  w.init_ = at::detail::createCPUGenerator(seed);
+  return w;
+}
+
+bool Weights::has(const std::string& name) const { return !set_ || set_->find(prefix_ + name) != nullptr; }
 
 at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& shape) {
   const std::string full = prefix_ + name;
-  const TensorView* view = set_.find(full);
+  if (init_) {
+    if (shape.empty()) throw Error(concat("initializer: tensor '", full, "' needs a shape"));
+    const bool is_bias = full.size() > 5 && full.compare(full.size() - 5, 5, ".bias") == 0;
+    const bool is_scale = full.find("norm") != std::string::npos || full.find("gamma") != std::string::npos;
+    at::Tensor t;
+    if (is_bias) {
+      t = at::zeros(shape);
+    } else if (is_scale) {
+      t = at::ones(shape);
+    } else {
+      int64_t fan_in = 1;
+      for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
+      if (shape.size() == 1 || full.find("embedding.weight") != std::string::npos) fan_in = shape.back();
+      t = at::randn(shape, *init_) / std::sqrt(static_cast<double>(fan_in));
+    }
+    t.set_requires_grad(true);
+    created_[full] = t;
+    return t;
+  }
+  const TensorView* view = set_->find(full);
   if (!view) {
     missing_.push_back(full);
     return {};
   }
   taken_.insert(full);
   if (!shape.empty() && at::IntArrayRef(view->shape) != at::IntArrayRef(shape))
-    throw Error(concat(set_.file_of(full), ": tensor '", full, "' has shape ", shape_str(view->shape),
+    throw Error(concat(set_->file_of(full), ": tensor '", full, "' has shape ", shape_str(view->shape),
                     ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
   return t.is_floating_point() ? t.to(dtype_) : t;
 }
 
 void Weights::finish() const {
+  if (!set_) return;
   std::vector<std::string> unexpected;
-  for (const auto& n : set_.names())
+  for (const auto& n : set_->names())
     if (!taken_.count(n)) unexpected.push_back(n);
   if (missing_.empty() && unexpected.empty()) return;
   auto list = [](const std::vector<std::string>& v) {
@@ -70,7 +99,7 @@ void Weights::finish() const {
     if (v.size() > 8) s += concat(", ... (", v.size(), " in all)");
     return s;
   };
-  std::string msg = concat(set_.path(), ":");
+  std::string msg = concat(set_->path(), ":");
   if (!missing_.empty()) msg += concat(" missing tensors: ", list(missing_), ";");
   if (!unexpected.empty()) msg += concat(" unexpected tensors: ", list(unexpected), ";");
   msg.pop_back();
