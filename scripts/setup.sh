@@ -9,7 +9,7 @@ PACKAGES=(
   libopenblas0-openmp            # fast float32 BLAS; its alternative outranks netlib
   libsentencepiece-dev sentencepiece
   libspdlog-dev libfmt-dev nlohmann-json3-dev libcli11-dev
-  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev
+  libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libgtest-dev
   ffmpeg                         # ffprobe, used by the end-to-end tests
 )

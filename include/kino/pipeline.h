@@ -20,6 +20,8 @@ struct GenerationRequest {
   std::optional<int64_t> steps, width, height, frames;
   std::optional<double> cfg, shift, fps;
   std::optional<std::string> sampler;
+  std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
+  std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
 };
 
 // A request resolved against the model's defaults and validated.
@@ -28,6 +30,7 @@ struct GenerationSettings {
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;
+  std::vector<std::string> warnings;  // values rounded to what the model takes
 };
 
 struct Video {
@@ -63,9 +66,14 @@ class WanT2V;
 class Pipeline {
  public:
   Pipeline(const ModelManifest& model, const RuntimeOptions& runtime);
+  Pipeline(Pipeline&&) noexcept;
+  Pipeline& operator=(Pipeline&&) noexcept;
   ~Pipeline();
 
-  GenerationSettings resolve(const GenerationRequest& request) const;
+  // Fills defaults and validates. Sizes and frame counts the model cannot
+  // take are rounded to the nearest valid ones (with a warning), or refused
+  // when `strict`; impossible values are always refused.
+  GenerationSettings resolve(const GenerationRequest& request, bool strict = false) const;
   Video generate(const GenerationSettings& settings, const ProgressCallback& progress = {},
                  StageTimes* times = nullptr);
   const ModelManifest& model() const { return model_; }

@@ -18,9 +18,20 @@ std::string frame_path(const std::string& pattern, int64_t index);
 // Writes one RGB24 image as a PNG file (atomically).
 void write_png(const std::string& path, const uint8_t* rgb, int64_t width, int64_t height);
 
-// Writes `video` to `path`; `metadata` goes into the container (MP4 only).
-// Returns the files written.
+struct WriteOptions {
+  std::string format;  // "" (from the name), "mp4" or "y4m" (for "-", standard output)
+  std::string audio;   // an audio file to mux (AAC), cut or padded to the video
+};
+
+// Writes `video` to `path` ("-": standard output, fragmented MP4 or Y4M);
+// `metadata` goes into the container. Returns the files written.
 std::vector<std::string> write_video(const std::string& path, const Video& video,
-                                     const std::map<std::string, std::string>& metadata);
+                                     const std::map<std::string, std::string>& metadata, const WriteOptions& options = {});
+
+// FFmpeg's own log output: errors only, or everything when `verbose`.
+void set_media_log_level(bool verbose);
+
+// The container-level metadata tags of a video file.
+std::map<std::string, std::string> read_metadata(const std::string& path);
 
 }  // namespace kino

@@ -1,20 +1,24 @@
-// kino command line: a thin layer over the kino library.
+// kino command line: a thin layer over the kino library (argument parsing,
+// logging, exit codes). The work is in kino/runner.h and kino/pipeline.h.
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
-#include <unistd.h>
 
 #include "kino/atomic_file.h"
 #include "kino/error.h"
 #include "kino/manifest.h"
-#include "kino/pipeline.h"
-#include "kino/video_writer.h"
+#include "kino/presets.h"
+#include "kino/runner.h"
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -22,11 +26,10 @@ constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitInterrupted = 
 
 extern "C" void on_signal(int) { kino::request_stop(); }
 
-// The embedded default: models/kino-tiny next to the binary's source tree or
-// installed share folder, or $KINO_MODEL.
+// The embedded default: models/kino-tiny beside the binary's tree, installed
+// under share/kino, or in the source tree; $KINO_MODEL overrides.
 std::string default_model() {
   if (const char* env = std::getenv("KINO_MODEL")) return env;
-  namespace fs = std::filesystem;
   std::error_code ec;
   const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
   for (const fs::path& c : {exe.parent_path().parent_path() / "models" / "kino-tiny",
@@ -36,26 +39,288 @@ std::string default_model() {
   return (fs::path(KINO_SOURCE_DIR) / "models" / "kino-tiny").string();
 }
 
-bool parse_size(const std::string& s, int64_t& w, int64_t& h) {
-  char x = 0;
-  long long a = 0, b = 0;
-  char rest = 0;
-  if (std::sscanf(s.c_str(), "%lld%c%lld%c", &a, &x, &b, &rest) != 3 || (x != 'x' && x != 'X')) return false;
-  w = a;
-  h = b;
-  return true;
+// Options shared by generate, batch and storyboard.
+struct Common {
+  std::string model, device = "cpu", dtype = "float32", size, aspect, negative, sampler, progress = "auto", audio, format;
+  std::string preset;
+  int64_t seed = -1, steps = 0, frames = 0;
+  double cfg = -1, shift = -1, fps = -1, seconds = -1;
+  int threads = 0;
+  bool json = false, strict = false, label = false;
+
+  void add_to(CLI::App* app, bool generation_settings = true) {
+    app->add_option("-m,--model", model, "Model folder or kino.json (default: the embedded kino-tiny)");
+    app->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
+    app->add_option("--dtype", dtype, "float32, bfloat16 or float16")->capture_default_str();
+    app->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    app->add_flag("--json", json, "Print one JSON object per finished video on stdout");
+    app->add_option("--progress", progress, "auto (a bar on a terminal), bar, json (events on stderr) or none")
+        ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
+    app->add_flag("--strict", strict, "Refuse sizes and frame counts the model cannot take instead of rounding them");
+    app->add_flag("--label", label, "Draw an AI-GENERATED label into the frames");
+    if (!generation_settings) return;
+    app->add_option("-n,--negative", negative, "Negative prompt (default: the model's)");
+    app->add_option("-s,--seed", seed, "Random seed (default: random, reported)")->check(CLI::NonNegativeNumber);
+    app->add_option("--steps", steps, "Sampling steps")->check(CLI::Range(1, 1000));
+    app->add_option("--cfg", cfg, "Classifier-free guidance scale")->check(CLI::NonNegativeNumber);
+    app->add_option("--shift", shift, "Sigma shift of the schedule")->check(CLI::PositiveNumber);
+    app->add_option("--sampler", sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
+    app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
+    app->add_option("--aspect", aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
+    app->add_option("--frames", frames, "Frame count (4k+1)")->check(CLI::PositiveNumber);
+    app->add_option("--seconds", seconds, "Duration; frames = seconds x fps, rounded to a valid count")->check(CLI::PositiveNumber);
+    app->add_option("--fps", fps, "Frames per second of the output")->check(CLI::PositiveNumber);
+    app->add_option("--preset", preset, "Style preset (kino presets lists them)");
+    app->add_option("--audio", audio, "Audio file to mux (AAC), cut or padded to the video");
+    app->add_option("--format", format, "Output format for -o -: mp4 (fragmented) or y4m")->check(CLI::IsMember({"mp4", "y4m"}));
+  }
+
+  // Command-line settings over a request (command line wins).
+  void apply(kino::GenerationRequest& r) const {
+    if (!negative.empty()) r.negative = negative;
+    if (seed >= 0) r.seed = static_cast<uint64_t>(seed);
+    if (steps > 0) r.steps = steps;
+    if (cfg >= 0) r.cfg = cfg;
+    if (shift > 0) r.shift = shift;
+    if (fps > 0) r.fps = fps;
+    if (frames > 0) r.frames = frames;
+    if (seconds > 0) r.seconds = seconds;
+    if (!sampler.empty()) r.sampler = sampler;
+    if (!aspect.empty()) r.aspect = aspect;
+    if (!size.empty()) kino::apply_overrides({{"size", size}}, r, "--size");
+  }
+
+  kino::RunOptions run_options() const {
+    kino::RunOptions o;
+    o.progress = progress == "bar" ? kino::ProgressMode::Bar
+                 : progress == "json" ? kino::ProgressMode::Json
+                 : progress == "none" ? kino::ProgressMode::None
+                                      : kino::ProgressMode::Auto;
+    o.strict = strict;
+    o.label = label;
+    o.write.audio = audio;
+    o.write.format = format;
+    return o;
+  }
+
+  kino::Pipeline load() const {
+    const kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
+    spdlog::debug("model {} from {}", m.name, m.path);
+    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads});
+  }
+};
+
+void print_json(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump().c_str());
+  std::fflush(stdout);
 }
 
-std::map<std::string, std::string> provenance(const kino::GenerationSettings& s, const kino::ModelManifest& m) {
-  nlohmann::json j = {{"prompt", s.prompt}, {"negative", s.negative}, {"seed", s.seed},      {"steps", s.steps},
-                      {"cfg", s.cfg},       {"shift", s.shift},       {"sampler", s.sampler}, {"width", s.width},
-                      {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", m.name},
-                      {"kino_version", KINO_VERSION}};
-  return {{"title", s.prompt},
-          {"comment", "AI-generated video (kino " KINO_VERSION ", model " + m.name + ")"},
-          {"ai_generated", "true"},
-          {"kino_settings", j.dump()},
-          {"encoder", "kino " KINO_VERSION}};
+kino::GenerationSettings resolve_logged(kino::Pipeline& p, const kino::GenerationRequest& r, bool strict) {
+  kino::GenerationSettings s = p.resolve(r, strict);
+  for (const auto& w : s.warnings) spdlog::warn("{}", w);
+  return s;
+}
+
+int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from) {
+  kino::GenerationRequest req;
+  if (!from.empty()) {
+    req = kino::request_from_settings(kino::read_provenance(from));
+    spdlog::info("settings from {}", from);
+  }
+  if (!prompt.empty()) req.prompt = prompt;
+  if (req.prompt.empty()) throw kino::Error("no prompt given (a PROMPT argument or --from FILE)");
+  c.apply(req);
+  if (!c.preset.empty()) kino::apply_preset(kino::find_preset(kino::load_presets(), c.preset), req);
+  if (output.empty()) throw kino::Error("--output is empty");
+  if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
+  kino::Pipeline pipeline = c.load();
+  const kino::GenerationSettings s = resolve_logged(pipeline, req, c.strict);
+  spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, s.cfg, s.seed);
+  const nlohmann::json record = kino::render_one(pipeline, s, output, c.run_options());
+  const auto& t = record["timings"];
+  spdlog::info("wrote {}; text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output == "-" ? "<stdout>" : output,
+               t["text_s"].get<double>(), t["denoise_s"].get<double>(), t["decode_s"].get<double>());
+  if (c.json) print_json(record);
+  return kExitOk;
+}
+
+struct BatchOptions {
+  std::string file, output_dir = ".", name = "{index}-{slug}.mp4", shard;
+  bool skip_existing = false;
+};
+
+int run_batch(const Common& c, const BatchOptions& b) {
+  int64_t shard_i = 0, shard_n = 1;
+  if (!b.shard.empty()) {
+    char slash = 0, rest = 0;
+    long long i = 0, n = 0;
+    if (std::sscanf(b.shard.c_str(), "%lld%c%lld%c", &i, &slash, &n, &rest) != 3 || slash != '/' || n < 1 || i < 1 || i > n)
+      throw kino::Error(kino::concat("--shard must be i/n with 1 <= i <= n, got '", b.shard, "'"));
+    shard_i = i - 1;
+    shard_n = n;
+  }
+  std::error_code ec;
+  if (!fs::is_directory(b.output_dir, ec)) throw kino::Error(kino::concat("output folder does not exist: ", b.output_dir));
+  const std::vector<kino::BatchItem> items = kino::read_prompt_file(b.file);
+  const auto presets = kino::load_presets();
+  kino::Pipeline pipeline = c.load();  // once for the whole batch
+  const auto t0 = std::chrono::steady_clock::now();
+  int done = 0, skipped = 0, failed = 0;
+  nlohmann::json failures = nlohmann::json::array();
+  bool interrupted = false;
+  for (const kino::BatchItem& item : items) {
+    if (item.index % shard_n != shard_i) continue;
+    if (kino::stop_requested()) {
+      interrupted = true;
+      break;
+    }
+    auto fail = [&](const std::string& why) {
+      ++failed;
+      spdlog::error("item {} (line {}): {}", item.index, item.line, why);
+      failures.push_back({{"index", item.index}, {"line", item.line}, {"error", why}});
+      if (c.json) print_json({{"index", item.index}, {"line", item.line}, {"error", why}});
+    };
+    if (!item.error.empty()) {
+      fail(item.error);
+      continue;
+    }
+    try {
+      kino::GenerationRequest req = item.request;
+      c.apply(req);
+      if (item.request.seed) req.seed = item.request.seed;  // the line's own seed wins
+      if (!req.seed) req.seed = static_cast<uint64_t>(item.index);  // reproducible batches: seed = index unless given
+      const std::string preset = item.preset.empty() ? c.preset : item.preset;
+      if (!preset.empty()) kino::apply_preset(kino::find_preset(presets, preset), req);
+      const kino::GenerationSettings s = resolve_logged(pipeline, req, c.strict);
+      const std::string name = kino::expand_name(item.output_name.empty() ? b.name : item.output_name, item.index, s.seed, item.request.prompt);
+      const std::string path = (fs::path(b.output_dir) / name).string();
+      if (b.skip_existing && fs::exists(path, ec)) {
+        ++skipped;
+        spdlog::info("item {}: {} exists, skipped", item.index, path);
+        continue;
+      }
+      spdlog::info("item {}/{}: {}", item.index + 1, items.size(), s.prompt);
+      nlohmann::json record = kino::render_one(pipeline, s, path, c.run_options());
+      record["index"] = item.index;
+      ++done;
+      if (c.json) print_json(record);
+    } catch (const kino::Interrupted&) {
+      interrupted = true;
+      break;
+    } catch (const kino::Error& e) {
+      fail(e.what());
+    }
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  spdlog::info("batch: {} done, {} skipped, {} failed{} in {:.1f}s", done, skipped, failed, interrupted ? ", interrupted" : "", total);
+  if (c.json)
+    print_json({{"summary", {{"done", done}, {"skipped", skipped}, {"failed", failed}, {"interrupted", interrupted},
+                             {"items", items.size()}, {"seconds", total}, {"failures", failures}}}});
+  if (interrupted) return kExitInterrupted;
+  return failed ? kExitFailure : kExitOk;
+}
+
+int run_storyboard(const Common& c, const std::string& file, const std::string& output) {
+  std::ifstream in(file);
+  if (!in) throw kino::Error(kino::concat("cannot read storyboard ", file));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw kino::Error(kino::concat(file, ": not valid JSON (", e.what(), ")"));
+  }
+  if (!j.is_object() || !j.contains("shots") || !j["shots"].is_array() || j["shots"].empty())
+    throw kino::Error(kino::concat(file, ": needs a non-empty \"shots\" array"));
+  const double crossfade = j.value("crossfade", 0.0);
+  const auto presets = kino::load_presets();
+  kino::Pipeline pipeline = c.load();
+  kino::RunOptions opts = c.run_options();
+
+  // Resolve every shot first, so that a bad shot fails before any rendering.
+  std::vector<kino::GenerationSettings> shots;
+  for (size_t i = 0; i < j["shots"].size(); ++i) {
+    const std::string where = kino::concat(file, " shot ", i + 1);
+    const auto& shot = j["shots"][i];
+    kino::GenerationRequest req;
+    c.apply(req);
+    kino::apply_overrides(shot, req, where, {"preset", "seconds"});
+    if (shot.contains("seconds")) req.seconds = shot["seconds"].get<double>();
+    if (req.prompt.empty()) throw kino::Error(kino::concat(where, ": field 'prompt' is missing"));
+    if (!req.seed) req.seed = static_cast<uint64_t>(c.seed >= 0 ? c.seed + static_cast<int64_t>(i) : static_cast<int64_t>(i));
+    if (shot.contains("preset")) kino::apply_preset(kino::find_preset(presets, shot["preset"].get<std::string>()), req);
+    else if (!c.preset.empty()) kino::apply_preset(kino::find_preset(presets, c.preset), req);
+    shots.push_back(resolve_logged(pipeline, req, c.strict));
+    if (shots.back().width != shots[0].width || shots.back().height != shots[0].height || shots.back().fps != shots[0].fps)
+      throw kino::Error(kino::concat(where, ": every shot needs the same size and fps"));
+  }
+  const int64_t fade = static_cast<int64_t>(std::llround(crossfade * shots[0].fps));
+  kino::Video joined;
+  for (size_t i = 0; i < shots.size(); ++i) {
+    spdlog::info("shot {}/{}: {}", i + 1, shots.size(), shots[i].prompt);
+    kino::StageTimes times;
+    kino::Video v = kino::generate_with_progress(pipeline, shots[i], opts.progress, times);
+    if (kino::stop_requested()) throw kino::Interrupted();
+    if (i == 0) {
+      joined = std::move(v);
+      continue;
+    }
+    // Crossfade: the last `fade` frames of the joined video blend into the
+    // first `fade` frames of the next shot.
+    const int64_t k = std::min({fade, joined.frames - 1, v.frames - 1});
+    const size_t fb = static_cast<size_t>(v.width * v.height * 3);
+    for (int64_t f = 0; f < k; ++f) {
+      const double a = static_cast<double>(f + 1) / static_cast<double>(k + 1);
+      uint8_t* dst = joined.rgb.data() + (joined.frames - k + f) * fb;
+      const uint8_t* src = v.rgb.data() + f * fb;
+      for (size_t p = 0; p < fb; ++p) dst[p] = static_cast<uint8_t>(std::lround((1 - a) * dst[p] + a * src[p]));
+    }
+    joined.rgb.insert(joined.rgb.end(), v.rgb.begin() + k * fb, v.rgb.end());
+    joined.frames += v.frames - k;
+  }
+  if (opts.label) kino::draw_label(joined);
+  kino::GenerationSettings summary = shots[0];
+  summary.frames = joined.frames;
+  std::string prompts;
+  for (const auto& s : shots) prompts += (prompts.empty() ? "" : " | ") + s.prompt;
+  summary.prompt = prompts;
+  auto tags = kino::provenance_tags(summary, pipeline.model().name);
+  nlohmann::json board = nlohmann::json::array();
+  for (const auto& s : shots) board.push_back(kino::settings_json(s, pipeline.model().name));
+  tags["kino_storyboard"] = nlohmann::json({{"crossfade", crossfade}, {"shots", board}}).dump();
+  const auto files = kino::write_video(output, joined, tags, opts.write);
+  spdlog::info("wrote {} ({} shots, {} frames)", output, shots.size(), joined.frames);
+  if (c.json) print_json({{"path", output}, {"files", files}, {"shots", shots.size()}, {"frames", joined.frames}, {"model", pipeline.model().name}});
+  return kExitOk;
+}
+
+int run_info(const std::string& file, bool json) {
+  const nlohmann::json s = kino::read_provenance(file);
+  const auto tags = kino::read_metadata(file);
+  if (json) {
+    nlohmann::json out = s;
+    out["ai_generated"] = tags.count("ai_generated") ? tags.at("ai_generated") == "true" : false;
+    if (tags.count("kino_storyboard")) out["storyboard"] = nlohmann::json::parse(tags.at("kino_storyboard"));
+    print_json(out);
+    return kExitOk;
+  }
+  std::printf("%s\n", tags.count("comment") ? tags.at("comment").c_str() : "kino video");
+  for (auto it = s.begin(); it != s.end(); ++it)
+    std::printf("  %-13s %s\n", it.key().c_str(), it.value().is_string() ? it.value().get<std::string>().c_str() : it.value().dump().c_str());
+  return kExitOk;
+}
+
+int run_presets(bool json) {
+  const auto presets = kino::load_presets();
+  if (json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [name, p] : presets)
+      out.push_back({{"name", name}, {"description", p.description}, {"prompt_prefix", p.prompt_prefix},
+                     {"prompt_suffix", p.prompt_suffix}, {"negative", p.negative}, {"settings", p.settings}, {"source", p.source}});
+    print_json(out);
+    return kExitOk;
+  }
+  for (const auto& [name, p] : presets) std::printf("%-14s %s%s\n", name.c_str(), p.description.c_str(), p.source == "built-in" ? "" : (" [" + p.source + "]").c_str());
+  return kExitOk;
 }
 
 }  // namespace
@@ -66,29 +331,41 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int verbosity = 0;
   bool quiet = false;
-  app.add_flag("-v,--verbose", verbosity, "More log output (repeatable)");
+  app.add_flag("-v,--verbose", verbosity, "More log output");
   app.add_flag("-q,--quiet", quiet, "Only errors on stderr");
 
+  Common common;
+  std::string prompt, output = "kino.mp4", from;
   auto* gen = app.add_subcommand("generate", "Generate a video from a prompt");
-  std::string prompt, output = "kino.mp4", model_path, size, sampler, device = "cpu", dtype = "float32", negative;
-  int64_t seed = -1, steps = 0, frames = 0;
-  double cfg = -1, shift = -1, fps = -1;
-  int threads = 0;
-  gen->add_option("prompt", prompt, "What the video shows")->required();
-  gen->add_option("-o,--output", output, "Output file: .mp4, or a PNG pattern like frames/out_%04d.png")->capture_default_str();
-  gen->add_option("-m,--model", model_path, "Model folder or kino.json (default: the embedded kino-tiny)");
-  gen->add_option("-n,--negative", negative, "Negative prompt (default: the model's)");
-  gen->add_option("-s,--seed", seed, "Random seed (default: random, reported)")->check(CLI::NonNegativeNumber);
-  gen->add_option("--steps", steps, "Sampling steps")->check(CLI::Range(1, 1000));
-  gen->add_option("--cfg", cfg, "Classifier-free guidance scale")->check(CLI::NonNegativeNumber);
-  gen->add_option("--shift", shift, "Sigma shift of the schedule")->check(CLI::PositiveNumber);
-  gen->add_option("--sampler", sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
-  gen->add_option("--size", size, "WxH, multiples of 16");
-  gen->add_option("--frames", frames, "Frame count, 4k+1")->check(CLI::PositiveNumber);
-  gen->add_option("--fps", fps, "Frames per second of the output")->check(CLI::PositiveNumber);
-  gen->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
-  gen->add_option("--dtype", dtype, "float32, bfloat16 or float16")->capture_default_str();
-  gen->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+  gen->add_option("prompt", prompt, "What the video shows");
+  gen->add_option("-o,--output", output, "Output: .mp4/.mov/.mkv/.y4m, frames/out_%04d.png, or - for stdout")->capture_default_str();
+  gen->add_option("--from", from, "Regenerate from the settings stored in a kino video");
+  common.add_to(gen);
+
+  BatchOptions batch;
+  auto* bat = app.add_subcommand("batch", "Generate one video per line of a prompt file (model loaded once)");
+  bat->add_option("file", batch.file, "Prompt file (text or JSON Lines), - for stdin")->required();
+  bat->add_option("-d,--output-dir", batch.output_dir, "Output folder")->capture_default_str();
+  bat->add_option("--name", batch.name, "File name template: {index} {seed} {slug}")->capture_default_str();
+  bat->add_flag("--skip-existing", batch.skip_existing, "Skip items whose output exists (resume)");
+  bat->add_option("--shard", batch.shard, "i/n: render only items with index % n == i-1");
+  common.add_to(bat);
+
+  std::string board_file, board_out = "storyboard.mp4";
+  auto* sb = app.add_subcommand("storyboard", "Render a list of shots into one video");
+  sb->add_option("file", board_file, "Storyboard JSON")->required();
+  sb->add_option("-o,--output", board_out, "Output file")->capture_default_str();
+  common.add_to(sb);
+
+  std::string info_file;
+  bool info_json = false;
+  auto* info = app.add_subcommand("info", "Show the generation settings stored in a kino video");
+  info->add_option("file", info_file)->required();
+  info->add_flag("--json", info_json, "As one JSON object");
+
+  bool presets_json = false;
+  auto* pre = app.add_subcommand("presets", "List the style presets");
+  pre->add_flag("--json", presets_json, "As JSON");
 
   try {
     app.parse(argc, argv);
@@ -98,60 +375,22 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  auto logger = spdlog::stderr_color_mt("kino");
-  spdlog::set_default_logger(logger);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("kino"));
   spdlog::set_pattern("%^[%l]%$ %v");
   spdlog::set_level(quiet ? spdlog::level::err : verbosity > 0 ? spdlog::level::debug : spdlog::level::info);
+  kino::set_media_log_level(verbosity > 1);
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is reported as a write error
 
   try {
-    kino::GenerationRequest req;
-    req.prompt = prompt;
-    if (!negative.empty()) req.negative = negative;
-    if (seed >= 0) req.seed = static_cast<uint64_t>(seed);
-    if (steps > 0) req.steps = steps;
-    if (cfg >= 0) req.cfg = cfg;
-    if (shift > 0) req.shift = shift;
-    if (fps > 0) req.fps = fps;
-    if (frames > 0) req.frames = frames;
-    if (!sampler.empty()) req.sampler = sampler;
-    if (!size.empty()) {
-      int64_t w = 0, h = 0;
-      if (!parse_size(size, w, h)) {
-        spdlog::error("--size must look like WIDTHxHEIGHT, got '{}'", size);
-        return kExitUsage;
-      }
-      req.width = w;
-      req.height = h;
-    }
-    if (output.empty()) throw kino::Error("--output is empty");
-    // Fail on an unusable destination before spending time on generation.
-    kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
-
-    const kino::ModelManifest model = kino::load_manifest(model_path.empty() ? default_model() : model_path);
-    spdlog::debug("model {} from {}", model.name, model.path);
-    kino::RuntimeOptions rt{device, dtype, threads};
-    kino::Pipeline pipeline(model, rt);
-    const kino::GenerationSettings settings = pipeline.resolve(req);
-    spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", settings.width, settings.height, settings.frames,
-                 settings.steps, settings.sampler, settings.cfg, settings.seed);
-    kino::StageTimes times;
-    const bool tty = isatty(STDERR_FILENO) && !quiet;
-    kino::Video video = pipeline.generate(
-        settings,
-        [&](const kino::Progress& p) {
-          if (tty && p.stage == "denoise" && p.steps > 0) std::fprintf(stderr, "\rdenoise %lld/%lld", (long long)p.step, (long long)p.steps);
-          if (tty && p.stage == "decode") std::fprintf(stderr, "\n");
-        },
-        &times);
-    if (kino::stop_requested()) throw kino::Interrupted();
-    const auto files = kino::write_video(output, video, provenance(settings, model));
-    spdlog::info("wrote {} ({} file{}); text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output, files.size(),
-                 files.size() == 1 ? "" : "s", times.text_s, times.denoise_s, times.decode_s);
-    return kExitOk;
+    if (*gen) return run_generate(common, prompt, output, from);
+    if (*bat) return run_batch(common, batch);
+    if (*sb) return run_storyboard(common, board_file, board_out);
+    if (*info) return run_info(info_file, info_json);
+    if (*pre) return run_presets(presets_json);
   } catch (const kino::Interrupted&) {
-    spdlog::error("interrupted; nothing written");
+    spdlog::error("interrupted; no partial output left");
     return kExitInterrupted;
   } catch (const kino::Error& e) {
     spdlog::error("{}", e.what());
@@ -160,4 +399,5 @@ int main(int argc, char** argv) {
     spdlog::error("internal error: {}", e.what());
     return kExitFailure;
   }
+  return kExitUsage;
 }

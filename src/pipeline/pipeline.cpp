@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -194,9 +196,11 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
   impl_ = std::make_unique<WanT2V>(model, parse_device(runtime.device), parse_dtype(runtime.dtype));
 }
 
+Pipeline::Pipeline(Pipeline&&) noexcept = default;
+Pipeline& Pipeline::operator=(Pipeline&&) noexcept = default;
 Pipeline::~Pipeline() = default;
 
-GenerationSettings Pipeline::resolve(const GenerationRequest& r) const {
+GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) const {
   const GenerationDefaults& d = model_.defaults;
   GenerationSettings s;
   s.prompt = r.prompt;
@@ -208,8 +212,8 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r) const {
   s.shift = r.shift.value_or(d.shift);
   s.width = r.width.value_or(d.width);
   s.height = r.height.value_or(d.height);
-  s.frames = r.frames.value_or(d.frames);
   s.fps = r.fps.value_or(d.fps);
+  s.frames = r.frames.value_or(d.frames);
   s.seed = r.seed ? *r.seed : std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
 
   if (!is_valid_utf8(s.prompt)) throw Error("the prompt is not valid UTF-8");
@@ -218,11 +222,38 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r) const {
   if (!std::isfinite(s.cfg) || s.cfg < 0) throw Error(concat("--cfg must be a non-negative number, got ", s.cfg));
   if (!std::isfinite(s.shift) || s.shift <= 0) throw Error(concat("--shift must be positive, got ", s.shift));
   if (!std::isfinite(s.fps) || s.fps <= 0 || s.fps > 240) throw Error(concat("--fps must be in (0, 240], got ", s.fps));
+
   const int64_t fm = impl_->frame_multiple(), sm = impl_->size_multiple();
-  if (s.frames < 1 || (s.frames - 1) % fm != 0 || s.frames > 4096)
-    throw Error(concat("--frames must be ", fm, "k+1 (1, ", fm + 1, ", ", 2 * fm + 1, ", ...), got ", s.frames));
-  if (s.width < sm || s.height < sm || s.width % sm || s.height % sm || s.width > 8192 || s.height > 8192)
-    throw Error(concat("--size must be multiples of ", sm, " between ", sm, " and 8192, got ", s.width, "x", s.height));
+  if (r.aspect) {
+    // Same pixel count as the model's default size, the requested ratio.
+    double aw = 0, ah = 0;
+    char colon = 0;
+    if (std::sscanf(r.aspect->c_str(), "%lf%c%lf", &aw, &colon, &ah) != 3 || colon != ':' || !(aw > 0) || !(ah > 0))
+      throw Error(concat("--aspect must look like 16:9, got '", *r.aspect, "'"));
+    const double area = static_cast<double>(d.width) * static_cast<double>(d.height);
+    s.width = std::max<int64_t>(sm, std::llround(std::sqrt(area * aw / ah) / sm) * sm);
+    s.height = std::max<int64_t>(sm, std::llround(std::sqrt(area * ah / aw) / sm) * sm);
+  }
+  if (r.seconds) {
+    if (!std::isfinite(*r.seconds) || *r.seconds <= 0) throw Error(concat("--seconds must be positive, got ", *r.seconds));
+    const int64_t n = std::max<int64_t>(0, std::llround((*r.seconds * s.fps - 1) / fm));
+    s.frames = n * fm + 1;
+  }
+  if (s.frames < 1 || s.frames > 4096) throw Error(concat("--frames must be in 1..4096, got ", s.frames));
+  if (s.width < 1 || s.height < 1 || s.width > 8192 || s.height > 8192)
+    throw Error(concat("--size must be between 1 and 8192 on each side, got ", s.width, "x", s.height));
+  auto fix = [&](int64_t& value, int64_t valid, const std::string& what, const std::string& rule) {
+    if (value == valid) return;
+    if (strict) throw Error(concat(what, " must be ", rule, ", got ", value, " (nearest valid: ", valid, ")"));
+    s.warnings.push_back(concat(what, " ", value, " is not ", rule, "; using ", valid));
+    value = valid;
+  };
+  fix(s.frames, std::max<int64_t>(0, std::llround(static_cast<double>(s.frames - 1) / fm)) * fm + 1, "--frames",
+      concat(fm, "k+1"));
+  fix(s.width, std::max<int64_t>(1, std::llround(static_cast<double>(s.width) / sm)) * sm, "width",
+      concat("a multiple of ", sm));
+  fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
+      concat("a multiple of ", sm));
   return s;
 }
 

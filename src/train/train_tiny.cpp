@@ -95,15 +95,20 @@ void plot_losses(const LossLog& log, const std::string& path) {
   write_png(path, img.data(), W, H);
 }
 
-// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1]; `crop`
-// cuts a random crop x crop window (0: whole frame).
-at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes) {
+// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1], rendered
+// at the clip length `frames`. `crop` > 0 cuts a random window of
+// crop_frames x crop x crop (the VAE trains on such windows: same motion
+// speed as full clips, less compute).
+at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes,
+                        int crop_frames = 5) {
   std::vector<at::Tensor> clips;
   for (int b = 0; b < batch; ++b) {
     world::Scene s = world::random_scene(rng, false);
     std::vector<uint8_t> rgb = world::render(s, size, size, frames);
     at::Tensor t = at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2});
     if (crop > 0) {
+      const int f0 = std::uniform_int_distribution<int>(0, frames - crop_frames)(rng);
+      t = t.slice(1, f0, f0 + crop_frames);
       std::uniform_int_distribution<int> d(0, size - crop);
       const int oy = d(rng), ox = d(rng);
       t = t.slice(2, oy, oy + crop).slice(3, ox, ox + crop);
@@ -188,11 +193,17 @@ Json train(const Options& o) {
   Weights vinit = Weights::initializer(o.seed + 1);
   WanVAE vae(vcfg, vinit);
   {
+    // Start the posterior narrow (log-variance bias -8): with sigma ~ 1 the
+    // decoder first sees mostly noise and reconstruction stalls for long.
+    at::NoGradGuard ng;
+    vinit.parameters().at("conv1.bias").slice(0, 16).fill_(-8.0);
+  }
+  {
     t0 = now_s();
     torch::optim::AdamW opt(values(vinit.parameters()), torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
     for (int step = 0; step < o.vae_steps; ++step) {
       set_lr(opt, o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (step > o.vae_steps * 0.8 ? 0.3 : 1.0));
-      at::Tensor x = render_batch(rng, o.vae_batch, o.size, 5, 64, nullptr);
+      at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, 64, nullptr);
       auto [mu, log_var] = vae.encode_moments(x);
       log_var = log_var.clamp(-30, 20);
       at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);

@@ -1,0 +1,66 @@
+// What the command line does with a loaded model, torch-free: render one
+// request to a file with progress and a JSON record, read prompt files,
+// run batches and storyboards, read provenance back.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kino/pipeline.h"
+#include "kino/presets.h"
+#include "kino/video_writer.h"
+
+namespace kino {
+
+enum class ProgressMode { Auto, None, Bar, Json };
+
+struct RunOptions {
+  ProgressMode progress = ProgressMode::Auto;
+  bool strict = false;
+  bool label = false;  // draw "AI-GENERATED" into the frames
+  WriteOptions write;
+};
+
+// Metadata stored in every container: an "AI-generated" comment and the full
+// settings as JSON under "kino_settings".
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model);
+nlohmann::json settings_json(const GenerationSettings& s, const std::string& model);
+// kino_settings of a video file, as JSON; throws if it has none.
+nlohmann::json read_provenance(const std::string& path);
+// A request that regenerates the video described by `settings`.
+GenerationRequest request_from_settings(const nlohmann::json& settings);
+
+// Calls the pipeline and reports progress in `mode` on stderr.
+Video generate_with_progress(Pipeline& pipeline, const GenerationSettings& s, ProgressMode mode, StageTimes& times);
+
+// Generates and writes one video. Returns the record printed by --json:
+// path, files, prompt, seed, model, settings, timings per stage, peak memory.
+nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const std::string& output, const RunOptions& opts);
+
+// Draws "AI-GENERATED" into the bottom-right corner of every frame.
+void draw_label(Video& video);
+
+// One entry of a prompt file.
+struct BatchItem {
+  int64_t index = 0;  // 0-based, in file order (blank and comment lines skipped)
+  int64_t line = 0;   // 1-based line number
+  GenerationRequest request;
+  std::string preset, output_name;
+  std::string error;  // set if the line could not be read
+};
+
+// Plain text (one prompt a line; blank lines and '#' comments skipped) or
+// JSON Lines (a line starting with '{'); "-" reads standard input.
+std::vector<BatchItem> read_prompt_file(const std::string& path);
+
+// A file name from a template: {index} (zero-padded to 4), {seed}, {slug}.
+std::string expand_name(const std::string& pattern, int64_t index, uint64_t seed, const std::string& prompt);
+std::string slugify(const std::string& text, size_t max_len = 48);
+
+// Peak resident memory of this process in MB.
+double peak_memory_mb();
+
+}  // namespace kino

@@ -1,0 +1,250 @@
+#include "kino/runner.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "kino/error.h"
+#include "kino/tokenizer.h"
+
+namespace kino {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// 5x7 glyphs, one byte per row (low 5 bits, MSB left), for the label text.
+struct Glyph {
+  char c;
+  uint8_t rows[7];
+};
+constexpr Glyph kFont[] = {
+    {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}}, {'D', {0x1E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x1E}},
+    {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}}, {'G', {0x0F, 0x10, 0x10, 0x17, 0x11, 0x11, 0x0F}},
+    {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}}, {'N', {0x11, 0x19, 0x15, 0x13, 0x11, 0x11, 0x11}},
+    {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}}, {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
+    {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}}, {' ', {0, 0, 0, 0, 0, 0, 0}},
+};
+
+}  // namespace
+
+double peak_memory_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_maxrss / 1024.0;
+}
+
+nlohmann::json settings_json(const GenerationSettings& s, const std::string& model) {
+  return {{"prompt", s.prompt}, {"negative", s.negative}, {"seed", s.seed},      {"steps", s.steps},
+          {"cfg", s.cfg},       {"shift", s.shift},       {"sampler", s.sampler}, {"width", s.width},
+          {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", model},
+          {"kino_version", KINO_VERSION}};
+}
+
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model) {
+  return {{"title", s.prompt},
+          {"comment", concat("AI-generated video (kino ", KINO_VERSION, ", model ", model, ")")},
+          {"ai_generated", "true"},
+          {"kino_settings", settings_json(s, model).dump()},
+          {"encoder", concat("kino ", KINO_VERSION)}};
+}
+
+nlohmann::json read_provenance(const std::string& path) {
+  const auto tags = read_metadata(path);
+  auto it = tags.find("kino_settings");
+  if (it == tags.end()) throw Error(concat(path, ": no kino generation settings in its metadata"));
+  try {
+    return nlohmann::json::parse(it->second);
+  } catch (const nlohmann::json::exception&) {
+    throw Error(concat(path, ": its kino_settings metadata is not valid JSON"));
+  }
+}
+
+GenerationRequest request_from_settings(const nlohmann::json& j) {
+  GenerationRequest r;
+  apply_overrides(j, r, "kino_settings", {"model", "kino_version"});
+  return r;
+}
+
+Video generate_with_progress(Pipeline& pipeline, const GenerationSettings& s, ProgressMode mode, StageTimes& times) {
+  if (mode == ProgressMode::Auto) mode = isatty(STDERR_FILENO) ? ProgressMode::Bar : ProgressMode::None;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto denoise_start = t0;
+  bool bar_open = false;
+  auto callback = [&](const Progress& p) {
+    if (p.stage == "denoise" && p.step == 0) denoise_start = std::chrono::steady_clock::now();
+    const double el = seconds_since(denoise_start);
+    const double rate = p.step > 0 && el > 0 ? p.step / el : 0;
+    const double eta = rate > 0 ? (p.steps - p.step) / rate : 0;
+    if (mode == ProgressMode::Json) {
+      nlohmann::json e = {{"event", "progress"}, {"stage", p.stage}, {"elapsed_s", seconds_since(t0)}};
+      if (p.steps) e.update({{"step", p.step}, {"steps", p.steps}, {"it_per_s", rate}, {"eta_s", eta}});
+      std::fprintf(stderr, "%s\n", e.dump().c_str());
+    } else if (mode == ProgressMode::Bar) {
+      if (p.stage == "denoise" && p.steps) {
+        const int width = 24, done = static_cast<int>(width * p.step / p.steps);
+        std::fprintf(stderr, "\r\033[Kdenoise [%s%s] %lld/%lld  %.2f it/s  ETA %.0fs", std::string(done, '#').c_str(),
+                     std::string(width - done, '.').c_str(), static_cast<long long>(p.step), static_cast<long long>(p.steps), rate, eta);
+        bar_open = true;
+      } else {
+        std::fprintf(stderr, "%s\r\033[K%s...", bar_open ? "\n" : "", p.stage.c_str());
+        bar_open = true;
+      }
+    }
+  };
+  try {
+    Video v = pipeline.generate(s, callback, &times);
+    if (bar_open) std::fprintf(stderr, "\r\033[K");
+    return v;
+  } catch (...) {
+    if (bar_open) std::fprintf(stderr, "\n");
+    throw;
+  }
+}
+
+nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const std::string& output, const RunOptions& opts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  StageTimes times;
+  Video video = generate_with_progress(pipeline, s, opts.progress, times);
+  if (stop_requested()) throw Interrupted();
+  if (opts.label) draw_label(video);
+  const auto tw = std::chrono::steady_clock::now();
+  const auto files = write_video(output, video, provenance_tags(s, pipeline.model().name), opts.write);
+  const double write_s = seconds_since(tw);
+  return {{"path", output},
+          {"files", files},
+          {"prompt", s.prompt},
+          {"seed", s.seed},
+          {"model", pipeline.model().name},
+          {"settings", settings_json(s, pipeline.model().name)},
+          {"warnings", s.warnings},
+          {"timings", {{"text_s", times.text_s}, {"denoise_s", times.denoise_s}, {"decode_s", times.decode_s},
+                       {"write_s", write_s}, {"total_s", seconds_since(t0)}}},
+          {"peak_memory_mb", peak_memory_mb()}};
+}
+
+void draw_label(Video& v) {
+  const std::string text = "AI-GENERATED";
+  const int64_t scale = std::max<int64_t>(1, v.height / 120);
+  const int64_t tw = static_cast<int64_t>(text.size()) * 6 * scale, th = 7 * scale;
+  const int64_t x0 = v.width - tw - 2 * scale, y0 = v.height - th - 2 * scale;
+  if (x0 < 0 || y0 < 0) return;  // too small to carry a label
+  for (int64_t f = 0; f < v.frames; ++f) {
+    uint8_t* frame = v.rgb.data() + f * v.width * v.height * 3;
+    // A dark box, then white glyphs.
+    for (int64_t y = y0 - scale; y < y0 + th + scale; ++y)
+      for (int64_t x = x0 - scale; x < x0 + tw; ++x)
+        for (int c = 0; c < 3; ++c) frame[(y * v.width + x) * 3 + c] /= 3;
+    for (size_t i = 0; i < text.size(); ++i) {
+      const Glyph* g = nullptr;
+      for (const auto& k : kFont)
+        if (k.c == text[i]) g = &k;
+      if (!g) continue;
+      for (int r = 0; r < 7; ++r)
+        for (int col = 0; col < 5; ++col)
+          if (g->rows[r] & (0x10 >> col))
+            for (int64_t dy = 0; dy < scale; ++dy)
+              for (int64_t dx = 0; dx < scale; ++dx) {
+                const int64_t x = x0 + (static_cast<int64_t>(i) * 6 + col) * scale + dx, y = y0 + r * scale + dy;
+                for (int c = 0; c < 3; ++c) frame[(y * v.width + x) * 3 + c] = 255;
+              }
+    }
+  }
+}
+
+std::vector<BatchItem> read_prompt_file(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) throw Error(concat("cannot read prompt file ", path));
+    in = &file;
+  }
+  const std::string name = path == "-" ? std::string("<stdin>") : path;
+  std::vector<BatchItem> items;
+  std::string line;
+  int64_t lineno = 0;
+  while (std::getline(*in, line)) {
+    ++lineno;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    const size_t first = line.find_first_not_of(" \t");
+    if (first == std::string::npos || line[first] == '#') continue;
+    BatchItem item;
+    item.index = static_cast<int64_t>(items.size());
+    item.line = lineno;
+    const std::string where = concat(name, ":", lineno);
+    try {
+      if (!is_valid_utf8(line)) throw Error(concat(where, ": not valid UTF-8"));
+      if (line[first] == '{') {
+        nlohmann::json j;
+        try {
+          j = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::exception& e) {
+          throw Error(concat(where, ": not valid JSON (", e.what(), ")"));
+        }
+        apply_overrides(j, item.request, where, {"preset", "output", "seconds", "aspect"});
+        if (j.contains("preset")) item.preset = j["preset"].is_string() ? j["preset"].get<std::string>() : throw Error(concat(where, ": 'preset' must be a string"));
+        if (j.contains("output")) item.output_name = j["output"].is_string() ? j["output"].get<std::string>() : throw Error(concat(where, ": 'output' must be a string"));
+        if (j.contains("seconds")) {
+          if (!j["seconds"].is_number()) throw Error(concat(where, ": 'seconds' must be a number"));
+          item.request.seconds = j["seconds"].get<double>();
+        }
+        if (j.contains("aspect")) {
+          if (!j["aspect"].is_string()) throw Error(concat(where, ": 'aspect' must be a string"));
+          item.request.aspect = j["aspect"].get<std::string>();
+        }
+        if (item.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing or empty"));
+      } else {
+        item.request.prompt = line.substr(first);
+      }
+    } catch (const Error& e) {
+      item.error = e.what();
+    }
+    items.push_back(std::move(item));
+  }
+  if (in->bad()) throw Error(concat("cannot read prompt file ", name));
+  return items;
+}
+
+std::string slugify(const std::string& text, size_t max_len) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c)) {
+      out += static_cast<char>(std::tolower(c));
+    } else if (!out.empty() && out.back() != '-') {
+      out += '-';
+    }
+    if (out.size() >= max_len) break;
+  }
+  while (!out.empty() && out.back() == '-') out.pop_back();
+  return out.empty() ? "video" : out;
+}
+
+std::string expand_name(const std::string& pattern, int64_t index, uint64_t seed, const std::string& prompt) {
+  std::string out;
+  for (size_t i = 0; i < pattern.size();) {
+    auto take = [&](const char* key, const std::string& value) {
+      const size_t n = std::char_traits<char>::length(key);
+      if (pattern.compare(i, n, key) != 0) return false;
+      out += value;
+      i += n;
+      return true;
+    };
+    char idx[32];
+    std::snprintf(idx, sizeof idx, "%04lld", static_cast<long long>(index));
+    if (take("{index}", idx) || take("{seed}", std::to_string(seed)) || take("{slug}", slugify(prompt))) continue;
+    out += pattern[i++];
+  }
+  if (out.find('/') != std::string::npos || out == "." || out == "..")
+    throw Error(concat("output name '", out, "' must be a plain file name"));
+  return out;
+}
+
+}  // namespace kino
