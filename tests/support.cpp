@@ -84,7 +84,7 @@ CommandResult run_command(const std::string& command) {
   TempDir tmp;
   const std::string out = tmp / "out", err = tmp / "err";
   CommandResult r;
-  const int status = std::system((command + " >" + out + " 2>" + err + " </dev/null").c_str());
+  const int status = std::system(("(" + command + ") >" + out + " 2>" + err + " </dev/null").c_str());
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   auto slurp = [](const std::string& p) {
     std::ifstream in(p);
