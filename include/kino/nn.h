@@ -4,7 +4,15 @@
 #include <ATen/ATen.h>
 #include <torch/version.h>
 
+#include <map>
+#include <string>
+
 #include "kino/weights.h"
+
+namespace kino {
+// Optional record of intermediate activations, keyed like the fixtures.
+using Trace = std::map<std::string, at::Tensor>;
+}  // namespace kino
 
 namespace kino::nn {
 

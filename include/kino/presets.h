@@ -28,6 +28,9 @@ Preset parse_preset(const nlohmann::json& j, const std::string& source);
 // to the user's negative, fills settings the user did not set.
 void apply_preset(const Preset& preset, GenerationRequest& request);
 
+// "WIDTHxHEIGHT" -> (width, height); false if it does not look like that.
+bool parse_size(const std::string& text, int64_t& width, int64_t& height);
+
 // Per-item overrides from a JSON object (JSONL batch lines, storyboard shots,
 // preset settings): prompt, negative, seed, steps, cfg, shift, sampler,
 // size "WxH", width, height, frames, fps. Unknown keys are an error naming

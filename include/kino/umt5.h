@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kino/nn.h"
 #include "kino/weights.h"
 
 namespace kino {
@@ -17,9 +18,6 @@ struct UMT5Config {
   bool shared_pos = false;
   int64_t max_distance = 128;
 };
-
-// Optional record of intermediate activations, keyed like the fixtures.
-using Trace = std::map<std::string, at::Tensor>;
 
 // Bucket of the relative position rel = key - query (bidirectional T5).
 int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets, int64_t max_distance);

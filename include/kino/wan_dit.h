@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "kino/nn.h"
-#include "kino/umt5.h"  // Trace
 #include "kino/weights.h"
 
 namespace kino {

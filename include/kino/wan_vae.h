@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "kino/umt5.h"  // Trace
+#include "kino/nn.h"
 #include "kino/weights.h"
 
 namespace kino {

@@ -21,7 +21,8 @@ class Weights {
  public:
   // `path`: a .safetensors file or a sharded checkpoint's index JSON.
   // Tensors are converted to `dtype` (floating tensors only).
-  explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat);
+  // `trainable`: every tensor taken requires grad and is kept in parameters().
+  explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat, bool trainable = false);
 
   // A source for training from scratch: take() creates every tensor it is
   // asked for (norm scales and gammas 1, biases 0, everything else
@@ -46,6 +47,7 @@ class Weights {
   std::optional<SafetensorsSet> set_;
   at::ScalarType dtype_ = at::kFloat;
   std::optional<at::Generator> init_;
+  bool trainable_ = false;
   std::map<std::string, at::Tensor> created_;
   std::string prefix_;
   std::set<std::string> taken_;

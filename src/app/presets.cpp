@@ -116,6 +116,15 @@ void apply_preset(const Preset& preset, GenerationRequest& r) {
   apply_overrides(preset.settings, r, "preset " + preset.name, {}, /*only_unset=*/true);
 }
 
+bool parse_size(const std::string& text, int64_t& width, int64_t& height) {
+  long long w = 0, h = 0;
+  char x = 0, rest = 0;
+  if (std::sscanf(text.c_str(), "%lld%c%lld%c", &w, &x, &h, &rest) != 3 || (x != 'x' && x != 'X')) return false;
+  width = w;
+  height = h;
+  return true;
+}
+
 void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::string& where,
                      const std::vector<std::string>& allowed_extra, bool only_unset) {
   if (!j.is_object()) throw Error(concat(where, ": expected a JSON object"));
@@ -162,12 +171,10 @@ void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::s
       set(r.sampler, text(k));
     } else if (k == "size") {
       const std::string s = text(k);
-      long long w = 0, h = 0;
-      char x = 0, rest = 0;
-      if (std::sscanf(s.c_str(), "%lld%c%lld%c", &w, &x, &h, &rest) != 3 || (x != 'x' && x != 'X'))
-        throw Error(concat(where, ": field 'size' must look like WIDTHxHEIGHT, got '", s, "'"));
-      set(r.width, static_cast<int64_t>(w));
-      set(r.height, static_cast<int64_t>(h));
+      int64_t w = 0, h = 0;
+      if (!parse_size(s, w, h)) throw Error(concat(where, ": field 'size' must look like WIDTHxHEIGHT, got '", s, "'"));
+      set(r.width, w);
+      set(r.height, h);
     } else if (std::find(allowed_extra.begin(), allowed_extra.end(), k) == allowed_extra.end()) {
       throw Error(concat(where, ": unknown field '", k, "'"));
     }

@@ -87,7 +87,12 @@ struct Common {
     if (seconds > 0) r.seconds = seconds;
     if (!sampler.empty()) r.sampler = sampler;
     if (!aspect.empty()) r.aspect = aspect;
-    if (!size.empty()) kino::apply_overrides({{"size", size}}, r, "--size");
+    if (!size.empty()) {
+      int64_t w = 0, h = 0;
+      if (!kino::parse_size(size, w, h)) throw kino::Error(kino::concat("--size must look like WIDTHxHEIGHT, got '", size, "'"));
+      r.width = w;
+      r.height = h;
+    }
   }
 
   kino::RunOptions run_options() const {

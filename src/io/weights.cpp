@@ -43,7 +43,8 @@ at::Tensor to_tensor(const TensorView& view) {
   return t;
 }
 
-Weights::Weights(const std::string& path, at::ScalarType dtype) : set_(SafetensorsSet::open(path)), dtype_(dtype) {}
+Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable)
+    : set_(SafetensorsSet::open(path)), dtype_(dtype), trainable_(trainable) {}
 
 Weights Weights::initializer(uint64_t seed) {
   Weights w;
@@ -84,7 +85,13 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
     throw Error(concat(set_->file_of(full), ": tensor '", full, "' has shape ", shape_str(view->shape),
                     ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
-  return t.is_floating_point() ? t.to(dtype_) : t;
+  if (!t.is_floating_point()) return t;
+  t = t.to(dtype_);
+  if (trainable_) {
+    t.set_requires_grad(true);
+    created_[full] = t;
+  }
+  return t;
 }
 
 void Weights::finish() const {

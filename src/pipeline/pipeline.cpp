@@ -271,7 +271,8 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   report("encode");
   auto t0 = std::chrono::steady_clock::now();
   at::Tensor cond = impl_->encode_text(s.prompt);
-  at::Tensor uncond = impl_->encode_text(s.negative);
+  // Guidance 1 never uses the negative prompt (see WanT2V::sample).
+  at::Tensor uncond = s.cfg != 1.0 ? impl_->encode_text(s.negative) : cond;
   tm.text_s = seconds_since(t0);
 
   check_stop();

@@ -119,13 +119,6 @@ at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int 
   return at::stack(clips);
 }
 
-double lr_at(const Options& o, int step, int total) {
-  const int warmup = std::min(200, total / 10);
-  if (step < warmup) return o.lr * (step + 1) / warmup;
-  const double p = double(step - warmup) / std::max(1, total - warmup);
-  return o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
-}
-
 void set_lr(torch::optim::AdamW& opt, double lr) {
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
@@ -156,6 +149,95 @@ std::vector<at::Tensor> values(const std::map<std::string, at::Tensor>& m) {
   std::vector<at::Tensor> v;
   for (const auto& kv : m) v.push_back(kv.second);
   return v;
+}
+
+float tail_mean(const LossLog& log) {
+  const auto& l = log.series.back().second;
+  const size_t n = std::min<size_t>(100, l.size());
+  float m = 0;
+  for (size_t i = l.size() - n; i < l.size(); ++i) m += l[i] / n;
+  return m;
+}
+
+// Text encoder and DiT jointly with the rectified-flow objective the Wan
+// samplers expect: x_t = (1 - s) x0 + s e, target e - x0, timestep
+// int(1000 s); captions (random language, template, synonyms) dropped to ""
+// with probability 0.1 for classifier-free guidance. Sigmas are logit-normal,
+// or with probability `shifted_fraction` shift-3 uniform (3u / (1 + 2u)),
+// which reaches the high-noise end where sampling starts. AdamW, gradient
+// clipping at 1, EMA of the weights, returned as (text encoder, DiT).
+std::pair<std::map<std::string, at::Tensor>, std::map<std::string, at::Tensor>> train_flow(
+    const UMT5Encoder& t5, const WanDiT& dit, Weights& tw, Weights& dw, const Tokenizer& tokenizer, const at::Tensor& latents,
+    const std::vector<world::Scene>& scenes, std::mt19937& rng, LossLog& log, int steps, int batch, double lr_max, double ema,
+    int64_t text_len, float shifted_fraction, int warmup, bool decay) {
+  std::vector<at::Tensor> params = values(tw.parameters());
+  for (auto& p : values(dw.parameters())) params.push_back(p);
+  std::map<std::string, at::Tensor> ema_t5, ema_dit;
+  for (const auto& [n, p] : tw.parameters()) ema_t5[n] = p.detach().clone();
+  for (const auto& [n, p] : dw.parameters()) ema_dit[n] = p.detach().clone();
+  int64_t n_params = 0;
+  for (auto& p : params) n_params += p.numel();
+  std::fprintf(stderr, "text encoder + DiT: %lld parameters\n", static_cast<long long>(n_params));
+  const double t0 = now_s();
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr_max).weight_decay(0.01));
+  std::uniform_int_distribution<int> pick(0, static_cast<int>(scenes.size()) - 1);
+  std::uniform_real_distribution<float> u01(0, 1);
+  const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
+  for (int step = 0; step < steps; ++step) {
+    double lr = lr_max;
+    if (step < warmup) {
+      lr = lr_max * (step + 1) / warmup;
+    } else if (decay) {
+      const double p = double(step - warmup) / std::max(1, steps - warmup);
+      lr = lr_max * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
+    }
+    set_lr(opt, lr);
+    std::vector<int64_t> ids, mask, lens, ts;
+    std::vector<at::Tensor> x0s;
+    for (int b = 0; b < batch; ++b) {
+      const int i = pick(rng);
+      const auto lang = u01(rng) < 0.5f ? world::Language::English : world::Language::German;
+      const std::string text = u01(rng) < 0.1f ? std::string() : world::caption(scenes[i], lang, rng);
+      Tokens tk = tokenizer.encode(text, text_len);
+      ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
+      mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
+      lens.push_back(tk.length);
+      x0s.push_back(latents[i]);
+    }
+    at::Tensor x0 = at::stack(x0s);
+    at::Tensor sigma = at::sigmoid(at::randn({batch}));
+    if (shifted_fraction > 0) {
+      for (int b = 0; b < batch; ++b)
+        if (u01(rng) < shifted_fraction) {
+          const float u = u01(rng);
+          sigma[b] = 3 * u / (1 + 2 * u);
+        }
+    }
+    for (int b = 0; b < batch; ++b) ts.push_back(static_cast<int64_t>(sigma[b].item<float>() * 1000));
+    at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
+    at::Tensor noise = at::randn_like(x0);
+    at::Tensor xt = (1 - s) * x0 + s * noise;
+    at::Tensor ctx = t5.forward(at::tensor(ids).view({batch, -1}), at::tensor(mask).view({batch, -1}));
+    std::vector<at::Tensor> xs, cs;
+    for (int b = 0; b < batch; ++b) {
+      xs.push_back(xt[b]);
+      cs.push_back(ctx[b].slice(0, 0, lens[b]));
+    }
+    at::Tensor v = at::stack(dit.forward(xs, ts, cs, seq_len));
+    at::Tensor loss = (v - (noise - x0)).pow(2).mean();
+    opt.zero_grad();
+    loss.backward();
+    clip_grad_norm(params, 1.0);
+    opt.step();
+    {
+      at::NoGradGuard ng;
+      for (auto& [n, p] : tw.parameters()) ema_t5[n].mul_(ema).add_(p.detach(), 1 - ema);
+      for (auto& [n, p] : dw.parameters()) ema_dit[n].mul_(ema).add_(p.detach(), 1 - ema);
+    }
+    log.add("dit", step, loss.item<float>(), lr);
+    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.0fs)\n", step, steps, loss.item<float>(), lr, now_s() - t0);
+  }
+  return {ema_t5, ema_dit};
 }
 
 Json train(const Options& o) {
@@ -262,69 +344,11 @@ Json train(const Options& o) {
   Weights tinit = Weights::initializer(o.seed + 2), dinit = Weights::initializer(o.seed + 3);
   UMT5Encoder t5(tcfg, tinit);
   WanDiT dit(dcfg, dinit);
-  std::vector<at::Tensor> params = values(tinit.parameters());
-  for (auto& p : values(dinit.parameters())) params.push_back(p);
-  std::map<std::string, at::Tensor> ema_t5, ema_dit;
-  for (const auto& [n, p] : tinit.parameters()) ema_t5[n] = p.detach().clone();
-  for (const auto& [n, p] : dinit.parameters()) ema_dit[n] = p.detach().clone();
-  int64_t n_params = 0;
-  for (auto& p : params) n_params += p.numel();
-  std::fprintf(stderr, "text encoder + DiT: %lld parameters\n", static_cast<long long>(n_params));
-  {
-    t0 = now_s();
-    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
-    std::uniform_int_distribution<int> pick(0, static_cast<int>(scenes.size()) - 1);
-    std::uniform_real_distribution<float> u01(0, 1);
-    const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
-    for (int step = 0; step < o.dit_steps; ++step) {
-      const double lr = lr_at(o, step, o.dit_steps);
-      set_lr(opt, lr);
-      std::vector<int64_t> ids, mask, lens, ts;
-      std::vector<at::Tensor> x0s;
-      for (int b = 0; b < o.dit_batch; ++b) {
-        const int i = pick(rng);
-        const auto lang = u01(rng) < 0.5f ? world::Language::English : world::Language::German;
-        const std::string text = u01(rng) < o.caption_dropout ? std::string() : world::caption(scenes[i], lang, rng);
-        Tokens tk = tokenizer.encode(text, o.text_len);
-        ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
-        mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
-        lens.push_back(tk.length);
-        x0s.push_back(latents[i]);
-      }
-      at::Tensor x0 = at::stack(x0s);
-      // Logit-normal sigmas (more weight mid-way), the truncated integer timestep.
-      at::Tensor sigma = at::sigmoid(at::randn({o.dit_batch}));
-      for (int b = 0; b < o.dit_batch; ++b) ts.push_back(static_cast<int64_t>(sigma[b].item<float>() * 1000));
-      at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
-      at::Tensor noise = at::randn_like(x0);
-      at::Tensor xt = (1 - s) * x0 + s * noise;
-      at::Tensor ctx = t5.forward(at::tensor(ids).view({o.dit_batch, -1}), at::tensor(mask).view({o.dit_batch, -1}));
-      std::vector<at::Tensor> xs, cs;
-      for (int b = 0; b < o.dit_batch; ++b) {
-        xs.push_back(xt[b]);
-        cs.push_back(ctx[b].slice(0, 0, lens[b]));
-      }
-      at::Tensor v = at::stack(dit.forward(xs, ts, cs, seq_len));
-      at::Tensor loss = (v - (noise - x0)).pow(2).mean();
-      opt.zero_grad();
-      loss.backward();
-      clip_grad_norm(params, 1.0);
-      opt.step();
-      {
-        at::NoGradGuard ng;
-        for (auto& [n, p] : tinit.parameters()) ema_t5[n].mul_(o.ema).add_(p.detach(), 1 - o.ema);
-        for (auto& [n, p] : dinit.parameters()) ema_dit[n].mul_(o.ema).add_(p.detach(), 1 - o.ema);
-      }
-      log.add("dit", step, loss.item<float>(), lr);
-      if (step % 50 == 0)
-        std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.0fs)\n", step, o.dit_steps, loss.item<float>(), lr, now_s() - t0);
-    }
-    float tail = 0;
-    const auto& l = log.series.back().second;
-    const size_t n = std::min<size_t>(100, l.size());
-    for (size_t i = l.size() - n; i < l.size(); ++i) tail += l[i] / n;
-    report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"parameters", n_params}, {"final_loss_mean100", tail}, {"seconds", now_s() - t0}};
-  }
+  t0 = now_s();
+  auto [ema_t5, ema_dit] = train_flow(t5, dit, tinit, dinit, tokenizer, latents, scenes, rng, log, o.dit_steps, o.dit_batch,
+                                      o.lr, o.ema, o.text_len, /*shifted_fraction=*/0.0f, std::min(200, o.dit_steps / 10),
+                                      /*decay=*/true);
+  report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
   save(o.out + "/text_encoder.safetensors", ema_t5, "text_encoder");
   save(o.out + "/transformer.safetensors", ema_dit, "transformer");
 
@@ -359,6 +383,112 @@ Json train(const Options& o) {
   return report;
 }
 
+struct FinetuneOptions {
+  std::string model = "models/kino-tiny";
+  uint64_t seed = 20261123;
+  int vae_steps = 200, clips = 600, dit_steps = 500, dit_batch = 16;
+  double lr = 1.5e-4, ema = 0.995;
+};
+
+// Second stage on a trained model, fixing two gaps of the first recipe:
+// the VAE decoder trained only on 2-latent-frame windows (its temporal
+// caches never held real frames), and sigmas drawn logit-normal, which
+// almost never reach the high-noise end where sampling starts. The decoder
+// is tuned on full 17-frame windows with the encoder frozen (the latent space
+// and the DiT's data stay the same); the DiT and text encoder continue with
+// half of the sigmas from a shift-3 uniform schedule.
+Json finetune(const FinetuneOptions& f) {
+  const std::string dir = f.model;
+  std::mt19937 rng(static_cast<uint32_t>(f.seed));
+  at::manual_seed(f.seed);
+  LossLog log(dir + "/finetune_loss.csv");
+  Json report = {{"seed", f.seed}};
+  const ModelManifest m = load_manifest(dir);
+  const Json vcfg_json = m.vae_config;
+  WanVAEConfig vcfg;
+  vcfg.dim = vcfg_json.at("dim");
+  vcfg.latents_mean = vcfg_json.at("latents_mean").get<std::vector<float>>();
+  vcfg.latents_std = vcfg_json.at("latents_std").get<std::vector<float>>();
+  Weights vw(m.vae, at::kFloat, /*trainable=*/true);
+  WanVAE vae(vcfg, vw);
+  vw.finish();
+  std::vector<at::Tensor> dec_params;
+  for (const auto& [name, t] : vw.parameters()) {
+    const bool decoder = name.rfind("decoder.", 0) == 0 || name.rfind("conv2.", 0) == 0;
+    t.set_requires_grad(decoder);
+    if (decoder) dec_params.push_back(t);
+  }
+  double t0 = now_s();
+  {
+    torch::optim::AdamW opt(dec_params, torch::optim::AdamWOptions(5e-4).weight_decay(0.0));
+    for (int step = 0; step < f.vae_steps; ++step) {
+      at::Tensor x = render_batch(rng, 2, 128, 17, 64, nullptr, 17);
+      at::Tensor mu;
+      {
+        at::NoGradGuard ng;
+        mu = vae.encode_moments(x).first;
+      }
+      // decode_raw expects normalised latents.
+      at::Tensor z = (mu - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
+      at::Tensor recon = vae.decode_raw(z);
+      at::Tensor loss = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      log.add("vae_decoder", step, loss.item<float>(), 5e-4);
+      if (step % 25 == 0) std::fprintf(stderr, "decoder %d/%d loss %.5f (%.0fs)\n", step, f.vae_steps, loss.item<float>(), now_s() - t0);
+    }
+  }
+  report["vae_decoder"] = {{"steps", f.vae_steps}, {"final_loss", log.series.back().second.back()}, {"seconds", now_s() - t0}};
+
+  t0 = now_s();
+  std::vector<world::Scene> scenes;
+  at::Tensor latents;
+  {
+    at::NoGradGuard ng;
+    std::vector<at::Tensor> lat;
+    for (int i = 0; i < f.clips; i += 2) {
+      at::Tensor x = render_batch(rng, std::min(2, f.clips - i), 128, 17, 0, &scenes);
+      lat.push_back(vae.encode_moments(x).first);
+    }
+    latents = (at::cat(lat) - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
+  }
+  report["latents"] = {{"clips", f.clips}, {"seconds", now_s() - t0}};
+  std::fprintf(stderr, "latents in %.0fs\n", now_s() - t0);
+
+  Tokenizer tokenizer(m.tokenizer);
+  UMT5Config tcfg;
+  const Json& tj = m.text_encoder_config;
+  tcfg.vocab = tj.at("vocab");
+  tcfg.dim = tcfg.dim_attn = tj.at("dim");
+  tcfg.dim_ffn = tj.at("dim_ffn");
+  tcfg.num_heads = tj.at("num_heads");
+  tcfg.num_layers = tj.at("num_layers");
+  WanDiTConfig dcfg;
+  const Json& dj = m.transformer_config;
+  dcfg.dim = dj.at("dim");
+  dcfg.ffn_dim = dj.at("ffn_dim");
+  dcfg.num_heads = dj.at("num_heads");
+  dcfg.num_layers = dj.at("num_layers");
+  dcfg.text_dim = dj.at("text_dim");
+  dcfg.text_len = dj.at("text_len");
+  Weights tw(m.text_encoder, at::kFloat, true), dw(m.transformer, at::kFloat, true);
+  UMT5Encoder t5(tcfg, tw);
+  WanDiT dit(dcfg, dw);
+  tw.finish();
+  dw.finish();
+  t0 = now_s();
+  auto [ema_t5, ema_dit] = train_flow(t5, dit, tw, dw, tokenizer, latents, scenes, rng, log, f.dit_steps, f.dit_batch, f.lr,
+                                      f.ema, dcfg.text_len, /*shifted_fraction=*/0.5f, /*warmup=*/50, /*decay=*/false);
+  save(m.text_encoder, ema_t5, "text_encoder");
+  save(m.transformer, ema_dit, "transformer");
+  report["dit"] = {{"steps", f.dit_steps}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
+  save(m.vae, vw.parameters(), "vae");
+  log.csv.flush();
+  plot_losses(log, dir + "/finetune_loss.png");
+  return report;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -379,6 +509,15 @@ int main(int argc, char** argv) {
   tr->add_option("--dit-layers", o.dit_layers)->capture_default_str();
   tr->add_option("--lr", o.lr)->capture_default_str();
 
+  FinetuneOptions fo;
+  auto* ft = app.add_subcommand("finetune", "Second training stage on a trained model (see finetune())");
+  ft->add_option("--model", fo.model)->capture_default_str();
+  ft->add_option("--seed", fo.seed)->capture_default_str();
+  ft->add_option("--vae-steps", fo.vae_steps)->capture_default_str();
+  ft->add_option("--clips", fo.clips)->capture_default_str();
+  ft->add_option("--dit-steps", fo.dit_steps)->capture_default_str();
+  ft->add_option("--threads", o.threads);
+
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
   std::string model = "models/kino-tiny", json_out;
   int per_group = 24;
@@ -397,6 +536,10 @@ int main(int argc, char** argv) {
     if (*tr) {
       Json report = train(o);
       std::ofstream(o.out + "/training_report.json") << report.dump(2) << '\n';
+      std::printf("%s\n", report.dump(2).c_str());
+    } else if (*ft) {
+      Json report = finetune(fo);
+      std::ofstream(fo.model + "/finetune_report.json") << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else {
       Pipeline p(load_manifest(model), RuntimeOptions{"cpu", "float32", o.threads});
