@@ -18,6 +18,11 @@
 
 namespace kino {
 
+// Component configs from a manifest (fields left out take the Wan2.1 values).
+UMT5Config umt5_config(const ModelManifest& m);
+WanDiTConfig dit_config(const ModelManifest& m);
+WanVAEConfig vae_config(const ModelManifest& m);
+
 // torch.manual_seed(seed); torch.randn(shape) on the CPU, in float32.
 at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape);
 // video [3, F, H, W] in [-1, 1] -> RGB24 [F, H, W, 3]: round(clamp((x+1)/2, 0, 1) * 255).

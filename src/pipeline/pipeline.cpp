@@ -30,6 +30,40 @@ void read(const Json& j, const char* key, T& out, const std::string& where) {
   }
 }
 
+
+
+
+template <typename Module, typename Config>
+Module load_module(const std::string& path, const Config& cfg) {
+  Weights w(path);
+  Module m(cfg, w);
+  w.finish();
+  return m;
+}
+
+at::ScalarType parse_dtype(const std::string& s) {
+  if (s == "float32" || s == "fp32") return at::kFloat;
+  if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
+  if (s == "float16" || s == "fp16") return at::kHalf;
+  throw Error(concat("unknown dtype '", s, "' (expected float32, bfloat16 or float16)"));
+}
+
+at::Device parse_device(const std::string& s) {
+  try {
+    at::Device d(s);
+    if (d.is_cuda() && !at::hasCUDA()) throw Error(concat("device '", s, "' requested, but this build or machine has no CUDA"));
+    return d;
+  } catch (const c10::Error&) {
+    throw Error(concat("unknown device '", s, "' (expected cpu or cuda[:N])"));
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 UMT5Config umt5_config(const ModelManifest& m) {
   UMT5Config c;
   const std::string w = m.path + " text_encoder";
@@ -79,37 +113,6 @@ WanVAEConfig vae_config(const ModelManifest& m) {
   read(j, "latents_std", c.latents_std, w);
   return c;
 }
-
-template <typename Module, typename Config>
-Module load_module(const std::string& path, const Config& cfg) {
-  Weights w(path);
-  Module m(cfg, w);
-  w.finish();
-  return m;
-}
-
-at::ScalarType parse_dtype(const std::string& s) {
-  if (s == "float32" || s == "fp32") return at::kFloat;
-  if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
-  if (s == "float16" || s == "fp16") return at::kHalf;
-  throw Error(concat("unknown dtype '", s, "' (expected float32, bfloat16 or float16)"));
-}
-
-at::Device parse_device(const std::string& s) {
-  try {
-    at::Device d(s);
-    if (d.is_cuda() && !at::hasCUDA()) throw Error(concat("device '", s, "' requested, but this build or machine has no CUDA"));
-    return d;
-  } catch (const c10::Error&) {
-    throw Error(concat("unknown device '", s, "' (expected cpu or cuda[:N])"));
-  }
-}
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 void request_stop() { g_stop.store(true); }
 bool stop_requested() { return g_stop.load(); }

@@ -23,6 +23,7 @@
 #include "kino/umt5.h"
 #include "kino/video_writer.h"
 #include "kino/wan_dit.h"
+#include "kino/wan_t2v.h"
 #include "kino/wan_vae.h"
 #include "kino/world.h"
 
@@ -41,7 +42,6 @@ struct Options {
   int clips = 2000;
   int dit_steps = 2600, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
-  float caption_dropout = 0.1f;
   double lr = 5e-4, ema = 0.998, vae_lr = 2e-3;
 };
 
@@ -404,11 +404,7 @@ Json finetune(const FinetuneOptions& f) {
   LossLog log(dir + "/finetune_loss.csv");
   Json report = {{"seed", f.seed}};
   const ModelManifest m = load_manifest(dir);
-  const Json vcfg_json = m.vae_config;
-  WanVAEConfig vcfg;
-  vcfg.dim = vcfg_json.at("dim");
-  vcfg.latents_mean = vcfg_json.at("latents_mean").get<std::vector<float>>();
-  vcfg.latents_std = vcfg_json.at("latents_std").get<std::vector<float>>();
+  const WanVAEConfig vcfg = vae_config(m);
   Weights vw(m.vae, at::kFloat, /*trainable=*/true);
   WanVAE vae(vcfg, vw);
   vw.finish();
@@ -457,21 +453,8 @@ Json finetune(const FinetuneOptions& f) {
   std::fprintf(stderr, "latents in %.0fs\n", now_s() - t0);
 
   Tokenizer tokenizer(m.tokenizer);
-  UMT5Config tcfg;
-  const Json& tj = m.text_encoder_config;
-  tcfg.vocab = tj.at("vocab");
-  tcfg.dim = tcfg.dim_attn = tj.at("dim");
-  tcfg.dim_ffn = tj.at("dim_ffn");
-  tcfg.num_heads = tj.at("num_heads");
-  tcfg.num_layers = tj.at("num_layers");
-  WanDiTConfig dcfg;
-  const Json& dj = m.transformer_config;
-  dcfg.dim = dj.at("dim");
-  dcfg.ffn_dim = dj.at("ffn_dim");
-  dcfg.num_heads = dj.at("num_heads");
-  dcfg.num_layers = dj.at("num_layers");
-  dcfg.text_dim = dj.at("text_dim");
-  dcfg.text_len = dj.at("text_len");
+  const UMT5Config tcfg = umt5_config(m);
+  const WanDiTConfig dcfg = dit_config(m);
   Weights tw(m.text_encoder, at::kFloat, true), dw(m.transformer, at::kFloat, true);
   UMT5Encoder t5(tcfg, tw);
   WanDiT dit(dcfg, dw);
