@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian package kino needs to build, test and run. Idempotent:
 # packages already present are skipped, so a second run costs one dpkg query.
+# `setup.sh fuzz` adds clang (libFuzzer) for scripts/fuzz.sh.
 set -euo pipefail
 
 PACKAGES=(
@@ -13,6 +14,7 @@ PACKAGES=(
   libgtest-dev
   ffmpeg                         # ffprobe, used by the end-to-end tests
 )
+[ "${1:-}" = fuzz ] && PACKAGES+=(clang)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -27,7 +27,7 @@ std::string fixture(const std::string& file, const std::string& set) { return fi
 
 std::map<std::string, at::Tensor> load_tensors(const std::string& path) {
   std::map<std::string, at::Tensor> out;
-  SafetensorsFile f = SafetensorsFile::open(path);
+  TensorFile f = TensorFile::open(path);
   for (const auto& v : f.tensors()) out[v.name] = to_tensor(v);
   return out;
 }
@@ -93,6 +93,20 @@ CommandResult run_command(const std::string& command) {
   r.out = slurp(out);
   r.err = slurp(err);
   return r;
+}
+
+CommandResult kino_cli(const std::string& args) { return run_command(std::string(KINO_BINARY) + " " + args); }
+
+size_t count_files(const std::string& dir) {
+  size_t n = 0;
+  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) n += e.is_regular_file();
+  return n;
+}
+
+size_t count_lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
 }
 
 }  // namespace kino::test

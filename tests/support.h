@@ -7,7 +7,7 @@
 #include <map>
 #include <string>
 
-#include "kino/safetensors.h"
+#include "kino/tensor_file.h"
 
 namespace kino::test {
 
@@ -37,6 +37,11 @@ struct CommandResult {
 // Runs a shell command line; captures stdout and stderr.
 CommandResult run_command(const std::string& command);
 std::string shell_quote(const std::string& s);
+// Runs the kino binary with `args` (already shell-quoted where needed).
+CommandResult kino_cli(const std::string& args);
+// Regular files under `dir`, recursively; lines in `s`.
+size_t count_files(const std::string& dir);
+size_t count_lines(const std::string& s);
 
 }  // namespace kino::test
 

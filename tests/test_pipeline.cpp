@@ -32,7 +32,7 @@ std::map<std::string, at::Tensor>& io() {
 TEST(Pipeline, ContextsMatch) {
   KINO_REQUIRE_FIXTURES();
   const ModelManifest m = load_manifest(tiny_manifest());
-  SafetensorsFile f = SafetensorsFile::open(test::fixture(kFile));
+  TensorFile f = TensorFile::open(test::fixture(kFile));
   EXPECT_EQ(m.defaults.negative_prompt, f.metadata().at("negative_prompt"));
   EXPECT_PARITY(pipeline().encode_text(f.metadata().at("prompt")), io()["context_cond"], kFile, "context_cond");
   EXPECT_PARITY(pipeline().encode_text(m.defaults.negative_prompt), io()["context_uncond"], kFile, "context_uncond");

@@ -18,6 +18,7 @@
 #include "support.h"
 
 namespace fs = std::filesystem;
+using kino::test::kino_cli;
 using kino::test::shell_quote;
 using Json = nlohmann::json;
 
@@ -30,10 +31,6 @@ std::string model() {
 
 // Fast settings for mechanics tests: 2 steps.
 const std::string kFast = " --steps 2 --threads 1 ";
-
-kino::test::CommandResult kino_cli(const std::string& args) {
-  return kino::test::run_command(std::string(KINO_BINARY) + " " + args);
-}
 
 std::vector<Json> json_lines(const std::string& out) {
   std::vector<Json> v;

@@ -31,5 +31,8 @@ struct ModelManifest {
 
 // `path`: a kino.json file, or a folder holding one.
 ModelManifest load_manifest(const std::string& path);
+// The same from the manifest's text; `path` names it in errors and anchors
+// the relative component paths.
+ModelManifest parse_manifest(const std::string& text, const std::string& path);
 
 }  // namespace kino

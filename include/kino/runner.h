@@ -1,6 +1,6 @@
 // What the command line does with a loaded model, torch-free: render one
 // request to a file with progress and a JSON record, read prompt files,
-// run batches and storyboards, read provenance back.
+// name outputs, read provenance back.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,6 +11,7 @@
 
 #include "kino/pipeline.h"
 #include "kino/presets.h"
+#include "kino/prompt_file.h"
 #include "kino/video_writer.h"
 
 namespace kino {
@@ -42,19 +43,6 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
 
 // Draws "AI-GENERATED" into the bottom-right corner of every frame.
 void draw_label(Video& video);
-
-// One entry of a prompt file.
-struct BatchItem {
-  int64_t index = 0;  // 0-based, in file order (blank and comment lines skipped)
-  int64_t line = 0;   // 1-based line number
-  GenerationRequest request;
-  std::string preset, output_name;
-  std::string error;  // set if the line could not be read
-};
-
-// Plain text (one prompt a line; blank lines and '#' comments skipped) or
-// JSON Lines (a line starting with '{'); "-" reads standard input.
-std::vector<BatchItem> read_prompt_file(const std::string& path);
 
 // A file name from a template: {index} (zero-padded to 4), {seed}, {slug}.
 std::string expand_name(const std::string& pattern, int64_t index, uint64_t seed, const std::string& prompt);

@@ -40,6 +40,8 @@ class WanT2V {
 
   // Trimmed umT5 output for one prompt: [valid tokens, dim].
   at::Tensor encode_text(const std::string& prompt) const;
+  // Whether the text encoder would cut `text` to its text_len() tokens.
+  bool truncates(const std::string& text) const { return tokenizer_.encode(text, text_len()).truncated; }
   // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
   std::vector<int64_t> latent_shape(int64_t frames, int64_t height, int64_t width) const;
   // The denoising loop from `noise`; returns the final latent.

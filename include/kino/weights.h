@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kino/safetensors.h"
+#include "kino/tensor_file.h"
 
 namespace kino {
 
@@ -44,7 +44,7 @@ class Weights {
  private:
   Weights() = default;
 
-  std::optional<SafetensorsSet> set_;
+  std::optional<TensorSet> set_;
   at::ScalarType dtype_ = at::kFloat;
   std::optional<at::Generator> init_;
   bool trainable_ = false;

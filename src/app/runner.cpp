@@ -159,60 +159,6 @@ void draw_label(Video& v) {
   }
 }
 
-std::vector<BatchItem> read_prompt_file(const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path);
-    if (!file) throw Error(concat("cannot read prompt file ", path));
-    in = &file;
-  }
-  const std::string name = path == "-" ? std::string("<stdin>") : path;
-  std::vector<BatchItem> items;
-  std::string line;
-  int64_t lineno = 0;
-  while (std::getline(*in, line)) {
-    ++lineno;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    const size_t first = line.find_first_not_of(" \t");
-    if (first == std::string::npos || line[first] == '#') continue;
-    BatchItem item;
-    item.index = static_cast<int64_t>(items.size());
-    item.line = lineno;
-    const std::string where = concat(name, ":", lineno);
-    try {
-      if (!is_valid_utf8(line)) throw Error(concat(where, ": not valid UTF-8"));
-      if (line[first] == '{') {
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-          throw Error(concat(where, ": not valid JSON (", e.what(), ")"));
-        }
-        apply_overrides(j, item.request, where, {"preset", "output", "seconds", "aspect"});
-        if (j.contains("preset")) item.preset = j["preset"].is_string() ? j["preset"].get<std::string>() : throw Error(concat(where, ": 'preset' must be a string"));
-        if (j.contains("output")) item.output_name = j["output"].is_string() ? j["output"].get<std::string>() : throw Error(concat(where, ": 'output' must be a string"));
-        if (j.contains("seconds")) {
-          if (!j["seconds"].is_number()) throw Error(concat(where, ": 'seconds' must be a number"));
-          item.request.seconds = j["seconds"].get<double>();
-        }
-        if (j.contains("aspect")) {
-          if (!j["aspect"].is_string()) throw Error(concat(where, ": 'aspect' must be a string"));
-          item.request.aspect = j["aspect"].get<std::string>();
-        }
-        if (item.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing or empty"));
-      } else {
-        item.request.prompt = line.substr(first);
-      }
-    } catch (const Error& e) {
-      item.error = e.what();
-    }
-    items.push_back(std::move(item));
-  }
-  if (in->bad()) throw Error(concat("cannot read prompt file ", name));
-  return items;
-}
-
 std::string slugify(const std::string& text, size_t max_len) {
   std::string out;
   for (unsigned char c : text) {

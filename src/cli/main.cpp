@@ -26,6 +26,11 @@ constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitInterrupted = 
 
 extern "C" void on_signal(int) { kino::request_stop(); }
 
+// A mistake in how kino was called (exit code 2), found after parsing.
+struct UsageError : kino::Error {
+  using kino::Error::Error;
+};
+
 // The embedded default: models/kino-tiny beside the binary's tree, installed
 // under share/kino, or in the source tree; $KINO_MODEL overrides.
 std::string default_model() {
@@ -133,7 +138,8 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
     spdlog::info("settings from {}", from);
   }
   if (!prompt.empty()) req.prompt = prompt;
-  if (req.prompt.empty()) throw kino::Error("no prompt given (a PROMPT argument or --from FILE)");
+  if (req.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw UsageError("the prompt is empty (give a PROMPT argument or --from FILE)");
   c.apply(req);
   if (!c.preset.empty()) kino::apply_preset(kino::find_preset(kino::load_presets(), c.preset), req);
   if (output.empty()) throw kino::Error("--output is empty");
@@ -226,26 +232,17 @@ int run_batch(const Common& c, const BatchOptions& b) {
 }
 
 int run_storyboard(const Common& c, const std::string& file, const std::string& output) {
-  std::ifstream in(file);
-  if (!in) throw kino::Error(kino::concat("cannot read storyboard ", file));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw kino::Error(kino::concat(file, ": not valid JSON (", e.what(), ")"));
-  }
-  if (!j.is_object() || !j.contains("shots") || !j["shots"].is_array() || j["shots"].empty())
-    throw kino::Error(kino::concat(file, ": needs a non-empty \"shots\" array"));
-  const double crossfade = j.value("crossfade", 0.0);
+  const kino::Storyboard board_file = kino::read_storyboard(file);
+  const double crossfade = board_file.crossfade;
   const auto presets = kino::load_presets();
   kino::Pipeline pipeline = c.load();
   kino::RunOptions opts = c.run_options();
 
   // Resolve every shot first, so that a bad shot fails before any rendering.
   std::vector<kino::GenerationSettings> shots;
-  for (size_t i = 0; i < j["shots"].size(); ++i) {
+  for (size_t i = 0; i < board_file.shots.size(); ++i) {
     const std::string where = kino::concat(file, " shot ", i + 1);
-    const auto& shot = j["shots"][i];
+    const auto& shot = board_file.shots[i];
     kino::GenerationRequest req;
     c.apply(req);
     kino::apply_overrides(shot, req, where, {"preset", "seconds"});
@@ -387,6 +384,7 @@ int main(int argc, char** argv) {
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is reported as a write error
+  std::signal(SIGXFSZ, SIG_IGN);  // so is a file-size limit (ulimit -f)
 
   try {
     if (*gen) return run_generate(common, prompt, output, from);
@@ -397,6 +395,9 @@ int main(int argc, char** argv) {
   } catch (const kino::Interrupted&) {
     spdlog::error("interrupted; no partial output left");
     return kExitInterrupted;
+  } catch (const UsageError& e) {
+    spdlog::error("{}", e.what());
+    return kExitUsage;
   } catch (const kino::Error& e) {
     spdlog::error("{}", e.what());
     return kExitFailure;

@@ -44,7 +44,7 @@ at::Tensor to_tensor(const TensorView& view) {
 }
 
 Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable)
-    : set_(SafetensorsSet::open(path)), dtype_(dtype), trainable_(trainable) {}
+    : set_(TensorSet::open(path)), dtype_(dtype), trainable_(trainable) {}
 
 Weights Weights::initializer(uint64_t seed) {
   Weights w;

@@ -2,6 +2,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <type_traits>
 
 #include "kino/error.h"
 
@@ -14,11 +16,19 @@ namespace {
 template <typename T>
 T field(const nlohmann::json& j, const std::string& where, const char* key, const T& fallback) {
   if (!j.contains(key)) return fallback;
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(concat(where, ": field '", key, "' has the wrong type"));
-  }
+  const nlohmann::json& v = j.at(key);
+  // Integers must be JSON integers (a float such as 1e30 would not fit).
+  const bool ok = std::is_same_v<T, std::string> ? v.is_string()
+                  : std::is_integral_v<T>         ? v.is_number_integer()
+                                                  : v.is_number();
+  if (!ok) throw Error(concat(where, ": field '", key, "' has the wrong type"));
+  return v.get<T>();
+}
+
+// A default the pipeline can run: inside [lo, hi].
+template <typename T>
+void check_range(const std::string& where, const char* key, T value, T lo, T hi) {
+  if (!(value >= lo && value <= hi)) throw Error(concat(where, ": field '", key, "' = ", value, " is outside [", lo, ", ", hi, "]"));
 }
 
 }  // namespace
@@ -29,13 +39,21 @@ ModelManifest load_manifest(const std::string& path) {
   if (!fs::exists(file, ec)) throw Error(concat("model manifest not found: ", file.string()));
   std::ifstream in(file);
   if (!in) throw Error(concat("cannot read model manifest ", file.string()));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw Error(concat("cannot read model manifest ", file.string()));
+  return parse_manifest(text, file.string());
+}
+
+ModelManifest parse_manifest(const std::string& text, const std::string& path) {
+  std::error_code ec;
+  const fs::path file(path);
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(in);
+    j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(file.string(), ": not valid JSON (", e.what(), ")"));
+    throw Error(concat(path, ": not valid JSON (", e.what(), ")"));
   }
-  const std::string where = file.string();
+  const std::string where = path;
   if (!j.is_object()) throw Error(concat(where, ": the manifest must be a JSON object"));
   const int version = field<int>(j, where, "kino_manifest", 0);
   if (version != 1) throw Error(concat(where, ": field 'kino_manifest' must be 1 (got ", version, ")"));
@@ -78,6 +96,13 @@ ModelManifest load_manifest(const std::string& path) {
   g.frames = field(d, dw, "frames", g.frames);
   g.fps = field(d, dw, "fps", g.fps);
   g.negative_prompt = field(d, dw, "negative_prompt", g.negative_prompt);
+  check_range<int64_t>(dw, "steps", g.steps, 1, 1000);
+  check_range(dw, "cfg", g.cfg, 0.0, 100.0);
+  check_range(dw, "shift", g.shift, 0.01, 100.0);
+  check_range<int64_t>(dw, "width", g.width, 16, 8192);
+  check_range<int64_t>(dw, "height", g.height, 16, 8192);
+  check_range<int64_t>(dw, "frames", g.frames, 1, 4097);
+  check_range(dw, "fps", g.fps, 0.1, 240.0);
   return m;
 }
 

@@ -221,6 +221,9 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
 
   if (!is_valid_utf8(s.prompt)) throw Error("the prompt is not valid UTF-8");
   if (!is_valid_utf8(s.negative)) throw Error("the negative prompt is not valid UTF-8");
+  for (const auto& [what, text] : {std::pair<const char*, const std::string&>{"prompt", s.prompt}, {"negative prompt", s.negative}})
+    if (impl_->truncates(text))
+      s.warnings.push_back(concat("the ", what, " is longer than the text encoder's ", impl_->text_len(), " tokens; the rest is ignored"));
   if (s.steps < 1 || s.steps > 1000) throw Error(concat("--steps must be in 1..1000, got ", s.steps));
   if (!std::isfinite(s.cfg) || s.cfg < 0) throw Error(concat("--cfg must be a non-negative number, got ", s.cfg));
   if (!std::isfinite(s.shift) || s.shift <= 0) throw Error(concat("--shift must be positive, got ", s.shift));

@@ -13,12 +13,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
 
 #include "kino/error.h"
 #include "kino/evaluate.h"
-#include "kino/safetensors.h"
+#include "kino/tensor_file.h"
 #include "kino/tokenizer.h"
 #include "kino/umt5.h"
 #include "kino/video_writer.h"
@@ -38,11 +40,17 @@ struct Options {
   uint64_t seed = 20261122;
   int threads = 0;
   int size = 128, frames = 17;
-  int vae_steps = 1500, vae_batch = 4, vae_dim = 8;
+  int vae_steps = 1500, vae_batch = 2, vae_crop = 48, vae_dim = 8;
   int clips = 2000;
   int dit_steps = 2600, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
-  double lr = 5e-4, ema = 0.998, vae_lr = 2e-3;
+  double lr = 5e-4, ema = 0.998, vae_lr = 1e-3;
+  int checkpoint_every = 250;
+  bool resume = false;
+  // Sampling defaults written to the manifest (chosen by `kino-train eval`).
+  std::string sampler = "unipc";
+  int sample_steps = 20;
+  double cfg = 4.0, shift = 3.0;
 };
 
 double now_s() {
@@ -95,20 +103,16 @@ void plot_losses(const LossLog& log, const std::string& path) {
   write_png(path, img.data(), W, H);
 }
 
-// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1], rendered
-// at the clip length `frames`. `crop` > 0 cuts a random window of
-// crop_frames x crop x crop (the VAE trains on such windows: same motion
-// speed as full clips, less compute).
-at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes,
-                        int crop_frames = 5) {
+// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1]. `crop` > 0
+// cuts a random crop x crop window of every frame (the VAE is convolutional
+// and trains on such crops: same motion, less compute).
+at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes) {
   std::vector<at::Tensor> clips;
   for (int b = 0; b < batch; ++b) {
     world::Scene s = world::random_scene(rng, false);
     std::vector<uint8_t> rgb = world::render(s, size, size, frames);
     at::Tensor t = at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2});
     if (crop > 0) {
-      const int f0 = std::uniform_int_distribution<int>(0, frames - crop_frames)(rng);
-      t = t.slice(1, f0, f0 + crop_frames);
       std::uniform_int_distribution<int> d(0, size - crop);
       const int oy = d(rng), ox = d(rng);
       t = t.slice(2, oy, oy + crop).slice(3, ox, ox + crop);
@@ -162,59 +166,55 @@ float tail_mean(const LossLog& log) {
 // Text encoder and DiT jointly with the rectified-flow objective the Wan
 // samplers expect: x_t = (1 - s) x0 + s e, target e - x0, timestep
 // int(1000 s); captions (random language, template, synonyms) dropped to ""
-// with probability 0.1 for classifier-free guidance. Sigmas are logit-normal,
-// or with probability `shifted_fraction` shift-3 uniform (3u / (1 + 2u)),
-// which reaches the high-noise end where sampling starts. AdamW, gradient
-// clipping at 1, EMA of the weights, returned as (text encoder, DiT).
-std::pair<std::map<std::string, at::Tensor>, std::map<std::string, at::Tensor>> train_flow(
-    const UMT5Encoder& t5, const WanDiT& dit, Weights& tw, Weights& dw, const Tokenizer& tokenizer, const at::Tensor& latents,
-    const std::vector<world::Scene>& scenes, std::mt19937& rng, LossLog& log, int steps, int batch, double lr_max, double ema,
-    int64_t text_len, float shifted_fraction, int warmup, bool decay) {
+// with probability 0.1 for classifier-free guidance. Half of the sigmas are
+// logit-normal (the middle, where detail forms), half shift-3 uniform
+// (3u / (1 + 2u), the density of the sampler's own schedule), which covers
+// the high-noise end where sampling starts and where layout and colour are
+// decided. AdamW, warmup then cosine decay to 10%, gradient clipping at 1,
+// EMA of the weights. `checkpoint` is called with the EMA weights every
+// `checkpoint_every` steps and at the end.
+using Params = std::map<std::string, at::Tensor>;
+void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, const Weights& dw, const Tokenizer& tokenizer,
+                const at::Tensor& latents, const std::vector<world::Scene>& scenes, std::mt19937& rng, LossLog& log,
+                const Options& o, const std::function<void(const Params&, const Params&)>& checkpoint) {
   std::vector<at::Tensor> params = values(tw.parameters());
   for (auto& p : values(dw.parameters())) params.push_back(p);
-  std::map<std::string, at::Tensor> ema_t5, ema_dit;
+  Params ema_t5, ema_dit;
   for (const auto& [n, p] : tw.parameters()) ema_t5[n] = p.detach().clone();
   for (const auto& [n, p] : dw.parameters()) ema_dit[n] = p.detach().clone();
   int64_t n_params = 0;
   for (auto& p : params) n_params += p.numel();
   std::fprintf(stderr, "text encoder + DiT: %lld parameters\n", static_cast<long long>(n_params));
   const double t0 = now_s();
-  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(lr_max).weight_decay(0.01));
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   std::uniform_int_distribution<int> pick(0, static_cast<int>(scenes.size()) - 1);
   std::uniform_real_distribution<float> u01(0, 1);
   const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
-  for (int step = 0; step < steps; ++step) {
-    double lr = lr_max;
-    if (step < warmup) {
-      lr = lr_max * (step + 1) / warmup;
-    } else if (decay) {
-      const double p = double(step - warmup) / std::max(1, steps - warmup);
-      lr = lr_max * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
-    }
+  const int warmup = std::min(200, o.dit_steps / 10), batch = o.dit_batch;
+  for (int step = 0; step < o.dit_steps; ++step) {
+    const double p = double(std::max(0, step - warmup)) / std::max(1, o.dit_steps - warmup);
+    const double lr = step < warmup ? o.lr * (step + 1) / warmup : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
     std::vector<int64_t> ids, mask, lens, ts;
     std::vector<at::Tensor> x0s;
+    std::vector<float> sigmas;
+    std::normal_distribution<float> normal(0, 1);
     for (int b = 0; b < batch; ++b) {
       const int i = pick(rng);
       const auto lang = u01(rng) < 0.5f ? world::Language::English : world::Language::German;
       const std::string text = u01(rng) < 0.1f ? std::string() : world::caption(scenes[i], lang, rng);
-      Tokens tk = tokenizer.encode(text, text_len);
+      Tokens tk = tokenizer.encode(text, o.text_len);
       ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
       mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
       lens.push_back(tk.length);
       x0s.push_back(latents[i]);
+      const float u = u01(rng);
+      const float sigma = b % 2 ? 1 / (1 + std::exp(-normal(rng))) : 3 * u / (1 + 2 * u);
+      sigmas.push_back(sigma);
+      ts.push_back(static_cast<int64_t>(sigma * 1000));
     }
     at::Tensor x0 = at::stack(x0s);
-    at::Tensor sigma = at::sigmoid(at::randn({batch}));
-    if (shifted_fraction > 0) {
-      for (int b = 0; b < batch; ++b)
-        if (u01(rng) < shifted_fraction) {
-          const float u = u01(rng);
-          sigma[b] = 3 * u / (1 + 2 * u);
-        }
-    }
-    for (int b = 0; b < batch; ++b) ts.push_back(static_cast<int64_t>(sigma[b].item<float>() * 1000));
-    at::Tensor s = sigma.view({-1, 1, 1, 1, 1});
+    at::Tensor s = at::tensor(sigmas).view({-1, 1, 1, 1, 1});
     at::Tensor noise = at::randn_like(x0);
     at::Tensor xt = (1 - s) * x0 + s * noise;
     at::Tensor ctx = t5.forward(at::tensor(ids).view({batch, -1}), at::tensor(mask).view({batch, -1}));
@@ -231,26 +231,18 @@ std::pair<std::map<std::string, at::Tensor>, std::map<std::string, at::Tensor>> 
     opt.step();
     {
       at::NoGradGuard ng;
+      const double ema = std::min(o.ema, (1.0 + step) / (10.0 + step));  // warm-up of the EMA
       for (auto& [n, p] : tw.parameters()) ema_t5[n].mul_(ema).add_(p.detach(), 1 - ema);
       for (auto& [n, p] : dw.parameters()) ema_dit[n].mul_(ema).add_(p.detach(), 1 - ema);
     }
     log.add("dit", step, loss.item<float>(), lr);
-    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.0fs)\n", step, steps, loss.item<float>(), lr, now_s() - t0);
+    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.0fs)\n", step, o.dit_steps, loss.item<float>(), lr, now_s() - t0);
+    if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.dit_steps) checkpoint(ema_t5, ema_dit);
   }
-  return {ema_t5, ema_dit};
 }
 
-Json train(const Options& o) {
-  fs::create_directories(o.out);
-  const std::string work = o.out + "/.train";
-  fs::create_directories(work);
-  std::mt19937 rng(static_cast<uint32_t>(o.seed));
-  at::manual_seed(o.seed);
-  LossLog log(o.out + "/training_loss.csv");
-  Json report = {{"seed", o.seed}, {"threads", at::get_num_threads()}};
-
-  // 1. Tokenizer: sentencepiece on captions of training scenes, T5 ids.
-  double t0 = now_s();
+// Sentencepiece on captions of training scenes, with T5's special ids.
+void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rng) {
   {
     std::ofstream corpus(work + "/corpus.txt");
     for (int i = 0; i < 20000; ++i) {
@@ -263,97 +255,82 @@ Json train(const Options& o) {
                              " --byte_fallback=true --hard_vocab_limit=false --num_threads=1 --minloglevel=2",
                              " --input_sentence_size=0 --shuffle_input_sentence=false"));
   fs::remove(o.out + "/tokenizer.vocab");
-  Tokenizer tokenizer(o.out + "/tokenizer.model");
-  report["tokenizer"] = {{"vocab", tokenizer.vocab_size()}, {"seconds", now_s() - t0}};
-  std::fprintf(stderr, "tokenizer: %lld pieces\n", static_cast<long long>(tokenizer.vocab_size()));
+}
 
-  // 2. VAE: reconstruction + KL on random crops of short clips.
-  WanVAEConfig vcfg;
-  vcfg.dim = o.vae_dim;
-  vcfg.latents_mean.assign(16, 0.0f);
-  vcfg.latents_std.assign(16, 1.0f);
-  Weights vinit = Weights::initializer(o.seed + 1);
-  WanVAE vae(vcfg, vinit);
+// The VAE: reconstruction (MSE + 0.1 L1) + 1e-4 KL on random spatial crops
+// of whole clips. Whole clips (all `frames`, not short windows) so that the
+// causal caches of encoder and decoder see what they hold at inference: the
+// first frame alone, then chunks of 4 frames continuing from real history.
+void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w) {
   {
     // Start the posterior narrow (log-variance bias -8): with sigma ~ 1 the
     // decoder first sees mostly noise and reconstruction stalls for long.
     at::NoGradGuard ng;
-    vinit.parameters().at("conv1.bias").slice(0, 16).fill_(-8.0);
+    w.parameters().at("conv1.bias").slice(0, 16).fill_(-8.0);
   }
-  {
-    t0 = now_s();
-    torch::optim::AdamW opt(values(vinit.parameters()), torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
-    for (int step = 0; step < o.vae_steps; ++step) {
-      set_lr(opt, o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (step > o.vae_steps * 0.8 ? 0.3 : 1.0));
-      at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, 64, nullptr);
-      auto [mu, log_var] = vae.encode_moments(x);
-      log_var = log_var.clamp(-30, 20);
-      at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
-      at::Tensor recon = vae.decode_raw(z);
-      at::Tensor rec = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
-      at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
-      at::Tensor loss = rec + 1e-4 * kl;
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      log.add("vae", step, rec.item<float>(), o.vae_lr);
-      if (step % 50 == 0) std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f (%.0fs)\n", step, o.vae_steps, rec.item<float>(), kl.item<float>(), now_s() - t0);
-    }
-    report["vae"] = {{"steps", o.vae_steps}, {"final_loss", log.series.back().second.back()}, {"seconds", now_s() - t0}};
+  const double t0 = now_s();
+  torch::optim::AdamW opt(values(w.parameters()), torch::optim::AdamWOptions(o.vae_lr).weight_decay(0.0));
+  for (int step = 0; step < o.vae_steps; ++step) {
+    const double p = double(step) / o.vae_steps;
+    const double lr = o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
+    set_lr(opt, lr);
+    at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, nullptr);
+    auto [mu, log_var] = vae.encode_moments(x);
+    log_var = log_var.clamp(-30, 20);
+    at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
+    at::Tensor recon = vae.decode_raw(z);
+    at::Tensor rec = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
+    at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
+    at::Tensor loss = rec + 1e-4 * kl;
+    opt.zero_grad();
+    loss.backward();
+    clip_grad_norm(values(w.parameters()), 1.0);  // gradients through 17 frames of causal caches can spike
+    opt.step();
+    log.add("vae", step, rec.item<float>(), lr);
+    if (step % 50 == 0) std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f (%.0fs)\n", step, o.vae_steps, rec.item<float>(), kl.item<float>(), now_s() - t0);
   }
+}
 
-  // 3. Latents of the training clips; their per-channel statistics become
-  //    the VAE's latent normalisation (as Wan's mean/std).
-  t0 = now_s();
-  std::vector<world::Scene> scenes;
-  at::Tensor latents;
-  {
+// Posterior means of `clips` random training clips and their scenes'
+// attributes (colour, background, shape, large, motion) as a [clips, 5]
+// int64 table, cached in `path` so a resumed run need not encode again.
+std::pair<at::Tensor, std::vector<world::Scene>> encode_latents(const Options& o, std::mt19937& rng, const WanVAE& vae,
+                                                                const std::string& path) {
+  at::Tensor latents, table;
+  if (fs::exists(path)) {
+    Weights cache(path);
+    latents = cache.take("latents");
+    table = cache.take("scenes");
+  } else {
     at::NoGradGuard ng;
     std::vector<at::Tensor> mus;
+    std::vector<world::Scene> drawn;
     for (int i = 0; i < o.clips; i += 2) {  // small batches: large ones thrash memory
-      at::Tensor x = render_batch(rng, std::min(2, o.clips - i), o.size, o.frames, 0, &scenes);
+      at::Tensor x = render_batch(rng, std::min(2, o.clips - i), o.size, o.frames, 0, &drawn);
       mus.push_back(vae.encode_moments(x).first);
     }
     latents = at::cat(mus);
-    at::Tensor mean = latents.mean({0, 2, 3, 4}), std = latents.std({0, 2, 3, 4});
-    for (int c = 0; c < 16; ++c) {
-      vcfg.latents_mean[c] = mean[c].item<float>();
-      vcfg.latents_std[c] = std[c].item<float>();
-    }
-    latents = (latents - mean.view({1, 16, 1, 1, 1})) / std.view({1, 16, 1, 1, 1});
+    std::vector<int64_t> rows;
+    for (const auto& s : drawn)
+      rows.insert(rows.end(), {s.color, s.background, static_cast<int64_t>(s.shape), s.large, static_cast<int64_t>(s.motion)});
+    table = at::tensor(rows).view({-1, 5});
+    write_safetensors(path, {{"latents", DType::F32, latents.sizes().vec(), latents.data_ptr()},
+                             {"scenes", DType::I64, table.sizes().vec(), table.data_ptr()}});
   }
-  save(o.out + "/vae.safetensors", vinit.parameters(), "vae");
-  report["latents"] = {{"clips", o.clips}, {"shape", latents.sizes().vec()}, {"seconds", now_s() - t0}};
-  std::fprintf(stderr, "latents %s in %.0fs\n", c10::str(latents.sizes()).c_str(), now_s() - t0);
+  std::vector<world::Scene> scenes(static_cast<size_t>(table.size(0)));
+  auto t = table.accessor<int64_t, 2>();
+  for (size_t i = 0; i < scenes.size(); ++i) {
+    scenes[i].color = static_cast<int>(t[i][0]);
+    scenes[i].background = static_cast<int>(t[i][1]);
+    scenes[i].shape = static_cast<world::Shape>(t[i][2]);
+    scenes[i].large = t[i][3] != 0;
+    scenes[i].motion = static_cast<world::Motion>(t[i][4]);
+  }
+  return {latents, scenes};
+}
 
-  // 4. Text encoder and DiT jointly, rectified flow: x_t = (1 - s) x0 + s e,
-  //    target e - x0, timestep int(1000 s); captions dropped to "" sometimes.
-  UMT5Config tcfg;
-  tcfg.vocab = tokenizer.vocab_size();
-  tcfg.dim = tcfg.dim_attn = o.t5_dim;
-  tcfg.dim_ffn = o.t5_ffn;
-  tcfg.num_heads = o.t5_heads;
-  tcfg.num_layers = o.t5_layers;
-  WanDiTConfig dcfg;
-  dcfg.dim = o.dit_dim;
-  dcfg.ffn_dim = o.dit_ffn;
-  dcfg.num_heads = o.dit_heads;
-  dcfg.num_layers = o.dit_layers;
-  dcfg.text_dim = o.t5_dim;
-  dcfg.text_len = o.text_len;
-  Weights tinit = Weights::initializer(o.seed + 2), dinit = Weights::initializer(o.seed + 3);
-  UMT5Encoder t5(tcfg, tinit);
-  WanDiT dit(dcfg, dinit);
-  t0 = now_s();
-  auto [ema_t5, ema_dit] = train_flow(t5, dit, tinit, dinit, tokenizer, latents, scenes, rng, log, o.dit_steps, o.dit_batch,
-                                      o.lr, o.ema, o.text_len, /*shifted_fraction=*/0.0f, std::min(200, o.dit_steps / 10),
-                                      /*decay=*/true);
-  report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
-  save(o.out + "/text_encoder.safetensors", ema_t5, "text_encoder");
-  save(o.out + "/transformer.safetensors", ema_dit, "transformer");
-
-  // 5. The manifest.
-  Json manifest = {
+Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig& dcfg, const WanVAEConfig& vcfg) {
+  return {
       {"kino_manifest", 1},
       {"name", "kino-tiny"},
       {"family", "wan2.1"},
@@ -373,102 +350,101 @@ Json train(const Options& o) {
         {"config", {{"dim", vcfg.dim}, {"z_dim", 16}, {"dim_mult", vcfg.dim_mult}, {"num_res_blocks", vcfg.num_res_blocks},
                     {"temperal_downsample", vcfg.temporal_downsample}, {"latents_mean", vcfg.latents_mean}, {"latents_std", vcfg.latents_std}}}}},
       {"defaults",
-       {{"sampler", "unipc"}, {"steps", 20}, {"cfg", 4.0}, {"shift", 3.0}, {"width", o.size}, {"height", o.size},
+       {{"sampler", o.sampler}, {"steps", o.sample_steps}, {"cfg", o.cfg}, {"shift", o.shift}, {"width", o.size}, {"height", o.size},
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
-  std::ofstream(o.out + "/kino.json") << manifest.dump(2) << '\n';
-  log.csv.flush();
-  plot_losses(log, o.out + "/training_loss.png");
-  fs::remove_all(work);
-  report["total_seconds"] = now_s() - log.start;
-  return report;
 }
 
-struct FinetuneOptions {
-  std::string model = "models/kino-tiny";
-  uint64_t seed = 20261123;
-  int vae_steps = 200, clips = 600, dit_steps = 500, dit_batch = 16;
-  double lr = 1.5e-4, ema = 0.995;
-};
+// All stages from scratch into o.out: tokenizer, VAE, latents of the training
+// clips (cached in .train/), text encoder + DiT. With o.resume the first three
+// come from o.out and the text encoder and DiT continue from its weights.
+// The model folder is complete (manifest, all weights) from the first DiT
+// checkpoint on, so a checkpoint can be tried with `kino generate`.
+Json train(const Options& o) {
+  const std::string work = o.out + "/.train";
+  fs::create_directories(work);
+  std::mt19937 rng(static_cast<uint32_t>(o.seed + (o.resume ? 1 : 0)));
+  at::manual_seed(o.seed + (o.resume ? 1 : 0));
+  LossLog log(o.out + (o.resume ? "/resume_loss.csv" : "/training_loss.csv"));
+  Json report = {{"seed", o.seed}, {"threads", at::get_num_threads()}, {"resumed", o.resume}};
 
-// Second stage on a trained model, fixing two gaps of the first recipe:
-// the VAE decoder trained only on 2-latent-frame windows (its temporal
-// caches never held real frames), and sigmas drawn logit-normal, which
-// almost never reach the high-noise end where sampling starts. The decoder
-// is tuned on full 17-frame windows with the encoder frozen (the latent space
-// and the DiT's data stay the same); the DiT and text encoder continue with
-// half of the sigmas from a shift-3 uniform schedule.
-Json finetune(const FinetuneOptions& f) {
-  const std::string dir = f.model;
-  std::mt19937 rng(static_cast<uint32_t>(f.seed));
-  at::manual_seed(f.seed);
-  LossLog log(dir + "/finetune_loss.csv");
-  Json report = {{"seed", f.seed}};
-  const ModelManifest m = load_manifest(dir);
-  const WanVAEConfig vcfg = vae_config(m);
-  Weights vw(m.vae, at::kFloat, /*trainable=*/true);
-  WanVAE vae(vcfg, vw);
-  vw.finish();
-  std::vector<at::Tensor> dec_params;
-  for (const auto& [name, t] : vw.parameters()) {
-    const bool decoder = name.rfind("decoder.", 0) == 0 || name.rfind("conv2.", 0) == 0;
-    t.set_requires_grad(decoder);
-    if (decoder) dec_params.push_back(t);
-  }
   double t0 = now_s();
-  {
-    torch::optim::AdamW opt(dec_params, torch::optim::AdamWOptions(5e-4).weight_decay(0.0));
-    for (int step = 0; step < f.vae_steps; ++step) {
-      at::Tensor x = render_batch(rng, 2, 128, 17, 64, nullptr, 17);
-      at::Tensor mu;
-      {
-        at::NoGradGuard ng;
-        mu = vae.encode_moments(x).first;
-      }
-      // decode_raw expects normalised latents.
-      at::Tensor z = (mu - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
-      at::Tensor recon = vae.decode_raw(z);
-      at::Tensor loss = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      log.add("vae_decoder", step, loss.item<float>(), 5e-4);
-      if (step % 25 == 0) std::fprintf(stderr, "decoder %d/%d loss %.5f (%.0fs)\n", step, f.vae_steps, loss.item<float>(), now_s() - t0);
-    }
+  if (!o.resume) {
+    train_tokenizer(o, work, rng);
+    report["tokenizer"] = {{"seconds", now_s() - t0}};
   }
-  report["vae_decoder"] = {{"steps", f.vae_steps}, {"final_loss", log.series.back().second.back()}, {"seconds", now_s() - t0}};
+  Tokenizer tokenizer(o.out + "/tokenizer.model");
+  report["tokenizer"]["vocab"] = tokenizer.vocab_size();
 
+  std::optional<ModelManifest> previous;
+  if (o.resume) previous = load_manifest(o.out);
+  WanVAEConfig vcfg;
+  if (previous) {
+    vcfg = vae_config(*previous);
+  } else {
+    vcfg.dim = o.vae_dim;
+    vcfg.latents_mean.assign(16, 0.0f);
+    vcfg.latents_std.assign(16, 1.0f);
+  }
+  Weights vw = previous ? Weights(previous->vae) : Weights::initializer(o.seed + 1);
+  WanVAE vae(vcfg, vw);
+  if (!previous) {
+    t0 = now_s();
+    train_vae(o, rng, log, vae, vw);
+    report["vae"] = {{"steps", o.vae_steps}, {"crop", o.vae_crop}, {"final_rec_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
+  }
+
+  // Latents of the training clips; on a fresh run their per-channel
+  // statistics become the VAE's latent normalisation (as Wan's mean/std).
   t0 = now_s();
-  std::vector<world::Scene> scenes;
-  at::Tensor latents;
-  {
-    at::NoGradGuard ng;
-    std::vector<at::Tensor> lat;
-    for (int i = 0; i < f.clips; i += 2) {
-      at::Tensor x = render_batch(rng, std::min(2, f.clips - i), 128, 17, 0, &scenes);
-      lat.push_back(vae.encode_moments(x).first);
+  auto [raw, scenes] = encode_latents(o, rng, vae, work + "/latents.safetensors");
+  if (!previous) {
+    at::Tensor mean = raw.mean({0, 2, 3, 4}), std = raw.std({0, 2, 3, 4});
+    for (int c = 0; c < 16; ++c) {
+      vcfg.latents_mean[c] = mean[c].item<float>();
+      vcfg.latents_std[c] = std[c].item<float>();
     }
-    latents = (at::cat(lat) - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
+    save(o.out + "/vae.safetensors", vw.parameters(), "vae");
   }
-  report["latents"] = {{"clips", f.clips}, {"seconds", now_s() - t0}};
-  std::fprintf(stderr, "latents in %.0fs\n", now_s() - t0);
+  const at::Tensor latents =
+      (raw - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
+  report["latents"] = {{"clips", latents.size(0)}, {"shape", latents.sizes().vec()}, {"seconds", now_s() - t0}};
+  std::fprintf(stderr, "latents %s in %.0fs\n", c10::str(latents.sizes()).c_str(), now_s() - t0);
 
-  Tokenizer tokenizer(m.tokenizer);
-  const UMT5Config tcfg = umt5_config(m);
-  const WanDiTConfig dcfg = dit_config(m);
-  Weights tw(m.text_encoder, at::kFloat, true), dw(m.transformer, at::kFloat, true);
+  UMT5Config tcfg;
+  WanDiTConfig dcfg;
+  if (previous) {
+    tcfg = umt5_config(*previous);
+    dcfg = dit_config(*previous);
+  } else {
+    tcfg.vocab = tokenizer.vocab_size();
+    tcfg.dim = tcfg.dim_attn = o.t5_dim;
+    tcfg.dim_ffn = o.t5_ffn;
+    tcfg.num_heads = o.t5_heads;
+    tcfg.num_layers = o.t5_layers;
+    dcfg.dim = o.dit_dim;
+    dcfg.ffn_dim = o.dit_ffn;
+    dcfg.num_heads = o.dit_heads;
+    dcfg.num_layers = o.dit_layers;
+    dcfg.text_dim = o.t5_dim;
+    dcfg.text_len = o.text_len;
+  }
+  Weights tw = previous ? Weights(previous->text_encoder, at::kFloat, true) : Weights::initializer(o.seed + 2);
+  Weights dw = previous ? Weights(previous->transformer, at::kFloat, true) : Weights::initializer(o.seed + 3);
   UMT5Encoder t5(tcfg, tw);
   WanDiT dit(dcfg, dw);
   tw.finish();
   dw.finish();
+  std::ofstream(o.out + "/kino.json") << manifest_json(o, tcfg, dcfg, vcfg).dump(2) << '\n';
   t0 = now_s();
-  auto [ema_t5, ema_dit] = train_flow(t5, dit, tw, dw, tokenizer, latents, scenes, rng, log, f.dit_steps, f.dit_batch, f.lr,
-                                      f.ema, dcfg.text_len, /*shifted_fraction=*/0.5f, /*warmup=*/50, /*decay=*/false);
-  save(m.text_encoder, ema_t5, "text_encoder");
-  save(m.transformer, ema_dit, "transformer");
-  report["dit"] = {{"steps", f.dit_steps}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
-  save(m.vae, vw.parameters(), "vae");
+  train_flow(t5, dit, tw, dw, tokenizer, latents, scenes, rng, log, o, [&](const Params& ema_t5, const Params& ema_dit) {
+    save(o.out + "/text_encoder.safetensors", ema_t5, "text_encoder");
+    save(o.out + "/transformer.safetensors", ema_dit, "transformer");
+    log.csv.flush();
+  });
+  report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
   log.csv.flush();
-  plot_losses(log, dir + "/finetune_loss.png");
+  plot_losses(log, o.out + (o.resume ? "/resume_loss.png" : "/training_loss.png"));
+  report["total_seconds"] = now_s() - log.start;
   return report;
 }
 
@@ -485,21 +461,20 @@ int main(int argc, char** argv) {
   tr->add_option("--vae-steps", o.vae_steps)->capture_default_str();
   tr->add_option("--vae-lr", o.vae_lr)->capture_default_str();
   tr->add_option("--vae-dim", o.vae_dim)->capture_default_str();
+  tr->add_option("--vae-crop", o.vae_crop, "Spatial crop of the VAE's training clips")->capture_default_str();
   tr->add_option("--clips", o.clips, "Training clips (latents)")->capture_default_str();
   tr->add_option("--dit-steps", o.dit_steps)->capture_default_str();
   tr->add_option("--dit-batch", o.dit_batch)->capture_default_str();
   tr->add_option("--dit-dim", o.dit_dim)->capture_default_str();
   tr->add_option("--dit-layers", o.dit_layers)->capture_default_str();
   tr->add_option("--lr", o.lr)->capture_default_str();
-
-  FinetuneOptions fo;
-  auto* ft = app.add_subcommand("finetune", "Second training stage on a trained model (see finetune())");
-  ft->add_option("--model", fo.model)->capture_default_str();
-  ft->add_option("--seed", fo.seed)->capture_default_str();
-  ft->add_option("--vae-steps", fo.vae_steps)->capture_default_str();
-  ft->add_option("--clips", fo.clips)->capture_default_str();
-  ft->add_option("--dit-steps", fo.dit_steps)->capture_default_str();
-  ft->add_option("--threads", o.threads);
+  tr->add_option("--checkpoint-every", o.checkpoint_every, "Write the EMA weights every N DiT steps")->capture_default_str();
+  tr->add_flag("--resume", o.resume,
+               "Continue the text encoder and DiT of --out for --dit-steps more steps (tokenizer, VAE and cached latents kept)");
+  tr->add_option("--sampler", o.sampler, "Default sampler written to the manifest")->capture_default_str();
+  tr->add_option("--sample-steps", o.sample_steps, "Default steps written to the manifest")->capture_default_str();
+  tr->add_option("--cfg", o.cfg, "Default guidance written to the manifest")->capture_default_str();
+  tr->add_option("--shift", o.shift, "Default shift written to the manifest")->capture_default_str();
 
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
   std::string model = "models/kino-tiny", json_out;
@@ -518,11 +493,7 @@ int main(int argc, char** argv) {
   try {
     if (*tr) {
       Json report = train(o);
-      std::ofstream(o.out + "/training_report.json") << report.dump(2) << '\n';
-      std::printf("%s\n", report.dump(2).c_str());
-    } else if (*ft) {
-      Json report = finetune(fo);
-      std::ofstream(fo.model + "/finetune_report.json") << report.dump(2) << '\n';
+      std::ofstream(o.out + (o.resume ? "/resume_report.json" : "/training_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else {
       Pipeline p(load_manifest(model), RuntimeOptions{"cpu", "float32", o.threads});

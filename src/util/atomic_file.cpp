@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 
@@ -26,7 +27,13 @@ void check_output_folder(const std::string& path) {
   std::string dir = folder_of(path);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(concat("output folder does not exist: ", dir));
-  if (access(dir.c_str(), W_OK) != 0) throw Error(concat("output folder is not writable: ", dir));
+  // Create and remove a file: access(W_OK) says yes to root on folders that
+  // still refuse new files (read-only mounts, /proc).
+  std::string probe = (fs::path(dir) / ".kino-write-test-XXXXXX").string();
+  const int fd = mkstemp(probe.data());
+  if (fd < 0) throw Error(concat("output folder is not writable: ", dir, " (", std::strerror(errno), ")"));
+  ::close(fd);
+  std::remove(probe.c_str());
 }
 
 AtomicFile::AtomicFile(std::string final_path) : final_path_(std::move(final_path)) {

@@ -1,5 +1,6 @@
-// safetensors reader/writer: round trips, sharded checkpoints, and refusal of
-// every kind of malformed file with a message that names the problem.
+// Weight files: the safetensors reader/writer (round trips, sharded
+// checkpoints) and the .pth reader (torch.save zips, read without Python),
+// and refusal of every kind of malformed file with a message naming it.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -7,7 +8,7 @@
 #include <fstream>
 
 #include "kino/error.h"
-#include "kino/safetensors.h"
+#include "kino/tensor_file.h"
 #include "kino/weights.h"
 #include "support.h"
 
@@ -25,7 +26,7 @@ void write_raw(const std::string& path, const std::string& header, const std::st
 // Opens `path` and returns the error message (empty if it opened).
 std::string open_error(const std::string& path) {
   try {
-    SafetensorsFile::open(path);
+    TensorFile::open(path);
   } catch (const Error& e) {
     return e.what();
   }
@@ -47,7 +48,7 @@ TEST(Safetensors, RoundTripsEveryDtype) {
                      {"bytes", DType::U8, {3}, u8.data()},
                      {"empty", DType::F32, {0, 4}, nullptr}},
                     {{"component", "test"}});
-  SafetensorsFile f = SafetensorsFile::open(dir / "a.safetensors");
+  TensorFile f = TensorFile::open(dir / "a.safetensors");
   ASSERT_EQ(f.tensors().size(), 5u);
   EXPECT_EQ(f.metadata().at("component"), "test");
   const TensorView* w = f.find("w");
@@ -163,3 +164,98 @@ TEST(Safetensors, WriteIntoMissingFolderFailsCleanly) {
   std::vector<float> a = {1};
   EXPECT_THROW(write_safetensors("/nonexistent-kino-dir/x.safetensors", {{"a", DType::F32, {1}, a.data()}}), Error);
 }
+
+namespace {
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+const std::string kTinyPth = std::string(KINO_SOURCE_DIR) + "/fuzz/corpus/pth/tiny.pth";
+
+at::Tensor tensor_of(const TensorFile& f, const std::string& name) {
+  const TensorView* v = f.find(name);
+  if (!v) throw Error("missing " + name);
+  return to_tensor(*v);
+}
+
+// tiny.pth with every occurrence of `from` replaced by `to` (same length).
+std::string edited_tiny(const std::string& from, const std::string& to) {
+  std::string bytes = read_bytes(kTinyPth);
+  EXPECT_EQ(from.size(), to.size());
+  size_t n = 0;
+  for (size_t p = bytes.find(from); p != std::string::npos; p = bytes.find(from, p + to.size()), ++n) bytes.replace(p, from.size(), to);
+  EXPECT_GT(n, 0u) << from;
+  return bytes;
+}
+
+}  // namespace
+
+TEST(Pth, ReadsATorchSaveZipWithSharedStoragesAndOffsets) {
+  const TensorFile f = TensorFile::open(kTinyPth);  // made by fuzz/corpus/make_pth_seed.py
+  ASSERT_EQ(f.tensors().size(), 3u);
+  EXPECT_TRUE(at::equal(tensor_of(f, "block.weight"), at::arange(6, at::kFloat).view({2, 3})));
+  EXPECT_TRUE(at::equal(tensor_of(f, "block.bias"), at::tensor({6.0f, 7.0f})));  // offset 6 into the same storage
+  const at::Tensor scale = tensor_of(f, "norm.scale");
+  EXPECT_EQ(scale.scalar_type(), at::kBFloat16);
+  EXPECT_TRUE(at::equal(scale.to(at::kFloat), at::tensor({1.0f, -2.0f})));
+}
+
+TEST(Pth, OfficialWanCheckpointsHoldTheFixtureWeights) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string official = test::fixture_dir("wan21-layouts") + "/official/";
+  struct Pair {
+    std::string pth, safetensors;
+    bool bf16;
+  };
+  for (const Pair& p : {Pair{"Wan2.1_VAE.pth", "vae_weights.safetensors", false},
+                        Pair{"models_t5_umt5-xxl-enc-f32.pth", "t5_weights.safetensors", false},
+                        Pair{"models_t5_umt5-xxl-enc-bf16.pth", "t5_weights.safetensors", true}}) {
+    const TensorFile pth = TensorFile::open(official + p.pth);
+    const TensorFile ref = TensorFile::open(test::fixture(p.safetensors));
+    ASSERT_EQ(pth.tensors().size(), ref.tensors().size()) << p.pth;
+    for (const TensorView& r : ref.tensors()) {
+      const at::Tensor expected = p.bf16 ? to_tensor(r).to(at::kBFloat16) : to_tensor(r);
+      EXPECT_TRUE(at::equal(tensor_of(pth, r.name), expected)) << p.pth << ": " << r.name;
+    }
+  }
+  // Weights (and so every model) load a .pth like a safetensors file.
+  Weights w(official + "Wan2.1_VAE.pth");
+  EXPECT_TRUE(w.has("encoder.conv1.weight"));
+}
+
+struct BadPth {
+  const char* label;
+  std::string bytes;
+  const char* expect;
+};
+
+void PrintTo(const BadPth& b, std::ostream* os) { *os << b.label; }
+
+class PthRejects : public ::testing::TestWithParam<BadPth> {};
+
+TEST_P(PthRejects, WithAMessageNamingTheProblem) {
+  test::TempDir dir;
+  const std::string path = dir / "bad.pth";
+  std::ofstream(path, std::ios::binary) << GetParam().bytes;
+  const std::string err = open_error(path);
+  ASSERT_FALSE(err.empty()) << GetParam().label << " was accepted";
+  EXPECT_NE(err.find(GetParam().expect), std::string::npos) << err;
+  EXPECT_EQ(err.rfind(path, 0), 0u) << "message does not start with the file: " << err;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, PthRejects,
+    ::testing::Values(
+        BadPth{"truncated", read_bytes(kTinyPth).substr(0, 400), "no end of central directory"},
+        BadPth{"code_execution", edited_tiny("collections\nOrderedDict\n", "subprocess\ncheck_output\n"),
+               "refusing to call subprocess.check_output"},
+        BadPth{"missing_storage", edited_tiny("tiny/data/1", "tiny/data/9"), "storage record tiny/data/1 is missing"},
+        BadPth{"shape_past_storage", edited_tiny(std::string("K\x02K\x03\x86", 5), std::string("K\x02K\x09\x86", 5)),
+               "shape larger than its storage"},
+        BadPth{"compressed", edited_tiny(std::string("PK\x01\x02\x14\x03\x14\x00\x00\x00\x00\x00", 12),
+                                         std::string("PK\x01\x02\x14\x03\x14\x00\x00\x00\x08\x00", 12)),
+               "is compressed"},
+        BadPth{"no_pickle", edited_tiny("tiny/data.pkl", "tiny/data.xyz"), "without data.pkl"}),
+    [](const auto& info) { return std::string(info.param.label); });

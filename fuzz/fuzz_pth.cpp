@@ -1,0 +1,8 @@
+// Arbitrary bytes as a torch.save zip checkpoint (.pth); every tensor view
+// is read in full so that a view outside the buffer is caught by ASan.
+#include "fuzz_tensor_file.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  kino::fuzz::read_all(data, size, kino::read_pth);
+  return 0;
+}

@@ -1,0 +1,182 @@
+// The bad-input corpus: every input is untrusted. Each case gives a one-line
+// error naming the file, field or value, the documented exit code (1 failed,
+// 2 usage, 130 interrupted), no crash and no partial output file; in a batch
+// the other items are still rendered. Runs the binary on the fixture model.
+// (Malformed weight files are unit-tested in test_tensor_files.cpp, bad
+// sizes and settings in test_cli.cpp, batch interruption in test_pipelines.)
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support.h"
+
+namespace fs = std::filesystem;
+using kino::test::count_files;
+using kino::test::count_lines;
+using kino::test::kino_cli;
+using kino::test::shell_quote;
+
+namespace {
+
+const std::string kManifest = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
+
+// The fixture model's manifest with absolute paths, to be edited and saved
+// into a test folder.
+nlohmann::json fixture_manifest() {
+  nlohmann::json m = nlohmann::json::parse(std::ifstream(kManifest));
+  const fs::path base = fs::path(kManifest).parent_path();
+  for (const char* key : {"text_encoder", "transformer", "vae"})
+    m[key]["weights"] = fs::absolute(base / m[key]["weights"].get<std::string>()).lexically_normal().string();
+  m["tokenizer"] = fs::absolute(base / m["tokenizer"].get<std::string>()).lexically_normal().string();
+  return m;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+// Expects a failed run: exit code, one line naming `what`, no file in `dir`.
+void expect_refused(const kino::test::CommandResult& r, int exit_code, const std::string& what, const std::string& dir) {
+  EXPECT_EQ(r.exit_code, exit_code) << r.err;
+  EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_EQ(count_files(dir), 0u) << "partial output left in " << dir;
+}
+
+}  // namespace
+
+TEST(BadInput, CorruptOrMismatchedWeightsAreNamed) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  const std::string run = "generate 'x' --model " + shell_quote(dir.path) + " -o " + shell_quote(dir / "out/v.mp4");
+  nlohmann::json m = fixture_manifest();
+
+  // A DiT file cut short.
+  const std::string dit = read_bytes(m["transformer"]["weights"].get<std::string>());
+  std::ofstream(dir / "dit.safetensors", std::ios::binary) << dit.substr(0, dit.size() - 100);
+  m["transformer"]["weights"] = "dit.safetensors";
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "dit.safetensors", dir / "out");
+
+  // A config that disagrees with the tensors' shapes.
+  m = fixture_manifest();
+  m["transformer"]["config"]["ffn_dim"] = 96;
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "blocks.0.ffn.0.weight", dir / "out");
+
+  // The official VAE checkpoint (.pth) cut short.
+  const std::string pth = read_bytes(kino::test::fixture_dir("wan21-layouts") + "/official/Wan2.1_VAE.pth");
+  std::ofstream(dir / "vae.pth", std::ios::binary) << pth.substr(0, pth.size() / 2);
+  m = fixture_manifest();
+  m["vae"]["weights"] = "vae.pth";
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "vae.pth", dir / "out");
+}
+
+TEST(BadInput, ManifestPointingAtAMissingFile) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  nlohmann::json m = fixture_manifest();
+  m["vae"]["weights"] = "gone.safetensors";
+  std::ofstream(dir / "kino.json") << m.dump();
+  auto r = kino_cli("generate 'x' --model " + shell_quote(dir.path) + " -o " + shell_quote(dir / "out/v.mp4"));
+  expect_refused(r, 1, "vae file not found: " + (fs::path(dir.path) / "gone.safetensors").string(), dir / "out");
+
+  // A default the pipeline cannot run, named with its value.
+  m = fixture_manifest();
+  m["defaults"] = {{"steps", 0}};
+  std::ofstream(dir / "kino.json") << m.dump();
+  r = kino_cli("generate 'x' --model " + shell_quote(dir.path) + " -o " + shell_quote(dir / "out/v.mp4"));
+  expect_refused(r, 1, "field 'steps' = 0 is outside [1, 1000]", dir / "out");
+}
+
+TEST(BadInput, EmptyPromptIsAUsageError) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  for (const char* prompt : {"''", "'   '"})
+    expect_refused(kino_cli(std::string("generate ") + prompt + " --model " + shell_quote(kManifest) + " -o " + shell_quote(dir / "v.mp4")), 2,
+                   "the prompt is empty", dir.path);
+}
+
+TEST(BadInput, OverlongPromptIsTruncatedWithAWarning) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  std::string prompt;
+  for (int i = 0; i < 200; ++i) prompt += "a red circle ";
+  auto r = kino_cli("generate " + shell_quote(prompt) + " --model " + shell_quote(kManifest) + " --steps 2 -o " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("[warning] the prompt is longer than the text encoder's 32 tokens; the rest is ignored"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "v.mp4"));
+}
+
+TEST(BadInput, InvalidUtf8LineFailsAloneInABatch) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  std::ofstream(dir / "prompts.txt", std::ios::binary) << "a red circle\n\xff\xfe broken\na blue square\n";
+  fs::create_directory(dir / "out");
+  auto r = kino_cli("batch " + shell_quote(dir / "prompts.txt") + " --model " + shell_quote(kManifest) + " --steps 2 -d " +
+                    shell_quote(dir / "out") + " --name '{index}.mp4'");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find(dir / "prompts.txt:2: not valid UTF-8"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "out/0000.mp4"));
+  EXPECT_FALSE(fs::exists(dir / "out/0001.mp4"));
+  EXPECT_TRUE(fs::exists(dir / "out/0002.mp4"));
+  EXPECT_EQ(count_files(dir / "out"), 2u);
+}
+
+TEST(BadInput, UnwritableOutputFolder) {
+  KINO_REQUIRE_FIXTURES();
+  // /proc refuses new files even to root, unlike a chmod-ed folder.
+  auto r = kino_cli("generate 'x' --model " + shell_quote(kManifest) + " --steps 2 -o /proc/kino-test.mp4");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("output folder is not writable: /proc"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << "refused before loading the model: " << r.err;
+  EXPECT_FALSE(fs::exists("/proc/kino-test.mp4"));
+}
+
+TEST(BadInput, FullDiskLeavesNoPartialFile) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  // A file-size limit of 4 KiB makes writes fail the way a full disk does
+  // (EFBIG instead of ENOSPC), for any user and without mounting anything.
+  auto r = kino::test::run_command("ulimit -f 4; exec " + std::string(KINO_BINARY) + " generate 'a red circle' --model " +
+                                   shell_quote(kManifest) + " --steps 2 --size 128x128 --frames 17 -o " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("[error] cannot write " + dir / "v.mp4" + ": File too large"), std::string::npos) << r.err;
+  EXPECT_EQ(count_files(dir.path), 0u) << "partial output left";
+}
+
+TEST(BadInput, SigtermStopsAtTheNextStepWithNoPartialFile) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  const std::string cmd = std::string(KINO_BINARY) + " generate 'a red circle' --model " + shell_quote(kManifest) +
+                          " --steps 1000 --progress json -o " + shell_quote(dir / "out/v.mp4");
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", ("exec " + cmd + " 2>" + shell_quote(dir / "err.txt")).c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  // Wait until denoising has started, then ask it to stop.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
+  while (read_bytes(dir / "err.txt").find("\"denoise\"") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 130);
+  EXPECT_NE(read_bytes(dir / "err.txt").find("interrupted; no partial output left"), std::string::npos);
+  EXPECT_EQ(count_files(dir / "out"), 0u);
+}
