@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 
 #include "kino/error.h"
 #include "kino/tensor_file.h"
@@ -411,9 +412,9 @@ struct PthReader {
       numel *= static_cast<uint64_t>(s);
     }
     if (numel > capacity - static_cast<uint64_t>(t.i)) throw bad("shape larger than its storage");
-    int64_t expected = 1;
-    for (size_t k = t.shape.size(); k-- > 0;) {
-      if (t.shape[k] != 1 && numel != 0 && t.stride[k] != expected) throw bad("not contiguous (strided views are not supported)");
+    int64_t expected = 1;  // row-major strides; no overflow, their product is numel
+    for (size_t k = t.shape.size(); numel != 0 && k-- > 0;) {
+      if (t.shape[k] != 1 && t.stride[k] != expected) throw bad("not contiguous (strided views are not supported)");
       expected *= t.shape[k];
     }
     TensorView v;
@@ -426,9 +427,12 @@ struct PthReader {
   }
 
   // Tensors of nested dicts are named "outer.inner" (checkpoints that wrap
-  // the state dict, e.g. {"model": {...}}); other values are ignored.
+  // the state dict, e.g. {"model": {...}}); other values are ignored. Each
+  // dict is walked once, so shared or self-referencing dicts cost nothing.
+  std::set<const Value*> walked;
   void collect(const Value& dict, const std::string& prefix, int depth) {
     if (depth > 8) throw fail("dicts nested deeper than 8 levels");
+    if (!walked.insert(&dict).second) return;
     for (const auto& [k, v] : dict.dict) {
       if (k->kind != Value::Kind::String) continue;
       if (v->kind == Value::Kind::Tensor) tensors.push_back(view(prefix + k->s, *v));
@@ -452,7 +456,7 @@ TensorFile read_pth(const std::string& path, std::shared_ptr<const FileBytes> by
     }
   }
   if (pkl == zip.end()) throw Error(concat(path, ": zip archive without data.pkl (not a torch.save checkpoint)"));
-  PthReader reader{path, *bytes, zip, pkl->first.substr(0, pkl->first.size() - pkl_suffix.size()), {}};
+  PthReader reader{path, *bytes, zip, pkl->first.substr(0, pkl->first.size() - pkl_suffix.size()), {}, {}};
   const auto order = zip.find(reader.dir + "byteorder");
   if (order != zip.end() && std::string(reinterpret_cast<const char*>(bytes->data() + order->second.offset), order->second.size) != "little")
     throw Error(concat(path, ": big-endian checkpoints are not supported"));

@@ -40,9 +40,12 @@ struct Options {
   uint64_t seed = 20261122;
   int threads = 0;
   int size = 128, frames = 17;
-  int vae_steps = 1500, vae_batch = 2, vae_crop = 48, vae_dim = 8;
-  int clips = 2000;
-  int dit_steps = 2600, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
+  int vae_steps = 2000, vae_batch = 2, vae_crop = 48, vae_dim = 8;
+  int vae_consistency_steps = 300, vae_decoder_steps = 400;
+  double vae_consistency = 0.1;
+  std::string vae_from;  // a model folder whose VAE finished phase 1
+  int clips = 1200;
+  int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
   double lr = 5e-4, ema = 0.998, vae_lr = 1e-3;
   int checkpoint_every = 250;
@@ -105,11 +108,14 @@ void plot_losses(const LossLog& log, const std::string& path) {
 
 // Clips of random training scenes as [B, 3, F, H, W] in [-1, 1]. `crop` > 0
 // cuts a random crop x crop window of every frame (the VAE is convolutional
-// and trains on such crops: same motion, less compute).
-at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes) {
+// and trains on such crops: same motion, less compute). `still`: scenes
+// without motion.
+at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes,
+                        bool still = false) {
   std::vector<at::Tensor> clips;
   for (int b = 0; b < batch; ++b) {
     world::Scene s = world::random_scene(rng, false);
+    if (still) s.motion = world::Motion::Still;
     std::vector<uint8_t> rgb = world::render(s, size, size, frames);
     at::Tensor t = at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2});
     if (crop > 0) {
@@ -257,24 +263,83 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
   fs::remove(o.out + "/tokenizer.vocab");
 }
 
-// The VAE: reconstruction (MSE + 0.1 L1) + 1e-4 KL on random spatial crops
-// of whole clips. Whole clips (all `frames`, not short windows) so that the
-// causal caches of encoder and decoder see what they hold at inference: the
-// first frame alone, then chunks of 4 frames continuing from real history.
-void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w) {
+// One step of the VAE's phase 3 (see train_vae): decoder only, object
+// pixels (farther than 0.1 from the scene's background colour) weighted 10x.
+void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const WanVAE& vae, torch::optim::AdamW& opt,
+                        int step) {
+  const double lr = 0.3 * o.vae_lr;
+  set_lr(opt, lr);
+  std::vector<world::Scene> scenes;
+  const at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
+  at::Tensor z;
   {
+    at::NoGradGuard ng;
+    auto [mu, log_var] = vae.encode_moments(x);
+    z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
+  }
+  std::vector<at::Tensor> bgs;
+  for (const auto& s : scenes) {
+    const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
+    bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
+  }
+  const at::Tensor object = ((x - at::stack(bgs)).abs().amax(1, true) > 0.1).to(at::kFloat);
+  const at::Tensor weight = 1 + 9 * object;
+  const at::Tensor recon = vae.decode_raw(z);
+  const at::Tensor err = recon - x;
+  const at::Tensor loss = (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
+  opt.zero_grad();
+  loss.backward();
+  opt.step();
+  log.add("vae_decoder", step, loss.item<float>(), lr);
+  if (step % 50 == 0) std::fprintf(stderr, "vae decoder %d weighted rec %.5f\n", step, loss.item<float>());
+}
+
+// The VAE, in three phases on random spatial crops of whole clips (all
+// `frames`, not short windows, so that the causal caches of encoder and
+// decoder see what they hold at inference: the first frame alone, then chunks
+// of 4 frames continuing from real history):
+//  1. reconstruction (MSE + 0.1 L1) + 1e-4 KL, `vae_steps`;
+//  2. the same plus temporal consistency, `vae_consistency_steps`: the last
+//     clip of every batch is still, and the variance of its latent over time
+//     (relative to its total variance) is penalised. Without it the first
+//     latent frame, encoded alone, gets its own code for the same content
+//     (measured: latent frames 0 and 1 of a clip were further apart than
+//     unrelated latents), and the DiT, whose positions are only relative
+//     (RoPE), cannot tell frame 0 apart at high noise: it rendered frame 0 in
+//     the wrong colours and learned the text only weakly. Phase 2 starts from
+//     a VAE that reconstructs: from scratch the penalty wins and the
+//     reconstruction never starts (measured);
+//  3. the decoder alone, `vae_decoder_steps`, with the encoder frozen (the
+//     latent space, and so the DiT's data, stay as they are) and the pixels
+//     of the object weighted 10x: objects cover a few percent of a frame, so
+//     plain MSE settles for the right background and a washed-out object of
+//     the wrong hue (measured on the decoded clips).
+// `pretrained`: phase 1 was done (the weights came from a file).
+void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w, bool pretrained) {
+  if (!pretrained) {
     // Start the posterior narrow (log-variance bias -8): with sigma ~ 1 the
     // decoder first sees mostly noise and reconstruction stalls for long.
     at::NoGradGuard ng;
     w.parameters().at("conv1.bias").slice(0, 16).fill_(-8.0);
   }
   const double t0 = now_s();
-  torch::optim::AdamW opt(values(w.parameters()), torch::optim::AdamWOptions(o.vae_lr).weight_decay(0.0));
-  for (int step = 0; step < o.vae_steps; ++step) {
+  const std::vector<at::Tensor> params = values(w.parameters());
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.vae_lr).weight_decay(0.0));
+  const int first = pretrained ? o.vae_steps : 0, decoder_first = o.vae_steps + o.vae_consistency_steps,
+            last = decoder_first + o.vae_decoder_steps;
+  for (int step = first; step < last; ++step) {
+    if (step >= decoder_first) {
+      train_decoder_step(o, rng, log, vae, opt, step);
+      continue;
+    }
+    const bool phase2 = step >= o.vae_steps;
     const double p = double(step) / o.vae_steps;
-    const double lr = o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
+    const double lr = phase2 ? 0.3 * o.vae_lr
+                             : o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
-    at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, nullptr);
+    at::Tensor x = phase2 ? at::cat({render_batch(rng, o.vae_batch - 1, o.size, o.frames, o.vae_crop, nullptr),
+                                     render_batch(rng, 1, o.size, o.frames, o.vae_crop, nullptr, /*still=*/true)})
+                          : render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, nullptr);
     auto [mu, log_var] = vae.encode_moments(x);
     log_var = log_var.clamp(-30, 20);
     at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
@@ -282,12 +347,20 @@ void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, c
     at::Tensor rec = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
     at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
     at::Tensor loss = rec + 1e-4 * kl;
+    at::Tensor consistency = at::zeros({});
+    if (phase2) {
+      const at::Tensor still = mu.slice(0, o.vae_batch - 1);
+      consistency = (still - still.mean(2, true)).pow(2).mean() / still.var().detach().clamp_min(1e-6);
+      loss = loss + o.vae_consistency * consistency;
+    }
     opt.zero_grad();
     loss.backward();
-    clip_grad_norm(values(w.parameters()), 1.0);  // gradients through 17 frames of causal caches can spike
+    clip_grad_norm(params, 1.0);  // gradients through 17 frames of causal caches can spike
     opt.step();
-    log.add("vae", step, rec.item<float>(), lr);
-    if (step % 50 == 0) std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f (%.0fs)\n", step, o.vae_steps, rec.item<float>(), kl.item<float>(), now_s() - t0);
+    log.add(phase2 ? "vae_consistency" : "vae", step, rec.item<float>(), lr);
+    if (step % 50 == 0)
+      std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f consistency %.4f (%.0fs)\n", step, last, rec.item<float>(),
+                   kl.item<float>(), consistency.item<float>(), now_s() - t0);
   }
 }
 
@@ -385,12 +458,21 @@ Json train(const Options& o) {
     vcfg.latents_mean.assign(16, 0.0f);
     vcfg.latents_std.assign(16, 1.0f);
   }
-  Weights vw = previous ? Weights(previous->vae) : Weights::initializer(o.seed + 1);
+  const bool vae_pretrained = !previous && !o.vae_from.empty();
+  Weights vw = previous         ? Weights(previous->vae)
+               : vae_pretrained ? Weights(o.vae_from + "/vae.safetensors", at::kFloat, /*trainable=*/true)
+                                : Weights::initializer(o.seed + 1);
   WanVAE vae(vcfg, vw);
   if (!previous) {
     t0 = now_s();
-    train_vae(o, rng, log, vae, vw);
-    report["vae"] = {{"steps", o.vae_steps}, {"crop", o.vae_crop}, {"final_rec_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
+    train_vae(o, rng, log, vae, vw, vae_pretrained);
+    report["vae"] = {{"steps", o.vae_steps},
+                     {"consistency_steps", o.vae_consistency_steps},
+                     {"decoder_steps", o.vae_decoder_steps},
+                     {"phase1_from", vae_pretrained ? o.vae_from : "this run"},
+                     {"crop", o.vae_crop},
+                     {"final_rec_mean100", tail_mean(log)},
+                     {"seconds", now_s() - t0}};
   }
 
   // Latents of the training clips; on a fresh run their per-channel
@@ -462,6 +544,9 @@ int main(int argc, char** argv) {
   tr->add_option("--vae-lr", o.vae_lr)->capture_default_str();
   tr->add_option("--vae-dim", o.vae_dim)->capture_default_str();
   tr->add_option("--vae-crop", o.vae_crop, "Spatial crop of the VAE's training clips")->capture_default_str();
+  tr->add_option("--vae-consistency-steps", o.vae_consistency_steps, "VAE phase 2 steps")->capture_default_str();
+  tr->add_option("--vae-decoder-steps", o.vae_decoder_steps, "VAE phase 3 steps")->capture_default_str();
+  tr->add_option("--vae-from", o.vae_from, "Start from this model's VAE after its phase 1 (run phase 2 only)");
   tr->add_option("--clips", o.clips, "Training clips (latents)")->capture_default_str();
   tr->add_option("--dit-steps", o.dit_steps)->capture_default_str();
   tr->add_option("--dit-batch", o.dit_batch)->capture_default_str();
