@@ -43,7 +43,9 @@ TEST(World, WhiteOnWhiteIsTheOnlyInvalidPair) {
       s.color = c;
       s.background = b;
       invalid += !is_valid(s);
-      if (!is_valid(s)) EXPECT_TRUE(c == 7 && b == 1);
+      if (!is_valid(s)) {
+        EXPECT_TRUE(c == 7 && b == 1);
+      }
     }
   EXPECT_EQ(invalid, 1);
 }
