@@ -97,6 +97,16 @@ CommandResult run_command(const std::string& command) {
 
 CommandResult kino_cli(const std::string& args) { return run_command(std::string(KINO_BINARY) + " " + args); }
 
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), {});
+}
+
+const std::string& fixture_manifest_path() {
+  static const std::string path = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
+  return path;
+}
+
 size_t count_files(const std::string& dir) {
   size_t n = 0;
   for (auto& e : std::filesystem::recursive_directory_iterator(dir)) n += e.is_regular_file();

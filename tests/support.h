@@ -39,6 +39,10 @@ CommandResult run_command(const std::string& command);
 std::string shell_quote(const std::string& s);
 // Runs the kino binary with `args` (already shell-quoted where needed).
 CommandResult kino_cli(const std::string& args);
+// The bytes of a file ("" if it cannot be read).
+std::string read_file(const std::string& path);
+// The fixture model's manifest (tests/fixtures/wan21-tiny.kino.json).
+const std::string& fixture_manifest_path();
 // Regular files under `dir`, recursively; lines in `s`.
 size_t count_files(const std::string& dir);
 size_t count_lines(const std::string& s);

@@ -21,11 +21,12 @@ namespace fs = std::filesystem;
 using kino::test::count_files;
 using kino::test::count_lines;
 using kino::test::kino_cli;
+using kino::test::read_file;
 using kino::test::shell_quote;
 
 namespace {
 
-const std::string kManifest = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
+const std::string& kManifest = kino::test::fixture_manifest_path();
 
 // The fixture model's manifest with absolute paths, to be edited and saved
 // into a test folder.
@@ -36,11 +37,6 @@ nlohmann::json fixture_manifest() {
     m[key]["weights"] = fs::absolute(base / m[key]["weights"].get<std::string>()).lexically_normal().string();
   m["tokenizer"] = fs::absolute(base / m["tokenizer"].get<std::string>()).lexically_normal().string();
   return m;
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
 // Expects a failed run: exit code, one line naming `what`, no file in `dir`.
@@ -61,7 +57,7 @@ TEST(BadInput, CorruptOrMismatchedWeightsAreNamed) {
   nlohmann::json m = fixture_manifest();
 
   // A DiT file cut short.
-  const std::string dit = read_bytes(m["transformer"]["weights"].get<std::string>());
+  const std::string dit = read_file(m["transformer"]["weights"].get<std::string>());
   std::ofstream(dir / "dit.safetensors", std::ios::binary) << dit.substr(0, dit.size() - 100);
   m["transformer"]["weights"] = "dit.safetensors";
   std::ofstream(dir / "kino.json") << m.dump();
@@ -74,7 +70,7 @@ TEST(BadInput, CorruptOrMismatchedWeightsAreNamed) {
   expect_refused(kino_cli(run), 1, "blocks.0.ffn.0.weight", dir / "out");
 
   // The official VAE checkpoint (.pth) cut short.
-  const std::string pth = read_bytes(kino::test::fixture_dir("wan21-layouts") + "/official/Wan2.1_VAE.pth");
+  const std::string pth = read_file(kino::test::fixture_dir("wan21-layouts") + "/official/Wan2.1_VAE.pth");
   std::ofstream(dir / "vae.pth", std::ios::binary) << pth.substr(0, pth.size() / 2);
   m = fixture_manifest();
   m["vae"]["weights"] = "vae.pth";
@@ -170,13 +166,13 @@ TEST(BadInput, SigtermStopsAtTheNextStepWithNoPartialFile) {
   }
   // Wait until denoising has started, then ask it to stop.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(2);
-  while (read_bytes(dir / "err.txt").find("\"denoise\"") == std::string::npos && std::chrono::steady_clock::now() < deadline)
+  while (read_file(dir / "err.txt").find("\"denoise\"") == std::string::npos && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   kill(pid, SIGTERM);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 130);
-  EXPECT_NE(read_bytes(dir / "err.txt").find("interrupted; no partial output left"), std::string::npos);
+  EXPECT_NE(read_file(dir / "err.txt").find("interrupted; no partial output left"), std::string::npos);
   EXPECT_EQ(count_files(dir / "out"), 0u);
 }

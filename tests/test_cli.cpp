@@ -17,7 +17,7 @@ using kino::test::shell_quote;
 
 namespace {
 
-const std::string kManifest = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
+const std::string& kManifest = kino::test::fixture_manifest_path();
 
 // Decodes a PNG to RGB24 bytes with the ffmpeg tool.
 std::vector<uint8_t> read_png(const std::string& path) {

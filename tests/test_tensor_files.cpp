@@ -167,11 +167,6 @@ TEST(Safetensors, WriteIntoMissingFolderFailsCleanly) {
 
 namespace {
 
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), {});
-}
-
 const std::string kTinyPth = std::string(KINO_SOURCE_DIR) + "/fuzz/corpus/pth/tiny.pth";
 
 at::Tensor tensor_of(const TensorFile& f, const std::string& name) {
@@ -182,7 +177,7 @@ at::Tensor tensor_of(const TensorFile& f, const std::string& name) {
 
 // tiny.pth with every occurrence of `from` replaced by `to` (same length).
 std::string edited_tiny(const std::string& from, const std::string& to) {
-  std::string bytes = read_bytes(kTinyPth);
+  std::string bytes = test::read_file(kTinyPth);
   EXPECT_EQ(from.size(), to.size());
   size_t n = 0;
   for (size_t p = bytes.find(from); p != std::string::npos; p = bytes.find(from, p + to.size()), ++n) bytes.replace(p, from.size(), to);
@@ -248,7 +243,7 @@ TEST_P(PthRejects, WithAMessageNamingTheProblem) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, PthRejects,
     ::testing::Values(
-        BadPth{"truncated", read_bytes(kTinyPth).substr(0, 400), "no end of central directory"},
+        BadPth{"truncated", test::read_file(kTinyPth).substr(0, 400), "no end of central directory"},
         BadPth{"code_execution", edited_tiny("collections\nOrderedDict\n", "subprocess\ncheck_output\n"),
                "refusing to call subprocess.check_output"},
         BadPth{"missing_storage", edited_tiny("tiny/data/1", "tiny/data/9"), "storage record tiny/data/1 is missing"},
