@@ -2,6 +2,7 @@
 // fixture MANIFEST, relative errors, temporary folders, running the CLI.
 #pragma once
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
 #include <map>

@@ -35,7 +35,7 @@ TEST(WanDiT, SingleSampleMatchesEveryStage) {
   auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
   WanDiT dit = load_tiny();
   Trace trace;
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   auto out = dit.forward({io["a.x"]}, {io["a.t"][0].item<int64_t>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>(), &trace);
   const std::string file = "dit_io.safetensors";
   for (const char* name : {"patch_embedding_out", "e", "e0", "context_embedded", "block0_self_q_roped", "block0_self_k_roped",
@@ -50,7 +50,7 @@ TEST(WanDiT, RaggedBatchMasksPaddedKeys) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
   WanDiT dit = load_tiny();
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   at::Tensor t = io["b.t"];
   auto out = dit.forward({io["b.x0"], io["b.x1"]}, {t[0].item<int64_t>(), t[1].item<int64_t>()},
                          {io["b.context0"], io["b.context1"]}, io["b.seq_len"].item<int64_t>());
@@ -61,6 +61,6 @@ TEST(WanDiT, RaggedBatchMasksPaddedKeys) {
 TEST(WanDiT, RefusesContextsLongerThanTextLen) {
   KINO_REQUIRE_FIXTURES();
   WanDiT dit = load_tiny();
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   EXPECT_THROW(dit.forward({at::zeros({16, 1, 2, 2})}, {500}, {at::zeros({33, 64})}, 1), Error);
 }

@@ -42,7 +42,7 @@ TEST(UMT5, ForwardMatchesReferenceWithIntermediates) {
   auto io = test::load_tensors(test::fixture("t5_io.safetensors"));
   UMT5Encoder enc = load_tiny();
   Trace trace;
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   at::Tensor out = enc.forward(io["ids"], io["mask"], &trace);
   const std::string file = "t5_io.safetensors";
   for (const char* name : {"emb", "block0_attn_out", "block0_ffn_out", "block0_out", "block1_out", "block2_out",
@@ -58,6 +58,6 @@ TEST(UMT5, LongSequenceUsesEveryBucket) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("t5_io.safetensors"));
   UMT5Encoder enc = load_tiny();
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   EXPECT_PARITY(enc.forward(io["ids_long"], io["mask_long"]), io["out_long"], "t5_io.safetensors", "out_long");
 }

@@ -34,7 +34,7 @@ TEST(WanVAE, EncodeMatchesReference) {
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
   WanVAE vae = load_tiny();
   Trace trace;
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   at::Tensor latent = vae.encode(io["video"], &trace);
   const std::string file = "vae_io.safetensors";
   for (const char* name : {"inter.enc.resample0", "inter.enc.resample1", "inter.enc.resample2", "inter.enc.middle", "mu_raw", "log_var"})
@@ -47,7 +47,7 @@ TEST(WanVAE, DecodeMatchesReference) {
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
   WanVAE vae = load_tiny();
   Trace trace;
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   at::Tensor raw = vae.decode_raw(io["latent"], &trace);
   const std::string file = "vae_io.safetensors";
   for (const char* name : {"inter.dec.conv2", "inter.dec.conv1", "inter.dec.middle", "inter.dec.resample0", "inter.dec.resample1"})
@@ -60,7 +60,7 @@ TEST(WanVAE, DecodeOfLongerNonSquareLatent) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
   WanVAE vae = load_tiny();
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   EXPECT_PARITY(vae.decode_raw(io["z5"]), io["decoded5_raw"], "vae_io.safetensors", "decoded5_raw");
   EXPECT_PARITY(vae.decode(io["z5"]), io["decoded5"], "vae_io.safetensors", "decoded5");
 }
@@ -68,7 +68,7 @@ TEST(WanVAE, DecodeOfLongerNonSquareLatent) {
 TEST(WanVAE, RejectsVideosThatAreNot4kPlus1Frames) {
   KINO_REQUIRE_FIXTURES();
   WanVAE vae = load_tiny();
-  at::NoGradGuard ng;
+  c10::InferenceMode inference;
   EXPECT_THROW(vae.encode(at::zeros({3, 8, 32, 32})), Error);
   EXPECT_THROW(vae.encode(at::zeros({3, 9, 30, 32})), Error);
 }

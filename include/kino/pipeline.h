@@ -47,6 +47,9 @@ struct RuntimeOptions {
   std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
   std::string dtype = "float32";
   int threads = 0;             // 0: all cores
+  // Benchmarks: random weights of the manifest's shapes, made on the device;
+  // the weight files are not read.
+  bool random_weights = false;
 };
 
 // Called at every stage change and sampler step (step counts from 1).

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "kino/manifest.h"
@@ -36,10 +37,13 @@ class WanT2V {
   };
   using StepObserver = std::function<void(const Step&)>;
 
-  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype);
+  // On a GPU the text encoder is kept in host memory and visits the GPU only
+  // while it encodes, so that it never shares GPU memory with the denoiser.
+  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false);
 
-  // Trimmed umT5 output for one prompt: [valid tokens, dim].
-  at::Tensor encode_text(const std::string& prompt) const;
+  // Trimmed umT5 outputs, one per prompt: [valid tokens, dim] each.
+  std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts);
+  at::Tensor encode_text(const std::string& prompt) { return encode_texts({prompt})[0]; }
   // Whether the text encoder would cut `text` to its text_len() tokens.
   bool truncates(const std::string& text) const { return tokenizer_.encode(text, text_len()).truncated; }
   // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
@@ -48,6 +52,8 @@ class WanT2V {
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
                     int64_t steps, double shift, double cfg, const StepObserver& observer = {}) const;
   at::Tensor decode(const at::Tensor& latent) const;  // clamped video [3, F, H, W]
+  // Waits for the device's queued work (stage timings on a GPU).
+  void synchronize() const;
 
   int64_t text_len() const { return dit_.config().text_len; }
   int64_t frame_multiple() const { return vae_.config().temporal_stride(); }
@@ -57,7 +63,11 @@ class WanT2V {
   const WanVAE& vae() const { return vae_; }
 
  private:
+  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype,
+         const std::optional<at::TensorOptions>& random_weights);
+
   at::Device device_;
+  at::Device text_home_;  // where the text encoder's weights live between encodes
   Tokenizer tokenizer_;
   UMT5Encoder t5_;
   WanDiT dit_;

@@ -28,6 +28,9 @@ class Weights {
   // asked for (norm scales and gammas 1, biases 0, everything else
   // N(0, 1/fan_in)), float32 with requires_grad, and keeps it in parameters().
   static Weights initializer(uint64_t seed);
+  // Random weights for benchmarks: the same rule as initializer(), made
+  // directly in `options` (dtype, device) without gradients; no file is read.
+  static Weights random(uint64_t seed, at::TensorOptions options);
   const std::map<std::string, at::Tensor>& parameters() const { return created_; }
 
   // The tensor `prefix + name`, checked against `shape` (empty = any shape).
@@ -39,7 +42,7 @@ class Weights {
   void finish() const;
 
   void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
-  std::string path() const { return set_ ? set_->path() : std::string("<initializer>"); }
+  std::string path() const { return set_ ? set_->path() : std::string(random_ ? "<random>" : "<initializer>"); }
 
  private:
   Weights() = default;
@@ -47,6 +50,7 @@ class Weights {
   std::optional<TensorSet> set_;
   at::ScalarType dtype_ = at::kFloat;
   std::optional<at::Generator> init_;
+  std::optional<at::TensorOptions> random_;
   bool trainable_ = false;
   std::map<std::string, at::Tensor> created_;
   std::string prefix_;

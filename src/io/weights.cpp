@@ -52,25 +52,34 @@ Weights Weights::initializer(uint64_t seed) {
   return w;
 }
 
+Weights Weights::random(uint64_t seed, at::TensorOptions options) {
+  at::manual_seed(seed);  // the default generators of every device
+  Weights w;
+  w.random_ = options;
+  return w;
+}
+
 bool Weights::has(const std::string& name) const { return !set_ || set_->find(prefix_ + name) != nullptr; }
 
 at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& shape) {
   const std::string full = prefix_ + name;
-  if (init_) {
-    if (shape.empty()) throw Error(concat("initializer: tensor '", full, "' needs a shape"));
+  if (init_ || random_) {
+    if (shape.empty()) throw Error(concat(path(), ": tensor '", full, "' needs a shape"));
+    const at::TensorOptions options = random_ ? *random_ : at::TensorOptions(at::kFloat);
     const bool is_bias = full.size() > 5 && full.compare(full.size() - 5, 5, ".bias") == 0;
     const bool is_scale = full.find("norm") != std::string::npos || full.find("gamma") != std::string::npos;
     at::Tensor t;
     if (is_bias) {
-      t = at::zeros(shape);
+      t = at::zeros(shape, options);
     } else if (is_scale) {
-      t = at::ones(shape);
+      t = at::ones(shape, options);
     } else {
       int64_t fan_in = 1;
       for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
       if (shape.size() == 1 || full.find("embedding.weight") != std::string::npos) fan_in = shape.back();
-      t = at::randn(shape, *init_) / std::sqrt(static_cast<double>(fan_in));
+      t = (init_ ? at::randn(shape, *init_) : at::randn(shape, options)).mul_(1 / std::sqrt(static_cast<double>(fan_in)));
     }
+    if (random_) return t;
     t.set_requires_grad(true);
     created_[full] = t;
     return t;

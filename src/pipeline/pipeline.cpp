@@ -1,5 +1,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
 
 #include <atomic>
 #include <chrono>
@@ -34,8 +36,8 @@ void read(const Json& j, const char* key, T& out, const std::string& where) {
 
 
 template <typename Module, typename Config>
-Module load_module(const std::string& path, const Config& cfg) {
-  Weights w(path);
+Module load_module(const std::string& path, const Config& cfg, const std::optional<at::TensorOptions>& random) {
+  Weights w = random ? Weights::random(0, *random) : Weights(path);
   Module m(cfg, w);
   w.finish();
   return m;
@@ -127,12 +129,19 @@ at::Tensor video_to_uint8(const at::Tensor& video) {
   return (x * 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();
 }
 
-WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype)
+WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights)
+    : WanT2V(model, device, dtype,
+             random_weights ? std::optional<at::TensorOptions>(at::TensorOptions().device(device).dtype(dtype))
+                            : std::nullopt) {}
+
+WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype,
+               const std::optional<at::TensorOptions>& random)
     : device_(device),
+      text_home_(device.is_cuda() ? at::Device(at::kCPU) : device),
       tokenizer_(model.tokenizer),
-      t5_(load_module<UMT5Encoder>(model.text_encoder, umt5_config(model))),
-      dit_(load_module<WanDiT>(model.transformer, dit_config(model))),
-      vae_(load_module<WanVAE>(model.vae, vae_config(model))) {
+      t5_(load_module<UMT5Encoder>(model.text_encoder, umt5_config(model), random)),
+      dit_(load_module<WanDiT>(model.transformer, dit_config(model), random)),
+      vae_(load_module<WanVAE>(model.vae, vae_config(model), random)) {
   if (tokenizer_.vocab_size() > t5_.config().vocab)
     throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
                     t5_.config().vocab));
@@ -141,19 +150,29 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
   if (vae_.config().z_dim != dit_.config().in_dim)
     throw Error(concat(model.path, ": VAE z_dim ", vae_.config().z_dim, " != transformer in_dim ", dit_.config().in_dim));
   // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
-  t5_.to(at::TensorOptions().device(device).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
+  t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
   dit_.to(device, dtype);
   vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
 }
 
 int64_t WanT2V::size_multiple() const { return vae_.config().spatial_stride() * dit_.config().patch_size[1]; }
 
-at::Tensor WanT2V::encode_text(const std::string& prompt) const {
-  Tokens t = tokenizer_.encode(prompt, text_len());
-  at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1});
-  at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1});
-  at::NoGradGuard no_grad;
-  return t5_.forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat);
+std::vector<at::Tensor> WanT2V::encode_texts(const std::vector<std::string>& prompts) {
+  c10::InferenceMode inference;
+  if (text_home_ != device_) t5_.to(at::TensorOptions().device(device_));
+  std::vector<at::Tensor> out;
+  for (const auto& prompt : prompts) {
+    Tokens t = tokenizer_.encode(prompt, text_len());
+    at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1}).to(device_);
+    at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1}).to(device_);
+    out.push_back(t5_.forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat));
+  }
+  if (text_home_ != device_) t5_.to(at::TensorOptions().device(text_home_));
+  return out;
+}
+
+void WanT2V::synchronize() const {
+  if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
 }
 
 std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_t width) const {
@@ -163,7 +182,7 @@ std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_
 
 at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
                           int64_t steps, double shift, double cfg, const StepObserver& observer) const {
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
   const auto& p = dit_.config().patch_size;
   const int64_t seq_len = (noise.size(1) / p[0]) * (noise.size(2) / p[1]) * (noise.size(3) / p[2]);
@@ -189,14 +208,14 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
 }
 
 at::Tensor WanT2V::decode(const at::Tensor& latent) const {
-  at::NoGradGuard no_grad;
+  c10::InferenceMode inference;
   return vae_.decode(latent);
 }
 
 Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : model_(model) {
   const int threads = runtime.threads > 0 ? runtime.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  impl_ = std::make_unique<WanT2V>(model, parse_device(runtime.device), parse_dtype(runtime.dtype));
+  impl_ = std::make_unique<WanT2V>(model, parse_device(runtime.device), parse_dtype(runtime.dtype), runtime.random_weights);
 }
 
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
@@ -276,9 +295,12 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   check_stop();
   report("encode");
   auto t0 = std::chrono::steady_clock::now();
-  at::Tensor cond = impl_->encode_text(s.prompt);
   // Guidance 1 never uses the negative prompt (see WanT2V::sample).
-  at::Tensor uncond = s.cfg != 1.0 ? impl_->encode_text(s.negative) : cond;
+  const bool guided = s.cfg != 1.0;
+  std::vector<at::Tensor> contexts = impl_->encode_texts(guided ? std::vector<std::string>{s.prompt, s.negative}
+                                                                : std::vector<std::string>{s.prompt});
+  at::Tensor cond = contexts[0], uncond = contexts.back();
+  impl_->synchronize();
   tm.text_s = seconds_since(t0);
 
   check_stop();
@@ -290,6 +312,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
                                       report("denoise", st.index + 1, s.steps);
                                       check_stop();
                                     });
+  impl_->synchronize();
   tm.denoise_s = seconds_since(t0);
 
   report("decode");
