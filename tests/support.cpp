@@ -1,5 +1,7 @@
 #include "support.h"
 
+#include <ftw.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,10 +70,17 @@ TempDir::TempDir() {
   path = tmpl;
 }
 
+// The recursive std::filesystem functions are walked with nftw here: the
+// libtorch of PyTorch 2.x wheels exports broken copies of them
+// (pytorch/pytorch#133437) that crash when bound.
 TempDir::~TempDir() {
-  std::error_code ec;
-  fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, ec);
-  fs::remove_all(path, ec);
+  chmod(path.c_str(), 0700);  // tests make it read-only
+  nftw(
+      path.c_str(), [](const char* p, const struct stat*, int, struct FTW*) {
+        ::remove(p);  // best effort: keep walking
+        return 0;
+      }, 16,
+      FTW_DEPTH | FTW_PHYS);
 }
 
 std::string shell_quote(const std::string& s) {
@@ -108,8 +117,14 @@ const std::string& fixture_manifest_path() {
 }
 
 size_t count_files(const std::string& dir) {
-  size_t n = 0;
-  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) n += e.is_regular_file();
+  static thread_local size_t n;
+  n = 0;
+  nftw(
+      dir.c_str(), [](const char*, const struct stat*, int type, struct FTW*) {
+        if (type == FTW_F) ++n;
+        return 0;
+      }, 16,
+      FTW_PHYS);
   return n;
 }
 
