@@ -263,8 +263,23 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
   fs::remove(o.out + "/tokenizer.vocab");
 }
 
-// One step of the VAE's phase 3 (see train_vae): decoder only, object
-// pixels (farther than 0.1 from the scene's background colour) weighted 10x.
+// Reconstruction loss (MSE + 0.1 L1) with the object's pixels (farther than
+// 0.1 from the scene's background colour) weighted 10x: objects cover a few
+// percent of a frame, and unweighted the VAE settles for the right background
+// and a washed-out object of the wrong hue (measured on decoded clips).
+at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes) {
+  std::vector<at::Tensor> bgs;
+  for (const auto& s : scenes) {
+    const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
+    bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
+  }
+  const at::Tensor object = ((x - at::stack(bgs)).abs().amax(1, true) > 0.1).to(at::kFloat);
+  const at::Tensor weight = 1 + 9 * object;
+  const at::Tensor err = recon - x;
+  return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
+}
+
+// One step of the VAE's phase 3 (see train_vae): the decoder alone.
 void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const WanVAE& vae, torch::optim::AdamW& opt,
                         int step) {
   const double lr = 0.3 * o.vae_lr;
@@ -277,16 +292,7 @@ void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const
     auto [mu, log_var] = vae.encode_moments(x);
     z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
   }
-  std::vector<at::Tensor> bgs;
-  for (const auto& s : scenes) {
-    const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
-    bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
-  }
-  const at::Tensor object = ((x - at::stack(bgs)).abs().amax(1, true) > 0.1).to(at::kFloat);
-  const at::Tensor weight = 1 + 9 * object;
-  const at::Tensor recon = vae.decode_raw(z);
-  const at::Tensor err = recon - x;
-  const at::Tensor loss = (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
+  const at::Tensor loss = object_weighted_rec(vae.decode_raw(z), x, scenes);
   opt.zero_grad();
   loss.backward();
   opt.step();
@@ -298,7 +304,7 @@ void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const
 // `frames`, not short windows, so that the causal caches of encoder and
 // decoder see what they hold at inference: the first frame alone, then chunks
 // of 4 frames continuing from real history):
-//  1. reconstruction (MSE + 0.1 L1) + 1e-4 KL, `vae_steps`;
+//  1. object-weighted reconstruction (object_weighted_rec) + 1e-4 KL, `vae_steps`;
 //  2. the same plus temporal consistency, `vae_consistency_steps`: the last
 //     clip of every batch is still, and the variance of its latent over time
 //     (relative to its total variance) is penalised. Without it the first
@@ -310,10 +316,8 @@ void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const
 //     a VAE that reconstructs: from scratch the penalty wins and the
 //     reconstruction never starts (measured);
 //  3. the decoder alone, `vae_decoder_steps`, with the encoder frozen (the
-//     latent space, and so the DiT's data, stay as they are) and the pixels
-//     of the object weighted 10x: objects cover a few percent of a frame, so
-//     plain MSE settles for the right background and a washed-out object of
-//     the wrong hue (measured on the decoded clips).
+//     latent space, and so the DiT's data, stay as they are): sharper object
+//     colours for the latents the DiT learns.
 // `pretrained`: phase 1 was done (the weights came from a file).
 void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w, bool pretrained) {
   if (!pretrained) {
@@ -337,14 +341,15 @@ void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, c
     const double lr = phase2 ? 0.3 * o.vae_lr
                              : o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
-    at::Tensor x = phase2 ? at::cat({render_batch(rng, o.vae_batch - 1, o.size, o.frames, o.vae_crop, nullptr),
-                                     render_batch(rng, 1, o.size, o.frames, o.vae_crop, nullptr, /*still=*/true)})
-                          : render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, nullptr);
+    std::vector<world::Scene> scenes;
+    at::Tensor x = phase2 ? at::cat({render_batch(rng, o.vae_batch - 1, o.size, o.frames, o.vae_crop, &scenes),
+                                     render_batch(rng, 1, o.size, o.frames, o.vae_crop, &scenes, /*still=*/true)})
+                          : render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
     auto [mu, log_var] = vae.encode_moments(x);
     log_var = log_var.clamp(-30, 20);
     at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
     at::Tensor recon = vae.decode_raw(z);
-    at::Tensor rec = (recon - x).pow(2).mean() + 0.1 * (recon - x).abs().mean();
+    at::Tensor rec = object_weighted_rec(recon, x, scenes);
     at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
     at::Tensor loss = rec + 1e-4 * kl;
     at::Tensor consistency = at::zeros({});
