@@ -140,6 +140,17 @@ TEST(BadInput, UnwritableOutputFolder) {
   EXPECT_FALSE(fs::exists("/proc/kino-test.mp4"));
 }
 
+TEST(BadInput, RequestsBeyondTheAvailableMemoryAreRefusedWithWhatFits) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  // Valid sizes (within 8192x8192x4096), but hundreds of GB for the video
+  // alone; shorter or smaller clips of the tiny model fit.
+  const auto r = kino_cli("generate 'a red circle' --model " + shell_quote(kManifest) +
+                          " --size 2048x2048 --frames 4093 -o " + shell_quote(dir / "v.mp4"));
+  expect_refused(r, 1, "2048x2048x4093 needs about", dir.path);
+  EXPECT_NE(r.err.find(" are available: try --"), std::string::npos) << r.err;
+}
+
 TEST(BadInput, FullDiskLeavesNoPartialFile) {
   KINO_REQUIRE_FIXTURES();
   kino::test::TempDir dir;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kino/manifest.h"
+#include "kino/memory_budget.h"
 
 namespace kino {
 
@@ -44,8 +45,8 @@ struct StageTimes {
 };
 
 struct RuntimeOptions {
-  std::string device = "cpu";  // "cpu", "cuda", "cuda:N"
-  std::string dtype = "float32";
+  std::string device = "auto";  // "auto" (cuda when there is one), "cpu", "cuda", "cuda:N"
+  std::string dtype = "auto";   // "auto" (bfloat16 on cuda, float32 on cpu), "float32", "bfloat16", "float16"
   int threads = 0;             // 0: all cores
   // Benchmarks: random weights of the manifest's shapes, made on the device;
   // the weight files are not read.
@@ -75,7 +76,8 @@ class Pipeline {
 
   // Fills defaults and validates. Sizes and frame counts the model cannot
   // take are rounded to the nearest valid ones (with a warning), or refused
-  // when `strict`; impossible values are always refused.
+  // when `strict`; impossible values are always refused, and so are requests
+  // that would not fit in the available memory (see memory_budget.h).
   GenerationSettings resolve(const GenerationRequest& request, bool strict = false) const;
   Video generate(const GenerationSettings& settings, const ProgressCallback& progress = {},
                  StageTimes* times = nullptr);
@@ -83,6 +85,8 @@ class Pipeline {
 
  private:
   ModelManifest model_;
+  MemoryModel memory_;
+  bool check_memory_ = false;  // host memory holds the activations (CPU runs)
   std::unique_ptr<WanT2V> impl_;
 };
 

@@ -46,7 +46,7 @@ std::string default_model() {
 
 // Options shared by generate, batch and storyboard.
 struct Common {
-  std::string model, device = "cpu", dtype = "float32", size, aspect, negative, sampler, progress = "auto", audio, format;
+  std::string model, device = "auto", dtype = "auto", size, aspect, negative, sampler, progress = "auto", audio, format;
   std::string preset;
   int64_t seed = -1, steps = 0, frames = 0;
   double cfg = -1, shift = -1, fps = -1, seconds = -1;
@@ -55,8 +55,8 @@ struct Common {
 
   void add_to(CLI::App* app, bool generation_settings = true) {
     app->add_option("-m,--model", model, "Model folder or kino.json (default: the embedded kino-tiny)");
-    app->add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
-    app->add_option("--dtype", dtype, "float32, bfloat16 or float16")->capture_default_str();
+    app->add_option("--device", device, "auto (cuda when there is one), cpu or cuda[:N]")->capture_default_str();
+    app->add_option("--dtype", dtype, "auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16 or float16")->capture_default_str();
     app->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app->add_flag("--json", json, "Print one JSON object per finished video on stdout");
     app->add_option("--progress", progress, "auto (a bar on a terminal), bar, json (events on stderr) or none")

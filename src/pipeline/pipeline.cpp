@@ -2,6 +2,7 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
+#include <torch/version.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,6 +13,7 @@
 
 #include "kino/error.h"
 #include "kino/pipeline.h"
+#include "kino/tensor_file.h"
 #include "kino/wan_t2v.h"
 
 namespace kino {
@@ -43,6 +45,21 @@ Module load_module(const std::string& path, const Config& cfg, const std::option
   return m;
 }
 
+// Bytes of every weight of the model in the run dtype, from the file headers
+// (nothing is loaded).
+int64_t weight_bytes(const ModelManifest& m, at::ScalarType dtype) {
+  int64_t total = 0;
+  for (const std::string& path : {m.text_encoder, m.transformer, m.vae}) {
+    const TensorSet set = TensorSet::open(path);
+    for (const auto& name : set.names()) {
+      const TensorView* v = set.find(name);
+      const bool floating = v->dtype == DType::F32 || v->dtype == DType::F16 || v->dtype == DType::BF16 || v->dtype == DType::F64;
+      total += floating ? v->numel() * static_cast<int64_t>(c10::elementSize(dtype)) : static_cast<int64_t>(v->nbytes);
+    }
+  }
+  return total;
+}
+
 at::ScalarType parse_dtype(const std::string& s) {
   if (s == "float32" || s == "fp32") return at::kFloat;
   if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
@@ -51,12 +68,13 @@ at::ScalarType parse_dtype(const std::string& s) {
 }
 
 at::Device parse_device(const std::string& s) {
+  if (s == "auto") return at::hasCUDA() ? at::Device(at::kCUDA) : at::Device(at::kCPU);
   try {
     at::Device d(s);
     if (d.is_cuda() && !at::hasCUDA()) throw Error(concat("device '", s, "' requested, but this build or machine has no CUDA"));
     return d;
   } catch (const c10::Error&) {
-    throw Error(concat("unknown device '", s, "' (expected cpu or cuda[:N])"));
+    throw Error(concat("unknown device '", s, "' (expected auto, cpu or cuda[:N])"));
   }
 }
 
@@ -215,7 +233,32 @@ at::Tensor WanT2V::decode(const at::Tensor& latent) const {
 Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : model_(model) {
   const int threads = runtime.threads > 0 ? runtime.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(threads);
-  impl_ = std::make_unique<WanT2V>(model, parse_device(runtime.device), parse_dtype(runtime.dtype), runtime.random_weights);
+  const at::Device device = parse_device(runtime.device);
+  // "auto": bf16 on a GPU (as the official Wan code runs), float32 on a CPU.
+  const at::ScalarType dtype = runtime.dtype == "auto" ? (device.is_cuda() ? at::kBFloat16 : at::kFloat)
+                                                       : parse_dtype(runtime.dtype);
+  if (!runtime.random_weights) {
+    // Loading goes through host memory whatever the device: refuse before it.
+    memory_.weight_bytes = weight_bytes(model, dtype);
+    const int64_t available = available_memory_bytes();
+    if (available >= 0 && memory_.weight_bytes > available)
+      throw Error(concat(model.path, ": the weights need ", format_gb(memory_.weight_bytes), " of memory in ",
+                         c10::toString(dtype), ", ", format_gb(available), " are available: use a smaller --dtype"));
+  }
+  impl_ = std::make_unique<WanT2V>(model, device, dtype, runtime.random_weights);
+  const WanDiTConfig& dit = impl_->transformer().config();
+  const WanVAEConfig& vae = impl_->vae().config();
+  memory_.dit_dim = dit.dim;
+  memory_.dit_ffn = dit.ffn_dim;
+  memory_.dit_heads = dit.num_heads;
+  memory_.patch_t = dit.patch_size[0];
+  memory_.patch_h = dit.patch_size[1];
+  memory_.patch_w = dit.patch_size[2];
+  memory_.vae_dim = vae.dim;
+  memory_.vae_temporal = vae.temporal_stride();
+  memory_.vae_spatial = vae.spatial_stride();
+  memory_.fused_attention = TORCH_VERSION_MAJOR >= 2;
+  check_memory_ = device.is_cpu();
 }
 
 Pipeline::Pipeline(Pipeline&&) noexcept = default;
@@ -279,6 +322,8 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
       concat("a multiple of ", sm));
   fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
       concat("a multiple of ", sm));
+  if (check_memory_)
+    check_fits(memory_, MemoryRequest{s.width, s.height, s.frames, s.cfg != 1.0}, available_memory_bytes(), fm, sm);
   return s;
 }
 
