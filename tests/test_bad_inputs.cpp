@@ -130,6 +130,22 @@ TEST(BadInput, InvalidUtf8LineFailsAloneInABatch) {
   EXPECT_EQ(count_files(dir / "out"), 2u);
 }
 
+TEST(BadInput, UnreadablePromptFileIsNamed) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  const std::string out = dir / "out";
+  fs::create_directory(out);
+  // A missing file, and a folder (it opens, then the first read fails).
+  for (const auto& [file, why] : {std::pair<std::string, std::string>{dir / "missing.txt", "No such file or directory"},
+                                  {dir.path, "Is a directory"}}) {
+    const auto r = kino_cli("batch " + shell_quote(file) + " --model " + shell_quote(kManifest) + " -d " + shell_quote(out));
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_NE(r.err.find("cannot read prompt file " + file + ": " + why), std::string::npos) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_EQ(count_files(out), 0u) << "nothing is written for a batch that cannot start";
+  }
+}
+
 TEST(BadInput, UnwritableOutputFolder) {
   KINO_REQUIRE_FIXTURES();
   // /proc refuses new files even to root, unlike a chmod-ed folder.

@@ -1,6 +1,8 @@
 #include "kino/prompt_file.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -14,7 +16,7 @@ namespace kino {
 std::vector<BatchItem> read_prompt_file(const std::string& path) {
   if (path == "-") return parse_prompt_file(std::cin, "<stdin>");
   std::ifstream file(path);
-  if (!file) throw Error(concat("cannot read prompt file ", path));
+  if (!file) throw Error(concat("cannot read prompt file ", path, ": ", std::strerror(errno)));
   return parse_prompt_file(file, path);
 }
 
@@ -61,7 +63,8 @@ std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& na
     }
     items.push_back(std::move(item));
   }
-  if (in.bad()) throw Error(concat("cannot read prompt file ", name));
+  // A folder opens, then fails at the first read (EISDIR).
+  if (in.bad()) throw Error(concat("cannot read prompt file ", name, ": ", std::strerror(errno)));
   return items;
 }
 
