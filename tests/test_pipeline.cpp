@@ -96,3 +96,22 @@ TEST(Pipeline, ManifestErrorsNameTheFileAndField) {
   expect_error(R"({"kino_manifest": 1, "tokenizer": "nope.model"})", "tokenizer file not found");
   EXPECT_THROW(load_manifest(dir / "absent"), Error);
 }
+
+// The bench manifests hold the real Wan2.1 shapes; their weight files are
+// absent (kino-bench makes random weights), which only kino-bench may accept.
+TEST(Pipeline, BenchManifestsNeedNoWeightFilesOnlyWhenAskedTo) {
+  const std::string path = std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.1-t2v-1.3b.kino.json";
+  try {
+    load_manifest(path);
+    ADD_FAILURE() << "missing weight files accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("text_encoder file not found"), std::string::npos) << e.what();
+  }
+  const ModelManifest m = load_manifest(path, /*weights_required=*/false);
+  const WanDiTConfig dit = dit_config(m);
+  EXPECT_EQ(dit.dim, 1536);
+  EXPECT_EQ(dit.num_layers, 30);
+  EXPECT_EQ(umt5_config(m).dim, 4096);
+  EXPECT_EQ(vae_config(m).dim, 96);
+  EXPECT_EQ(dit_config(load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.1-t2v-14b.kino.json", false)).dim, 5120);
+}

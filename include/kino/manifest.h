@@ -30,9 +30,11 @@ struct ModelManifest {
 };
 
 // `path`: a kino.json file, or a folder holding one.
-ModelManifest load_manifest(const std::string& path);
+// `weights_required`: false for runs on random weights (kino-bench), where
+// only the tokenizer must exist.
+ModelManifest load_manifest(const std::string& path, bool weights_required = true);
 // The same from the manifest's text; `path` names it in errors and anchors
 // the relative component paths.
-ModelManifest parse_manifest(const std::string& text, const std::string& path);
+ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required = true);
 
 }  // namespace kino

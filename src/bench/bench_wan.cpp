@@ -63,7 +63,7 @@ int main(int argc, char** argv) {
 
   try {
     kino::set_media_log_level(false);
-    kino::ModelManifest m = kino::load_manifest(model);
+    kino::ModelManifest m = kino::load_manifest(model, /*weights_required=*/false);
     auto t0 = std::chrono::steady_clock::now();
     kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -33,7 +33,7 @@ void check_range(const std::string& where, const char* key, T value, T lo, T hi)
 
 }  // namespace
 
-ModelManifest load_manifest(const std::string& path) {
+ModelManifest load_manifest(const std::string& path, bool weights_required) {
   std::error_code ec;
   fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "kino.json" : fs::path(path);
   if (!fs::exists(file, ec)) throw Error(concat("model manifest not found: ", file.string()));
@@ -41,10 +41,10 @@ ModelManifest load_manifest(const std::string& path) {
   if (!in) throw Error(concat("cannot read model manifest ", file.string()));
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (in.bad()) throw Error(concat("cannot read model manifest ", file.string()));
-  return parse_manifest(text, file.string());
+  return parse_manifest(text, file.string(), weights_required);
 }
 
-ModelManifest parse_manifest(const std::string& text, const std::string& path) {
+ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required) {
   std::error_code ec;
   const fs::path file(path);
   nlohmann::json j;
@@ -59,17 +59,17 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path) {
   if (version != 1) throw Error(concat(where, ": field 'kino_manifest' must be 1 (got ", version, ")"));
 
   const fs::path base = fs::absolute(file).parent_path();
-  auto resolve = [&](const std::string& rel, const char* key) {
+  auto resolve = [&](const std::string& rel, const char* key, bool required = true) {
     if (rel.empty()) throw Error(concat(where, ": field '", key, "' is missing"));
     fs::path p = fs::path(rel).is_absolute() ? fs::path(rel) : base / rel;
     p = p.lexically_normal();
-    if (!fs::exists(p, ec)) throw Error(concat(where, ": ", key, " file not found: ", p.string()));
+    if (required && !fs::exists(p, ec)) throw Error(concat(where, ": ", key, " file not found: ", p.string()));
     return p.string();
   };
   auto component = [&](const char* key, std::string& weights, nlohmann::json& config) {
     if (!j.contains(key) || !j[key].is_object()) throw Error(concat(where, ": field '", key, "' is missing"));
     const auto& c = j[key];
-    weights = resolve(field<std::string>(c, where, "weights", ""), key);
+    weights = resolve(field<std::string>(c, where, "weights", ""), key, weights_required);
     config = c.value("config", nlohmann::json::object());
     if (!config.is_object()) throw Error(concat(where, ": field '", key, ".config' must be an object"));
   };
