@@ -32,12 +32,16 @@ class UMT5Encoder {
 
   const UMT5Config& config() const { return cfg_; }
   void to(const at::TensorOptions& options);
+  // Page-locked host memory: uploads to a GPU run at full PCIe speed.
+  void pin_memory();
 
  private:
   struct Block {
     at::Tensor norm1, norm2, q, k, v, o, gate, fc1, fc2, pos_embedding;
   };
   at::Tensor position_bias(const at::Tensor& table, int64_t len) const;  // [1, H, L, L]
+  template <typename F>
+  void apply(F&& f);  // t = f(t) for every weight
 
   UMT5Config cfg_;
   at::Tensor token_embedding_, final_norm_, shared_pos_embedding_;

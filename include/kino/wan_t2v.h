@@ -42,8 +42,8 @@ class WanT2V {
   WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false);
 
   // Trimmed umT5 outputs, one per prompt: [valid tokens, dim] each.
-  std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts);
-  at::Tensor encode_text(const std::string& prompt) { return encode_texts({prompt})[0]; }
+  std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts) const;
+  at::Tensor encode_text(const std::string& prompt) const { return encode_texts({prompt})[0]; }
   // Whether the text encoder would cut `text` to its text_len() tokens.
   bool truncates(const std::string& text) const { return tokenizer_.encode(text, text_len()).truncated; }
   // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
@@ -54,6 +54,9 @@ class WanT2V {
   at::Tensor decode(const at::Tensor& latent) const;  // clamped video [3, F, H, W]
   // Waits for the device's queued work (stage timings on a GPU).
   void synchronize() const;
+  // Returns the GPU memory cached by freed tensors to the driver, so that the
+  // next stage's peak is its own (as the official code's offloading does).
+  void release_cached_memory() const;
 
   int64_t text_len() const { return dit_.config().text_len; }
   int64_t frame_multiple() const { return vae_.config().temporal_stride(); }

@@ -3,6 +3,9 @@
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 #include <torch/version.h>
+#ifdef KINO_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -169,28 +172,42 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
     throw Error(concat(model.path, ": VAE z_dim ", vae_.config().z_dim, " != transformer in_dim ", dit_.config().in_dim));
   // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
   t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
+  if (text_home_ != device_) t5_.pin_memory();
   dit_.to(device, dtype);
   vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
 }
 
 int64_t WanT2V::size_multiple() const { return vae_.config().spatial_stride() * dit_.config().patch_size[1]; }
 
-std::vector<at::Tensor> WanT2V::encode_texts(const std::vector<std::string>& prompts) {
+std::vector<at::Tensor> WanT2V::encode_texts(const std::vector<std::string>& prompts) const {
   c10::InferenceMode inference;
-  if (text_home_ != device_) t5_.to(at::TensorOptions().device(device_));
+  // Away from its home the encoder runs on a temporary copy of its weights,
+  // dropped afterwards: nothing is copied back, the pinned host copy stays.
+  std::optional<UMT5Encoder> visiting;
+  const UMT5Encoder* t5 = &t5_;
+  if (text_home_ != device_) {
+    visiting.emplace(t5_);
+    visiting->to(at::TensorOptions().device(device_));
+    t5 = &*visiting;
+  }
   std::vector<at::Tensor> out;
   for (const auto& prompt : prompts) {
     Tokens t = tokenizer_.encode(prompt, text_len());
     at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1}).to(device_);
     at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1}).to(device_);
-    out.push_back(t5_.forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat));
+    out.push_back(t5->forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat));
   }
-  if (text_home_ != device_) t5_.to(at::TensorOptions().device(text_home_));
   return out;
 }
 
 void WanT2V::synchronize() const {
   if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
+}
+
+void WanT2V::release_cached_memory() const {
+#ifdef KINO_WITH_CUDA
+  if (device_.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
 }
 
 std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_t width) const {
@@ -346,6 +363,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
                                                                 : std::vector<std::string>{s.prompt});
   at::Tensor cond = contexts[0], uncond = contexts.back();
   impl_->synchronize();
+  impl_->release_cached_memory();  // the encoder's GPU copy
   tm.text_s = seconds_since(t0);
 
   check_stop();
@@ -359,6 +377,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
                                     });
   impl_->synchronize();
   tm.denoise_s = seconds_since(t0);
+  impl_->release_cached_memory();  // the transformer's activations, before the VAE's
 
   report("decode");
   t0 = std::chrono::steady_clock::now();

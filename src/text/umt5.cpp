@@ -44,15 +44,24 @@ UMT5Encoder::UMT5Encoder(const UMT5Config& cfg, Weights& w) : cfg_(cfg) {
   final_norm_ = w.take("norm.weight", {d});
 }
 
-void UMT5Encoder::to(const at::TensorOptions& options) {
-  auto move = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(options);
+template <typename F>
+void UMT5Encoder::apply(F&& f) {
+  auto one = [&](at::Tensor& t) {
+    if (t.defined()) t = f(t);
   };
-  move(token_embedding_);
-  move(final_norm_);
-  move(shared_pos_embedding_);
+  one(token_embedding_);
+  one(final_norm_);
+  one(shared_pos_embedding_);
   for (auto& b : blocks_)
-    for (at::Tensor* t : {&b.norm1, &b.norm2, &b.q, &b.k, &b.v, &b.o, &b.gate, &b.fc1, &b.fc2, &b.pos_embedding}) move(*t);
+    for (at::Tensor* t : {&b.norm1, &b.norm2, &b.q, &b.k, &b.v, &b.o, &b.gate, &b.fc1, &b.fc2, &b.pos_embedding}) one(*t);
+}
+
+void UMT5Encoder::to(const at::TensorOptions& options) {
+  apply([&](const at::Tensor& t) { return t.to(options); });
+}
+
+void UMT5Encoder::pin_memory() {
+  apply([](const at::Tensor& t) { return t.pin_memory(); });
 }
 
 at::Tensor UMT5Encoder::position_bias(const at::Tensor& table, int64_t len) const {
