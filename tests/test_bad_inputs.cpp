@@ -179,6 +179,27 @@ TEST(BadInput, FullDiskLeavesNoPartialFile) {
   EXPECT_EQ(count_files(dir.path), 0u) << "partial output left";
 }
 
+TEST(BadInput, FullTmpfsGivesNoSpaceAndNoPartialFile) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  // A 16 KiB tmpfs in a private mount namespace (root, or a user namespace):
+  // the real ENOSPC, gone with the process.
+  const std::string ns = geteuid() == 0 ? "unshare -m" : "unshare -Urm";
+  const std::string mount = "mount -t tmpfs -o size=16k tmpfs " + shell_quote(dir.path);
+  if (kino::test::run_command(ns + " sh -c " + shell_quote(mount)).exit_code != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs here (no mount namespace)";
+  const std::string out = dir / "v.mp4";
+  const auto r = kino::test::run_command(
+      ns + " sh -c " +
+      shell_quote(mount + " && { " + KINO_BINARY + " -q generate 'a red circle' --model " + shell_quote(kManifest) +
+                  " --steps 2 --size 128x128 --frames 17 -o " + shell_quote(out) +
+                  "; rc=$?; echo \"left: $(ls -A " + shell_quote(dir.path) + " | wc -l)\"; exit $rc; }"));
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("[error] cannot write " + out + ": No space left on device"), std::string::npos) << r.err;
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.out.find("left: 0"), std::string::npos) << "partial output left: " << r.out;
+}
+
 TEST(BadInput, SigtermStopsAtTheNextStepWithNoPartialFile) {
   KINO_REQUIRE_FIXTURES();
   kino::test::TempDir dir;
