@@ -40,6 +40,9 @@ inline at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, cons
 
 inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
+// Whether attention() runs fused (libtorch 2.x), without a [Lq, Lk] score matrix.
+constexpr bool kFusedAttention = TORCH_VERSION_MAJOR >= 2;
+
 // softmax(q k^T * scale + bias) v on [B, H, L, D] tensors; `bias` is additive
 // (broadcast to [B, H, Lq, Lk]) or undefined.
 inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,

@@ -93,7 +93,10 @@ int main(int argc, char** argv) {
     const double end_to_end_s = std::chrono::duration<double>(t2 - t0).count();
 
     const kino::WanDiTConfig dit = kino::dit_config(m);
-    const int64_t tokens = ((frames - 1) / 4 + 1) * (height / 16) * (width / 16);
+    const kino::WanVAEConfig vae = kino::vae_config(m);
+    const int64_t tokens = ((frames - 1) / vae.temporal_stride() + 1) / dit.patch_size[0] *
+                           (height / (vae.spatial_stride() * dit.patch_size[1])) *
+                           (width / (vae.spatial_stride() * dit.patch_size[2]));
     const double passes = static_cast<double>(steps) * (cfg != 1.0 ? 2 : 1);
     const double flops = transformer_flops(dit, tokens) * passes;
     const double tflops = flops / tm.denoise_s / 1e12;

@@ -2,7 +2,6 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
-#include <torch/version.h>
 #ifdef KINO_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
@@ -274,7 +273,7 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
   memory_.vae_dim = vae.dim;
   memory_.vae_temporal = vae.temporal_stride();
   memory_.vae_spatial = vae.spatial_stride();
-  memory_.fused_attention = TORCH_VERSION_MAJOR >= 2;
+  memory_.fused_attention = nn::kFusedAttention;
   check_memory_ = device.is_cpu();
 }
 

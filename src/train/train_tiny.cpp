@@ -107,6 +107,12 @@ void plot_losses(const LossLog& log, const std::string& path) {
   write_png(path, img.data(), W, H);
 }
 
+// A scene rendered as a float clip [3, frames, size, size] in [-1, 1].
+at::Tensor render_clip(const world::Scene& s, int size, int frames) {
+  std::vector<uint8_t> rgb = world::render(s, size, size, frames);
+  return at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2}) / 127.5 - 1;
+}
+
 // Clips of random training scenes as [B, 3, F, H, W] in [-1, 1]. `crop` > 0
 // cuts a random crop x crop window of every frame (the VAE is convolutional
 // and trains on such crops: same motion, less compute). `still`: scenes
@@ -117,14 +123,13 @@ at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int 
   for (int b = 0; b < batch; ++b) {
     world::Scene s = world::random_scene(rng, false);
     if (still) s.motion = world::Motion::Still;
-    std::vector<uint8_t> rgb = world::render(s, size, size, frames);
-    at::Tensor t = at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2});
+    at::Tensor t = render_clip(s, size, frames);
     if (crop > 0) {
       std::uniform_int_distribution<int> d(0, size - crop);
       const int oy = d(rng), ox = d(rng);
-      t = t.slice(2, oy, oy + crop).slice(3, ox, ox + crop);
+      t = t.slice(2, oy, oy + crop).slice(3, ox, ox + crop).contiguous();
     }
-    clips.push_back(t.contiguous() / 127.5 - 1);
+    clips.push_back(t);
     if (scenes) scenes->push_back(s);
   }
   return at::stack(clips);
@@ -552,10 +557,7 @@ void eval_vae(const std::string& model, int clips, int size, int frames) {
   int background = 0, color = 0, shape = 0, motion = 0;
   for (int i = 0; i < clips; ++i) {
     const world::Scene s = world::random_scene(rng, i % 3 == 2);
-    std::vector<uint8_t> rgb = world::render(s, size, size, frames);
-    const at::Tensor x =
-        at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2}) / 127.5 - 1;
-    const at::Tensor out = video_to_uint8(vae.decode(vae.encode(x)));
+    const at::Tensor out = video_to_uint8(vae.decode(vae.encode(render_clip(s, size, frames))));
     const world::Measurement r =
         world::measure(std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()), size, size, frames);
     background += r.background == s.background;
