@@ -4,7 +4,8 @@
 # MODEL is a manifest in bench/models (default wan2.1-t2v-1.3b); the weights
 # are random, made on the GPU. GPU memory is sampled every 100 ms with
 # nvidia-smi; the peak above the idle level goes into the record
-# bench/results/gpu-MODEL.json (KINO_BENCH_OUT overrides the folder).
+# bench/results/gpu-MODEL[-TAG].json (KINO_BENCH_OUT overrides the folder,
+# KINO_BENCH_TAG adds the tag).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/gpu-env.sh
@@ -12,7 +13,7 @@ model=${1:-wan2.1-t2v-1.3b}
 shift || true
 out=${KINO_BENCH_OUT:-bench/results}
 mkdir -p "$out"
-json=$out/gpu-$model.json
+json=$out/gpu-$model${KINO_BENCH_TAG:+-$KINO_BENCH_TAG}.json
 mem=$(mktemp)
 
 idle=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)

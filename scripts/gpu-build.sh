@@ -16,4 +16,5 @@ cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DPKG_CONFIG_EXECUTABLE="$KINO_DEPS_ROOT/usr/bin/pkgconf" \
   -DKINO_FIXTURES_DIR="$PWD/.device/fixtures" \
   -DCMAKE_CUDA_ARCHITECTURES=90 "$@"
-cmake --build build-cuda -j"$(nproc)"
+# -k 0: one target that fails to build does not stop the others.
+cmake --build build-cuda -j"$(nproc)" -- -k 0

@@ -62,6 +62,6 @@ size_t count_lines(const std::string& s);
     const double kino_err_ = kino::test::rel_error(out, ref);                                   \
     const double kino_tol_ = kino::test::tolerance(file, name);                                 \
     EXPECT_LE(kino_err_, kino_tol_) << name;                                                     \
-    RecordProperty(std::string("rel_err_") + name, std::to_string(kino_err_));                  \
+    ::testing::Test::RecordProperty(std::string("rel_err_") + name, std::to_string(kino_err_));                  \
     std::printf("[ parity ] %-40s rel %.3e (tol %.0e)\n", std::string(name).c_str(), kino_err_, kino_tol_); \
   } while (0)

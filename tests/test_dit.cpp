@@ -3,37 +3,15 @@
 
 #include "kino/error.h"
 #include "kino/wan_dit.h"
+#include "fixture_models.h"
 #include "support.h"
 
 using namespace kino;
 
-namespace {
-
-WanDiTConfig tiny_config() {
-  WanDiTConfig c;
-  c.dim = 64;
-  c.ffn_dim = 128;
-  c.freq_dim = 256;
-  c.text_dim = 64;
-  c.text_len = 32;
-  c.num_heads = 4;
-  c.num_layers = 2;
-  return c;
-}
-
-WanDiT load_tiny() {
-  Weights w(test::fixture("dit_weights.safetensors"));
-  WanDiT dit(tiny_config(), w);
-  w.finish();
-  return dit;
-}
-
-}  // namespace
-
 TEST(WanDiT, SingleSampleMatchesEveryStage) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
-  WanDiT dit = load_tiny();
+  WanDiT dit = test::fixture_dit();
   Trace trace;
   c10::InferenceMode inference;
   auto out = dit.forward({io["a.x"]}, {io["a.t"][0].item<int64_t>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>(), &trace);
@@ -49,7 +27,7 @@ TEST(WanDiT, SingleSampleMatchesEveryStage) {
 TEST(WanDiT, RaggedBatchMasksPaddedKeys) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
-  WanDiT dit = load_tiny();
+  WanDiT dit = test::fixture_dit();
   c10::InferenceMode inference;
   at::Tensor t = io["b.t"];
   auto out = dit.forward({io["b.x0"], io["b.x1"]}, {t[0].item<int64_t>(), t[1].item<int64_t>()},
@@ -60,7 +38,7 @@ TEST(WanDiT, RaggedBatchMasksPaddedKeys) {
 
 TEST(WanDiT, RefusesContextsLongerThanTextLen) {
   KINO_REQUIRE_FIXTURES();
-  WanDiT dit = load_tiny();
+  WanDiT dit = test::fixture_dit();
   c10::InferenceMode inference;
   EXPECT_THROW(dit.forward({at::zeros({16, 1, 2, 2})}, {500}, {at::zeros({33, 64})}, 1), Error);
 }

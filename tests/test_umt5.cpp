@@ -3,32 +3,10 @@
 
 #include "kino/error.h"
 #include "kino/umt5.h"
+#include "fixture_models.h"
 #include "support.h"
 
 using namespace kino;
-
-namespace {
-
-UMT5Config tiny_config() {
-  UMT5Config c;
-  c.vocab = 1000;
-  c.dim = 64;
-  c.dim_attn = 64;
-  c.dim_ffn = 160;
-  c.num_heads = 4;
-  c.num_layers = 3;
-  c.num_buckets = 32;
-  return c;
-}
-
-UMT5Encoder load_tiny() {
-  Weights w(test::fixture("t5_weights.safetensors"));
-  UMT5Encoder enc(tiny_config(), w);
-  w.finish();
-  return enc;
-}
-
-}  // namespace
 
 TEST(UMT5, RelativeBucketsMatchTheTable) {
   KINO_REQUIRE_FIXTURES();
@@ -40,7 +18,7 @@ TEST(UMT5, RelativeBucketsMatchTheTable) {
 TEST(UMT5, ForwardMatchesReferenceWithIntermediates) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("t5_io.safetensors"));
-  UMT5Encoder enc = load_tiny();
+  UMT5Encoder enc = test::fixture_umt5();
   Trace trace;
   c10::InferenceMode inference;
   at::Tensor out = enc.forward(io["ids"], io["mask"], &trace);
@@ -57,7 +35,7 @@ TEST(UMT5, ForwardMatchesReferenceWithIntermediates) {
 TEST(UMT5, LongSequenceUsesEveryBucket) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("t5_io.safetensors"));
-  UMT5Encoder enc = load_tiny();
+  UMT5Encoder enc = test::fixture_umt5();
   c10::InferenceMode inference;
   EXPECT_PARITY(enc.forward(io["ids_long"], io["mask_long"]), io["out_long"], "t5_io.safetensors", "out_long");
 }

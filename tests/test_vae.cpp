@@ -3,22 +3,10 @@
 
 #include "kino/error.h"
 #include "kino/wan_vae.h"
+#include "fixture_models.h"
 #include "support.h"
 
 using namespace kino;
-
-namespace {
-
-WanVAE load_tiny() {
-  WanVAEConfig c;
-  c.dim = 8;
-  Weights w(test::fixture("vae_weights.safetensors"));
-  WanVAE vae(c, w);
-  w.finish();
-  return vae;
-}
-
-}  // namespace
 
 TEST(WanVAE, NormalisationConstantsAreWans) {
   KINO_REQUIRE_FIXTURES();
@@ -32,7 +20,7 @@ TEST(WanVAE, NormalisationConstantsAreWans) {
 TEST(WanVAE, EncodeMatchesReference) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
-  WanVAE vae = load_tiny();
+  WanVAE vae = test::fixture_vae();
   Trace trace;
   c10::InferenceMode inference;
   at::Tensor latent = vae.encode(io["video"], &trace);
@@ -45,7 +33,7 @@ TEST(WanVAE, EncodeMatchesReference) {
 TEST(WanVAE, DecodeMatchesReference) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
-  WanVAE vae = load_tiny();
+  WanVAE vae = test::fixture_vae();
   Trace trace;
   c10::InferenceMode inference;
   at::Tensor raw = vae.decode_raw(io["latent"], &trace);
@@ -59,7 +47,7 @@ TEST(WanVAE, DecodeMatchesReference) {
 TEST(WanVAE, DecodeOfLongerNonSquareLatent) {
   KINO_REQUIRE_FIXTURES();
   auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
-  WanVAE vae = load_tiny();
+  WanVAE vae = test::fixture_vae();
   c10::InferenceMode inference;
   EXPECT_PARITY(vae.decode_raw(io["z5"]), io["decoded5_raw"], "vae_io.safetensors", "decoded5_raw");
   EXPECT_PARITY(vae.decode(io["z5"]), io["decoded5"], "vae_io.safetensors", "decoded5");
@@ -67,7 +55,7 @@ TEST(WanVAE, DecodeOfLongerNonSquareLatent) {
 
 TEST(WanVAE, RejectsVideosThatAreNot4kPlus1Frames) {
   KINO_REQUIRE_FIXTURES();
-  WanVAE vae = load_tiny();
+  WanVAE vae = test::fixture_vae();
   c10::InferenceMode inference;
   EXPECT_THROW(vae.encode(at::zeros({3, 8, 32, 32})), Error);
   EXPECT_THROW(vae.encode(at::zeros({3, 9, 30, 32})), Error);

@@ -7,6 +7,7 @@
 #include <map>
 #include <string>
 
+#include "kino/error.h"
 #include "kino/weights.h"
 
 namespace kino {
@@ -42,6 +43,23 @@ inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
 
 // Whether attention() runs fused (libtorch 2.x), without a [Lq, Lk] score matrix.
 constexpr bool kFusedAttention = TORCH_VERSION_MAJOR >= 2;
+
+// Restricts fused attention (libtorch 2.x) to one back end: "flash", "cudnn",
+// "efficient" or "math"; "auto" restores libtorch's own choice. Chosen by
+// measurement (kino-bench --attention-bench). Process-wide.
+inline void select_attention_backend(const std::string& name) {
+  if (name != "auto" && name != "flash" && name != "cudnn" && name != "efficient" && name != "math")
+    throw Error(concat("unknown attention back end '", name, "' (expected auto, flash, cudnn, efficient or math)"));
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  const bool all = name == "auto";
+  at::globalContext().setSDPUseFlash(all || name == "flash");
+  at::globalContext().setSDPUseCuDNN(all || name == "cudnn");
+  at::globalContext().setSDPUseMemEfficient(all || name == "efficient");
+  at::globalContext().setSDPUseMath(all || name == "math");
+#else
+  if (name != "auto") throw Error(concat("attention back end '", name, "' needs libtorch 2.3 or later"));
+#endif
+}
 
 // softmax(q k^T * scale + bias) v on [B, H, L, D] tensors; `bias` is additive
 // (broadcast to [B, H, Lq, Lk]) or undefined.

@@ -24,6 +24,12 @@ UMT5Config umt5_config(const ModelManifest& m);
 WanDiTConfig dit_config(const ModelManifest& m);
 WanVAEConfig vae_config(const ModelManifest& m);
 
+// "auto" (cuda when this build and machine have it), "cpu", "cuda", "cuda:N";
+// kino::Error for anything else, or cuda without CUDA.
+at::Device parse_device(const std::string& s);
+// float32/fp32, bfloat16/bf16, float16/fp16; kino::Error otherwise.
+at::ScalarType parse_dtype(const std::string& s);
+
 // torch.manual_seed(seed); torch.randn(shape) on the CPU, in float32.
 at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape);
 // video [3, F, H, W] in [-1, 1] -> RGB24 [F, H, W, 3]: round(clamp((x+1)/2, 0, 1) * 255).

@@ -22,12 +22,16 @@ class Weights {
   // `path`: a .safetensors file or a sharded checkpoint's index JSON.
   // Tensors are converted to `dtype` (floating tensors only).
   // `trainable`: every tensor taken requires grad and is kept in parameters().
-  explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat, bool trainable = false);
+  // `device`: where floating tensors are placed (training on a GPU).
+  explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat, bool trainable = false,
+                   at::Device device = at::kCPU);
 
   // A source for training from scratch: take() creates every tensor it is
   // asked for (norm scales and gammas 1, biases 0, everything else
   // N(0, 1/fan_in)), float32 with requires_grad, and keeps it in parameters().
-  static Weights initializer(uint64_t seed);
+  // The values are drawn on the CPU, so a seed gives the same start on every
+  // `device`.
+  static Weights initializer(uint64_t seed, at::Device device = at::kCPU);
   // Random weights for benchmarks: the same rule as initializer(), made
   // directly in `options` (dtype, device) without gradients; no file is read.
   static Weights random(uint64_t seed, at::TensorOptions options);
@@ -49,6 +53,7 @@ class Weights {
 
   std::optional<TensorSet> set_;
   at::ScalarType dtype_ = at::kFloat;
+  at::Device device_ = at::kCPU;
   std::optional<at::Generator> init_;
   std::optional<at::TensorOptions> random_;
   bool trainable_ = false;

@@ -1,17 +1,26 @@
 // kino-bench: the whole text-to-video pipeline (encode, denoise, decode, mux)
 // on random weights with a real model's shapes, so no download is needed.
-// Prints a table and writes a JSON record (scripts/bench-gpu.sh).
+// Prints a table and writes a JSON record (scripts/bench-gpu.sh). Also times
+// the attention back ends at the model's shape (--attention-bench) and writes
+// a per-kernel profile of one denoising step (--profile, libtorch 2.x).
 #include <CLI/CLI.hpp>
 #include <torch/cuda.h>
+#include <torch/version.h>
+#if TORCH_VERSION_MAJOR >= 2
+#include <torch/csrc/autograd/profiler_kineto.h>
+#define KINO_HAS_KINETO 1
+#endif
 
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
 #include "kino/manifest.h"
+#include "kino/nn.h"
 #include "kino/pipeline.h"
 #include "kino/video_writer.h"
 #include "kino/wan_t2v.h"
@@ -29,6 +38,92 @@ double transformer_flops(const kino::WanDiTConfig& c, int64_t tokens) {
   return 2 * per_block * static_cast<double>(c.num_layers);
 }
 
+using Json = nlohmann::json;
+
+void synchronize(const std::string& device) {
+  if (device.rfind("cuda", 0) == 0) torch::cuda::synchronize();
+}
+
+// Self-attention alone at the transformer's shape ([2, heads, L, head_dim],
+// the two CFG passes batched), with each fused back end in turn: seconds per
+// call and TFLOP/s (4·B·H·L²·D FLOPs). The math back end would materialise
+// the [L, L] scores and is left out.
+Json attention_bench(const kino::WanDiTConfig& c, int64_t tokens, const std::string& device, at::ScalarType dtype) {
+  const int64_t B = 2, H = c.num_heads, D = c.dim / c.num_heads;
+  const at::TensorOptions o = at::TensorOptions().device(device).dtype(dtype);
+  // Strided like the transformer's q/k/v: [B, L, H, D] viewed as [B, H, L, D].
+  const at::Tensor q = at::randn({B, tokens, H, D}, o).transpose(1, 2), k = at::randn_like(q), v = at::randn_like(q);
+  const double flops = 4.0 * B * H * static_cast<double>(tokens) * tokens * D;
+  Json out = Json::array();
+  std::printf("\nattention [%lld, %lld, %lld, %lld] %s\n", static_cast<long long>(B), static_cast<long long>(H),
+              static_cast<long long>(tokens), static_cast<long long>(D), c10::toString(dtype));
+  for (const char* name : {"flash", "cudnn", "efficient"}) {
+    Json r = {{"backend", name}};
+    try {
+      kino::nn::select_attention_backend(name);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+      for (int i = 0; i < 2; ++i) kino::nn::attention(q, k, v, at::Tensor(), scale);
+      synchronize(device);
+      const int iters = 10;
+      auto t0 = std::chrono::steady_clock::now();
+      for (int i = 0; i < iters; ++i) kino::nn::attention(q, k, v, at::Tensor(), scale);
+      synchronize(device);
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / iters;
+      r["s_per_call"] = s;
+      r["tflops"] = flops / s / 1e12;
+      std::printf("  %-10s %8.2f ms  %6.1f TFLOP/s\n", name, s * 1e3, flops / s / 1e12);
+    } catch (const std::exception& e) {
+      const std::string what = e.what();
+      r["error"] = what.substr(0, what.find('\n'));
+      std::printf("  %-10s unavailable: %s\n", name, r["error"].get<std::string>().c_str());
+    }
+    out.push_back(r);
+  }
+  kino::nn::select_attention_backend("auto");
+  return out;
+}
+
+// GPU kernel time of a Kineto trace, by kernel name and by kind (matrix
+// products, attention, everything else), largest first.
+Json summarize_trace(const std::string& path) {
+  std::ifstream in(path);
+  const Json trace = Json::parse(in);
+  std::map<std::string, std::pair<double, int>> by_name;
+  double total = 0;
+  for (const Json& e : trace.at("traceEvents")) {
+    if (e.value("ph", "") != "X" || e.value("cat", "") != "kernel") continue;
+    const double us = e.value("dur", 0.0);
+    auto& slot = by_name[e.value("name", "?")];
+    slot.first += us;
+    slot.second += 1;
+    total += us;
+  }
+  auto kind_of = [](const std::string& n) {
+    auto has = [&](const char* s) { return n.find(s) != std::string::npos; };
+    if (has("flash") || has("fmha") || has("attention") || has("Attention") || has("sdpa") || has("cudnn"))
+      return "attention";
+    if (has("gemm") || has("Gemm") || has("nvjet") || has("cutlass") || has("xmma") || has("sm90_")) return "matmul";
+    return "element-wise and other";
+  };
+  std::vector<std::pair<std::string, std::pair<double, int>>> rows(by_name.begin(), by_name.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::map<std::string, double> kinds;
+  Json kernels = Json::array();
+  for (const auto& [name, v] : rows) {
+    kinds[kind_of(name)] += v.first;
+    if (kernels.size() < 25)
+      kernels.push_back({{"name", name.substr(0, 160)}, {"kind", kind_of(name)}, {"total_ms", v.first / 1e3}, {"calls", v.second}});
+  }
+  std::printf("\nGPU kernel time of one denoising step: %.1f ms\n", total / 1e3);
+  for (const auto& [kind, us] : kinds) std::printf("  %-24s %8.1f ms  %5.1f%%\n", kind.c_str(), us / 1e3, 100 * us / total);
+  for (const Json& k : kernels)
+    std::printf("  %8.2f ms %5d  %-10s %.100s\n", k["total_ms"].get<double>(), k["calls"].get<int>(),
+                k["kind"].get<std::string>().c_str(), k["name"].get<std::string>().c_str());
+  Json kinds_json = Json::object();
+  for (const auto& [kind, us] : kinds) kinds_json[kind] = {{"ms", us / 1e3}, {"fraction", us / total}};
+  return {{"step_kernel_ms", total / 1e3}, {"by_kind", kinds_json}, {"top_kernels", kernels}, {"trace", path}};
+}
+
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
   char buf[32];
@@ -42,7 +137,8 @@ int main(int argc, char** argv) {
   CLI::App app{"kino-bench: the Wan pipeline on random weights of a real model's shapes"};
   std::string model = KINO_SOURCE_DIR "/bench/models/wan2.1-t2v-1.3b.kino.json";
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
-  std::string device_name;
+  std::string device_name, attention = "auto", profile_path;
+  bool attention_only = false;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -59,12 +155,29 @@ int main(int argc, char** argv) {
   app.add_option("--video", video_path, "keep the MP4 here (default: a temporary file)");
   app.add_option("--commit", commit, "kino commit for the record");
   app.add_option("--device-name", device_name, "device description for the record");
+  app.add_option("--attention", attention, "fused attention back end: auto, flash, cudnn, efficient, math")
+      ->capture_default_str();
+  app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
+  app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
   CLI11_PARSE(app, argc, argv);
 
   try {
     kino::set_media_log_level(false);
     kino::ModelManifest m = kino::load_manifest(model, /*weights_required=*/false);
     auto t0 = std::chrono::steady_clock::now();
+    const kino::WanDiTConfig dit = kino::dit_config(m);
+    const kino::WanVAEConfig vae = kino::vae_config(m);
+    const int64_t tokens = ((frames - 1) / vae.temporal_stride() + 1) / dit.patch_size[0] *
+                           (height / (vae.spatial_stride() * dit.patch_size[1])) *
+                           (width / (vae.spatial_stride() * dit.patch_size[2]));
+    if (attention_only) {
+      Json r = {{"date", utc_now()}, {"device", device_name.empty() ? device : device_name}, {"model", m.name},
+                {"tokens", tokens}, {"attention", attention_bench(dit, tokens, device, kino::parse_dtype(dtype))},
+                {"kino_commit", commit}};
+      if (!json_path.empty()) std::ofstream(json_path) << r.dump(2) << '\n';
+      return 0;
+    }
+    kino::nn::select_attention_backend(attention);
     kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -84,6 +197,34 @@ int main(int argc, char** argv) {
     req.steps = steps;
     const kino::GenerationSettings s = pipeline.resolve(req, true);
     kino::StageTimes tm;
+    // --profile: the trace covers exactly step 2 (synchronised on both ends);
+    // it slows that step a little, so the record's times come from a run
+    // without it.
+    Json profile;
+    if (!profile_path.empty()) {
+#ifdef KINO_HAS_KINETO
+      namespace prof = torch::autograd::profiler;
+      const torch::profiler::impl::ProfilerConfig config(torch::profiler::impl::ProfilerState::KINETO);
+      const std::set<torch::profiler::impl::ActivityType> activities{torch::profiler::impl::ActivityType::CPU,
+                                                                      torch::profiler::impl::ActivityType::CUDA};
+      prof::prepareProfiler(config, activities);
+      kino::GenerationRequest short_req = req;
+      short_req.steps = 3;
+      pipeline.generate(pipeline.resolve(short_req, true), [&](const kino::Progress& p) {
+        if (p.stage != "denoise") return;
+        if (p.step == 1) {
+          synchronize(device);
+          prof::enableProfiler(config, activities);
+        } else if (p.step == 2) {
+          synchronize(device);
+          prof::disableProfiler()->save(profile_path);
+        }
+      });
+      profile = summarize_trace(profile_path);
+#else
+      throw kino::Error("--profile needs libtorch 2.x (Kineto)");
+#endif
+    }
     t0 = std::chrono::steady_clock::now();
     kino::Video video = pipeline.generate(s, {}, &tm);
     auto t1 = std::chrono::steady_clock::now();
@@ -92,11 +233,6 @@ int main(int argc, char** argv) {
     const double mux_s = std::chrono::duration<double>(t2 - t1).count();
     const double end_to_end_s = std::chrono::duration<double>(t2 - t0).count();
 
-    const kino::WanDiTConfig dit = kino::dit_config(m);
-    const kino::WanVAEConfig vae = kino::vae_config(m);
-    const int64_t tokens = ((frames - 1) / vae.temporal_stride() + 1) / dit.patch_size[0] *
-                           (height / (vae.spatial_stride() * dit.patch_size[1])) *
-                           (width / (vae.spatial_stride() * dit.patch_size[2]));
     const double passes = static_cast<double>(steps) * (cfg != 1.0 ? 2 : 1);
     const double flops = transformer_flops(dit, tokens) * passes;
     const double tflops = flops / tm.denoise_s / 1e12;
@@ -125,7 +261,9 @@ int main(int argc, char** argv) {
                         {"fraction_of_peak", tflops / peak_tflops},
                         {"floor_s", flops / (peak_tflops * 1e12)},
                         {"ratio_to_floor", tm.denoise_s / (flops / (peak_tflops * 1e12))},
+                        {"attention", attention},
                         {"kino_commit", commit}};
+    if (!profile.is_null()) r["profile"] = profile;
     std::printf("%-22s %s\n", "model", m.name.c_str());
     std::printf("%-22s %lldx%lldx%lld, %lld steps, cfg %g, %s on %s\n", "run", static_cast<long long>(width),
                 static_cast<long long>(height), static_cast<long long>(frames), static_cast<long long>(steps), cfg,

@@ -43,12 +43,13 @@ at::Tensor to_tensor(const TensorView& view) {
   return t;
 }
 
-Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable)
-    : set_(TensorSet::open(path)), dtype_(dtype), trainable_(trainable) {}
+Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable, at::Device device)
+    : set_(TensorSet::open(path)), dtype_(dtype), device_(device), trainable_(trainable) {}
 
-Weights Weights::initializer(uint64_t seed) {
+Weights Weights::initializer(uint64_t seed, at::Device device) {
   Weights w;
   w.init_ = at::detail::createCPUGenerator(seed);
+  w.device_ = device;
   return w;
 }
 
@@ -80,6 +81,7 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
       t = (init_ ? at::randn(shape, *init_) : at::randn(shape, options)).mul_(1 / std::sqrt(static_cast<double>(fan_in)));
     }
     if (random_) return t;
+    t = t.to(device_);
     t.set_requires_grad(true);
     created_[full] = t;
     return t;
@@ -95,7 +97,7 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
                     ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
   if (!t.is_floating_point()) return t;
-  t = t.to(dtype_);
+  t = t.to(device_, dtype_);
   if (trainable_) {
     t.set_requires_grad(true);
     created_[full] = t;

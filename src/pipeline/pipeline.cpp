@@ -62,6 +62,12 @@ int64_t weight_bytes(const ModelManifest& m, at::ScalarType dtype) {
   return total;
 }
 
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
 at::ScalarType parse_dtype(const std::string& s) {
   if (s == "float32" || s == "fp32") return at::kFloat;
   if (s == "bfloat16" || s == "bf16") return at::kBFloat16;
@@ -79,12 +85,6 @@ at::Device parse_device(const std::string& s) {
     throw Error(concat("unknown device '", s, "' (expected auto, cpu or cuda[:N])"));
   }
 }
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-}  // namespace
 
 UMT5Config umt5_config(const ModelManifest& m) {
   UMT5Config c;

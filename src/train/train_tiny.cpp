@@ -38,17 +38,20 @@ namespace {
 
 struct Options {
   std::string out = "models/kino-tiny";
+  std::string work;  // the latent cache and the tokenizer corpus; default <out>/.train
+  std::string device = "auto";  // cpu, cuda, cuda:N or auto (cuda when there is one)
   uint64_t seed = 20261122;
   int threads = 0;
   int size = 128, frames = 17;
-  int vae_steps = 2000, vae_batch = 2, vae_crop = 48, vae_dim = 8;
-  int vae_consistency_steps = 300, vae_decoder_steps = 400;
+  int vae_steps = 4000, vae_batch = 8, vae_crop = 64, vae_dim = 16;
+  int vae_consistency_steps = 400, vae_decoder_steps = 800;
   double vae_consistency = 0.1;
   std::string vae_from;  // a model folder whose VAE finished phase 1
-  int clips = 1200;
-  int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
+  int clips = 4000;
+  int dit_steps = 8000, dit_batch = 64, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
   double lr = 5e-4, ema = 0.998, vae_lr = 1e-3;
+  double dit_object_weight = 5;  // loss weight of latent cells that hold the object (train_flow)
   int checkpoint_every = 250;
   bool resume = false;
   // Sampling defaults written to the manifest (chosen by `kino-train eval`).
@@ -113,12 +116,12 @@ at::Tensor render_clip(const world::Scene& s, int size, int frames) {
   return at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2}) / 127.5 - 1;
 }
 
-// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1]. `crop` > 0
+// Clips of random training scenes as [B, 3, F, H, W] in [-1, 1] on `device`. `crop` > 0
 // cuts a random crop x crop window of every frame (the VAE is convolutional
 // and trains on such crops: same motion, less compute). `still`: scenes
 // without motion.
-at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int crop, std::vector<world::Scene>* scenes,
-                        bool still = false) {
+at::Tensor render_batch(std::mt19937& rng, at::Device device, int batch, int size, int frames, int crop,
+                        std::vector<world::Scene>* scenes, bool still = false) {
   std::vector<at::Tensor> clips;
   for (int b = 0; b < batch; ++b) {
     world::Scene s = world::random_scene(rng, false);
@@ -132,7 +135,7 @@ at::Tensor render_batch(std::mt19937& rng, int batch, int size, int frames, int 
     clips.push_back(t);
     if (scenes) scenes->push_back(s);
   }
-  return at::stack(clips);
+  return at::stack(clips).to(device);
 }
 
 void set_lr(torch::optim::AdamW& opt, double lr) {
@@ -143,19 +146,20 @@ void save(const std::string& path, const std::map<std::string, at::Tensor>& para
   std::vector<at::Tensor> keep;
   std::vector<TensorToWrite> out;
   for (const auto& [name, t] : params) {
-    keep.push_back(t.detach().to(at::kFloat).contiguous());
+    keep.push_back(t.detach().to(at::kCPU, at::kFloat).contiguous());
     out.push_back({name, DType::F32, keep.back().sizes().vec(), keep.back().data_ptr()});
   }
   write_safetensors(path, out, {{"component", component}, {"trained_by", "kino-train"}});
 }
 
-// Scales all gradients so that their joint L2 norm is at most max_norm.
+// Scales all gradients so that their joint L2 norm is at most max_norm
+// (one device synchronisation per call).
 void clip_grad_norm(const std::vector<at::Tensor>& params, double max_norm) {
   at::NoGradGuard ng;
-  double total = 0;
+  std::vector<at::Tensor> squares;
   for (const auto& p : params)
-    if (p.grad().defined()) total += p.grad().pow(2).sum().item<double>();
-  const double norm = std::sqrt(total);
+    if (p.grad().defined()) squares.push_back(p.grad().pow(2).sum());
+  const double norm = std::sqrt(at::stack(squares).sum().item<double>());
   if (norm > max_norm)
     for (const auto& p : params)
       if (p.grad().defined()) p.grad().mul_(max_norm / (norm + 1e-6));
@@ -182,13 +186,17 @@ float tail_mean(const LossLog& log) {
 // logit-normal (the middle, where detail forms), half shift-3 uniform
 // (3u / (1 + 2u), the density of the sampler's own schedule), which covers
 // the high-noise end where sampling starts and where layout and colour are
-// decided. AdamW, warmup then cosine decay to 10%, gradient clipping at 1,
+// decided. The squared error of latent cells that hold the object is weighted
+// `dit_object_weight` (a per-cell weight leaves the optimal prediction
+// unchanged and moves capacity to the few cells that decide colour, shape and
+// motion). AdamW, warmup then cosine decay to 10%, gradient clipping at 1,
 // EMA of the weights. `checkpoint` is called with the EMA weights every
 // `checkpoint_every` steps and at the end.
 using Params = std::map<std::string, at::Tensor>;
 void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, const Weights& dw, const Tokenizer& tokenizer,
-                const at::Tensor& latents, const std::vector<world::Scene>& scenes, std::mt19937& rng, LossLog& log,
-                const Options& o, const std::function<void(const Params&, const Params&)>& checkpoint) {
+                const at::Tensor& latents, const at::Tensor& object_masks, const std::vector<world::Scene>& scenes,
+                std::mt19937& rng, LossLog& log, const Options& o,
+                const std::function<void(const Params&, const Params&)>& checkpoint) {
   std::vector<at::Tensor> params = values(tw.parameters());
   for (auto& p : values(dw.parameters())) params.push_back(p);
   Params ema_t5, ema_dit;
@@ -208,7 +216,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, con
     const double lr = step < warmup ? o.lr * (step + 1) / warmup : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
     std::vector<int64_t> ids, mask, lens, ts;
-    std::vector<at::Tensor> x0s;
+    std::vector<at::Tensor> x0s, masks;
     std::vector<float> sigmas;
     std::normal_distribution<float> normal(0, 1);
     for (int b = 0; b < batch; ++b) {
@@ -220,13 +228,14 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, con
       mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
       lens.push_back(tk.length);
       x0s.push_back(latents[i]);
+      masks.push_back(object_masks[i]);
       const float u = u01(rng);
       const float sigma = b % 2 ? 1 / (1 + std::exp(-normal(rng))) : 3 * u / (1 + 2 * u);
       sigmas.push_back(sigma);
       ts.push_back(static_cast<int64_t>(sigma * 1000));
     }
     at::Tensor x0 = at::stack(x0s);
-    at::Tensor s = at::tensor(sigmas).view({-1, 1, 1, 1, 1});
+    at::Tensor s = at::tensor(sigmas).view({-1, 1, 1, 1, 1}).to(latents.device());
     at::Tensor noise = at::randn_like(x0);
     at::Tensor xt = (1 - s) * x0 + s * noise;
     at::Tensor ctx = t5.forward(at::tensor(ids).view({batch, -1}), at::tensor(mask).view({batch, -1}));
@@ -236,7 +245,8 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, con
       cs.push_back(ctx[b].slice(0, 0, lens[b]));
     }
     at::Tensor v = at::stack(dit.forward(xs, ts, cs, seq_len));
-    at::Tensor loss = (v - (noise - x0)).pow(2).mean();
+    const at::Tensor weight = 1 + (o.dit_object_weight - 1) * at::stack(masks).unsqueeze(1);  // [B, 1, F', H', W']
+    at::Tensor loss = (weight * (v - (noise - x0)).pow(2)).sum() / (weight.sum() * v.size(1));
     opt.zero_grad();
     loss.backward();
     clip_grad_norm(params, 1.0);
@@ -269,29 +279,44 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
   fs::remove(o.out + "/tokenizer.vocab");
 }
 
-// Reconstruction loss (MSE + 0.1 L1) with the object's pixels (farther than
-// 0.1 from the scene's background colour) weighted 10x: objects cover a few
-// percent of a frame, and unweighted the VAE settles for the right background
-// and a washed-out object of the wrong hue (measured on decoded clips).
-at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes) {
+// 1 where a pixel of clips `x` [B, 3, F, H, W] is farther than 0.1 from its
+// scene's background colour (the object), else 0: [B, 1, F, H, W].
+at::Tensor object_mask(const at::Tensor& x, const std::vector<world::Scene>& scenes) {
   std::vector<at::Tensor> bgs;
   for (const auto& s : scenes) {
     const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
     bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
   }
-  const at::Tensor object = ((x - at::stack(bgs)).abs().amax(1, true) > 0.1).to(at::kFloat);
-  const at::Tensor weight = 1 + 9 * object;
+  return ((x - at::stack(bgs).to(x.device())).abs().amax(1, true) > 0.1).to(at::kFloat);
+}
+
+// The object mask at latent resolution: a latent cell is 1 where any pixel it
+// encodes is (the VAE's causal grouping: frame 0 alone, then 4 frames per
+// latent frame; `spatial` x `spatial` pixels per cell). [B, F', H', W'].
+at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t spatial) {
+  const at::Tensor m = mask.squeeze(1);  // [B, F, H, W]
+  const int64_t B = m.size(0), F = m.size(1), H = m.size(2), W = m.size(3);
+  const at::Tensor rest = m.slice(1, 1).reshape({B, (F - 1) / temporal, temporal, H, W}).amax(2);
+  return at::max_pool2d(at::cat({m.slice(1, 0, 1), rest}, 1), {spatial, spatial});
+}
+
+// Reconstruction loss (MSE + 0.1 L1) with the object's pixels weighted 10x:
+// objects cover a few percent of a frame, and unweighted the VAE settles for
+// the right background and a washed-out object of the wrong hue (measured on
+// decoded clips).
+at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes) {
+  const at::Tensor weight = 1 + 9 * object_mask(x, scenes);
   const at::Tensor err = recon - x;
   return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
 }
 
 // One step of the VAE's phase 3 (see train_vae): the decoder alone.
-void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const WanVAE& vae, torch::optim::AdamW& opt,
-                        int step) {
+void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, LossLog& log, const WanVAE& vae,
+                        torch::optim::AdamW& opt, int step) {
   const double lr = 0.3 * o.vae_lr;
   set_lr(opt, lr);
   std::vector<world::Scene> scenes;
-  const at::Tensor x = render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
+  const at::Tensor x = render_batch(rng, device, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
   at::Tensor z;
   {
     at::NoGradGuard ng;
@@ -325,7 +350,8 @@ void train_decoder_step(const Options& o, std::mt19937& rng, LossLog& log, const
 //     latent space, and so the DiT's data, stay as they are): sharper object
 //     colours for the latents the DiT learns.
 // `pretrained`: phase 1 was done (the weights came from a file).
-void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w, bool pretrained) {
+void train_vae(const Options& o, at::Device device, std::mt19937& rng, LossLog& log, WanVAE& vae, const Weights& w,
+               bool pretrained) {
   if (!pretrained) {
     // Start the posterior narrow (log-variance bias -8): with sigma ~ 1 the
     // decoder first sees mostly noise and reconstruction stalls for long.
@@ -339,7 +365,7 @@ void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, c
             last = decoder_first + o.vae_decoder_steps;
   for (int step = first; step < last; ++step) {
     if (step >= decoder_first) {
-      train_decoder_step(o, rng, log, vae, opt, step);
+      train_decoder_step(o, device, rng, log, vae, opt, step);
       continue;
     }
     const bool phase2 = step >= o.vae_steps;
@@ -348,9 +374,9 @@ void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, c
                              : o.vae_lr * std::min(1.0, (step + 1) / 50.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
     std::vector<world::Scene> scenes;
-    at::Tensor x = phase2 ? at::cat({render_batch(rng, o.vae_batch - 1, o.size, o.frames, o.vae_crop, &scenes),
-                                     render_batch(rng, 1, o.size, o.frames, o.vae_crop, &scenes, /*still=*/true)})
-                          : render_batch(rng, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
+    at::Tensor x = phase2 ? at::cat({render_batch(rng, device, o.vae_batch - 1, o.size, o.frames, o.vae_crop, &scenes),
+                                     render_batch(rng, device, 1, o.size, o.frames, o.vae_crop, &scenes, /*still=*/true)})
+                          : render_batch(rng, device, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
     auto [mu, log_var] = vae.encode_moments(x);
     log_var = log_var.clamp(-30, 20);
     at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
@@ -375,30 +401,43 @@ void train_vae(const Options& o, std::mt19937& rng, LossLog& log, WanVAE& vae, c
   }
 }
 
-// Posterior means of `clips` random training clips and their scenes'
-// attributes (colour, background, shape, large, motion) as a [clips, 5]
-// int64 table, cached in `path` so a resumed run need not encode again.
-std::pair<at::Tensor, std::vector<world::Scene>> encode_latents(const Options& o, std::mt19937& rng, const WanVAE& vae,
-                                                                const std::string& path) {
-  at::Tensor latents, table;
+// Posterior means of `clips` random training clips, their object masks at
+// latent resolution (latent_object_mask) and their scenes' attributes
+// (colour, background, shape, large, motion) as a [clips, 5] int64 table,
+// cached in `path` so a resumed run need not encode again.
+struct TrainingLatents {
+  at::Tensor latents, object_masks;
+  std::vector<world::Scene> scenes;
+};
+TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937& rng, const WanVAE& vae,
+                               const WanVAEConfig& vcfg, const std::string& path) {
+  at::Tensor latents, masks, table;
   if (fs::exists(path)) {
     Weights cache(path);
     latents = cache.take("latents");
+    masks = cache.take("object_masks");
     table = cache.take("scenes");
+    cache.finish();
   } else {
     at::NoGradGuard ng;
-    std::vector<at::Tensor> mus;
+    std::vector<at::Tensor> mus, ms;
     std::vector<world::Scene> drawn;
-    for (int i = 0; i < o.clips; i += 2) {  // small batches: large ones thrash memory
-      at::Tensor x = render_batch(rng, std::min(2, o.clips - i), o.size, o.frames, 0, &drawn);
-      mus.push_back(vae.encode_moments(x).first);
+    const int batch = device.is_cpu() ? 2 : 16;  // small batches on a CPU: large ones thrash memory
+    for (int i = 0; i < o.clips; i += batch) {
+      const size_t first = drawn.size();
+      at::Tensor x = render_batch(rng, device, std::min(batch, o.clips - i), o.size, o.frames, 0, &drawn);
+      mus.push_back(vae.encode_moments(x).first.cpu());
+      const std::vector<world::Scene> these(drawn.begin() + static_cast<std::ptrdiff_t>(first), drawn.end());
+      ms.push_back(latent_object_mask(object_mask(x, these), vcfg.temporal_stride(), vcfg.spatial_stride()).cpu());
     }
     latents = at::cat(mus);
+    masks = at::cat(ms).contiguous();
     std::vector<int64_t> rows;
     for (const auto& s : drawn)
       rows.insert(rows.end(), {s.color, s.background, static_cast<int64_t>(s.shape), s.large, static_cast<int64_t>(s.motion)});
     table = at::tensor(rows).view({-1, 5});
     write_safetensors(path, {{"latents", DType::F32, latents.sizes().vec(), latents.data_ptr()},
+                             {"object_masks", DType::F32, masks.sizes().vec(), masks.data_ptr()},
                              {"scenes", DType::I64, table.sizes().vec(), table.data_ptr()}});
   }
   std::vector<world::Scene> scenes(static_cast<size_t>(table.size(0)));
@@ -410,7 +449,7 @@ std::pair<at::Tensor, std::vector<world::Scene>> encode_latents(const Options& o
     scenes[i].large = t[i][3] != 0;
     scenes[i].motion = static_cast<world::Motion>(t[i][4]);
   }
-  return {latents, scenes};
+  return {latents, masks, scenes};
 }
 
 Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig& dcfg, const WanVAEConfig& vcfg) {
@@ -444,12 +483,13 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
 // The model folder is complete (manifest, all weights) from the first DiT
 // checkpoint on, so a checkpoint can be tried with `kino generate`.
 Json train(const Options& o) {
-  const std::string work = o.out + "/.train";
+  const at::Device device = parse_device(o.device);
+  const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
   fs::create_directories(work);
   std::mt19937 rng(static_cast<uint32_t>(o.seed + (o.resume ? 1 : 0)));
   at::manual_seed(o.seed + (o.resume ? 1 : 0));
   LossLog log(o.out + (o.resume ? "/resume_loss.csv" : "/training_loss.csv"));
-  Json report = {{"seed", o.seed}, {"threads", at::get_num_threads()}, {"resumed", o.resume}};
+  Json report = {{"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}, {"resumed", o.resume}};
 
   double t0 = now_s();
   if (!o.resume) {
@@ -470,13 +510,13 @@ Json train(const Options& o) {
     vcfg.latents_std.assign(16, 1.0f);
   }
   const bool vae_pretrained = !previous && !o.vae_from.empty();
-  Weights vw = previous         ? Weights(previous->vae)
-               : vae_pretrained ? Weights(o.vae_from + "/vae.safetensors", at::kFloat, /*trainable=*/true)
-                                : Weights::initializer(o.seed + 1);
+  Weights vw = previous         ? Weights(previous->vae, at::kFloat, /*trainable=*/false, device)
+               : vae_pretrained ? Weights(o.vae_from + "/vae.safetensors", at::kFloat, /*trainable=*/true, device)
+                                : Weights::initializer(o.seed + 1, device);
   WanVAE vae(vcfg, vw);
   if (!previous) {
     t0 = now_s();
-    train_vae(o, rng, log, vae, vw, vae_pretrained);
+    train_vae(o, device, rng, log, vae, vw, vae_pretrained);
     report["vae"] = {{"steps", o.vae_steps},
                      {"consistency_steps", o.vae_consistency_steps},
                      {"decoder_steps", o.vae_decoder_steps},
@@ -489,7 +529,7 @@ Json train(const Options& o) {
   // Latents of the training clips; on a fresh run their per-channel
   // statistics become the VAE's latent normalisation (as Wan's mean/std).
   t0 = now_s();
-  auto [raw, scenes] = encode_latents(o, rng, vae, work + "/latents.safetensors");
+  auto [raw, object_masks, scenes] = encode_latents(o, device, rng, vae, vcfg, work + "/latents.safetensors");
   if (!previous) {
     at::Tensor mean = raw.mean({0, 2, 3, 4}), std = raw.std({0, 2, 3, 4});
     for (int c = 0; c < 16; ++c) {
@@ -499,7 +539,8 @@ Json train(const Options& o) {
     save(o.out + "/vae.safetensors", vw.parameters(), "vae");
   }
   const at::Tensor latents =
-      (raw - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1});
+      ((raw - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1}))
+          .to(device);
   report["latents"] = {{"clips", latents.size(0)}, {"shape", latents.sizes().vec()}, {"seconds", now_s() - t0}};
   std::fprintf(stderr, "latents %s in %.0fs\n", c10::str(latents.sizes()).c_str(), now_s() - t0);
 
@@ -521,15 +562,15 @@ Json train(const Options& o) {
     dcfg.text_dim = o.t5_dim;
     dcfg.text_len = o.text_len;
   }
-  Weights tw = previous ? Weights(previous->text_encoder, at::kFloat, true) : Weights::initializer(o.seed + 2);
-  Weights dw = previous ? Weights(previous->transformer, at::kFloat, true) : Weights::initializer(o.seed + 3);
+  Weights tw = previous ? Weights(previous->text_encoder, at::kFloat, true, device) : Weights::initializer(o.seed + 2, device);
+  Weights dw = previous ? Weights(previous->transformer, at::kFloat, true, device) : Weights::initializer(o.seed + 3, device);
   UMT5Encoder t5(tcfg, tw);
   WanDiT dit(dcfg, dw);
   tw.finish();
   dw.finish();
   std::ofstream(o.out + "/kino.json") << manifest_json(o, tcfg, dcfg, vcfg).dump(2) << '\n';
   t0 = now_s();
-  train_flow(t5, dit, tw, dw, tokenizer, latents, scenes, rng, log, o, [&](const Params& ema_t5, const Params& ema_dit) {
+  train_flow(t5, dit, tw, dw, tokenizer, latents, object_masks.to(device), scenes, rng, log, o, [&](const Params& ema_t5, const Params& ema_dit) {
     save(o.out + "/text_encoder.safetensors", ema_t5, "text_encoder");
     save(o.out + "/transformer.safetensors", ema_dit, "transformer");
     log.csv.flush();
@@ -547,9 +588,9 @@ Json train(const Options& o) {
 // held-out combinations) through encode and decode, measured from pixels as
 // the evaluation measures generated clips. No DiT can render what the VAE
 // cannot reproduce.
-void eval_vae(const std::string& model, int clips, int size, int frames) {
+void eval_vae(const std::string& model, const std::string& device, int clips, int size, int frames) {
   const ModelManifest m = load_manifest(model);
-  Weights w(m.vae);
+  Weights w(m.vae, at::kFloat, /*trainable=*/false, parse_device(device));
   WanVAE vae(vae_config(m), w);
   w.finish();
   c10::InferenceMode inference;
@@ -557,7 +598,7 @@ void eval_vae(const std::string& model, int clips, int size, int frames) {
   int background = 0, color = 0, shape = 0, motion = 0;
   for (int i = 0; i < clips; ++i) {
     const world::Scene s = world::random_scene(rng, i % 3 == 2);
-    const at::Tensor out = video_to_uint8(vae.decode(vae.encode(render_clip(s, size, frames))));
+    const at::Tensor out = video_to_uint8(vae.decode(vae.encode(render_clip(s, size, frames)))).cpu();
     const world::Measurement r =
         world::measure(std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()), size, size, frames);
     background += r.background == s.background;
@@ -578,8 +619,11 @@ int main(int argc, char** argv) {
   auto* tr = app.add_subcommand("train", "Train kino-tiny from scratch");
   tr->add_option("--out", o.out, "Output model folder")->capture_default_str();
   tr->add_option("--seed", o.seed)->capture_default_str();
+  tr->add_option("--device", o.device, "auto (cuda when there is one), cpu, cuda[:N]")->capture_default_str();
   tr->add_option("--threads", o.threads, "CPU threads (0: all)");
+  tr->add_option("--work", o.work, "Folder for the latent cache and the tokenizer corpus (default: <out>/.train)");
   tr->add_option("--vae-steps", o.vae_steps)->capture_default_str();
+  tr->add_option("--vae-batch", o.vae_batch)->capture_default_str();
   tr->add_option("--vae-lr", o.vae_lr)->capture_default_str();
   tr->add_option("--vae-dim", o.vae_dim)->capture_default_str();
   tr->add_option("--vae-crop", o.vae_crop, "Spatial crop of the VAE's training clips")->capture_default_str();
@@ -592,6 +636,8 @@ int main(int argc, char** argv) {
   tr->add_option("--dit-dim", o.dit_dim)->capture_default_str();
   tr->add_option("--dit-layers", o.dit_layers)->capture_default_str();
   tr->add_option("--lr", o.lr)->capture_default_str();
+  tr->add_option("--dit-object-weight", o.dit_object_weight, "DiT loss weight of latent cells that hold the object")
+      ->capture_default_str();
   tr->add_option("--checkpoint-every", o.checkpoint_every, "Write the EMA weights every N DiT steps")->capture_default_str();
   tr->add_flag("--resume", o.resume,
                "Continue the text encoder and DiT of --out for --dit-steps more steps (tokenizer, VAE and cached latents kept)");
@@ -611,11 +657,13 @@ int main(int argc, char** argv) {
   ev->add_option("--steps", steps, "Override the model's default steps");
   ev->add_option("--cfg", cfg, "Override the model's default guidance");
   ev->add_option("--threads", o.threads);
+  ev->add_option("--device", o.device)->capture_default_str();
   auto* ve = app.add_subcommand("eval-vae", "Measure what the VAE alone reproduces (encode + decode)");
   int vae_clips = 48;
   ve->add_option("--model", model)->capture_default_str();
   ve->add_option("--clips", vae_clips)->capture_default_str();
   ve->add_option("--threads", o.threads);
+  ve->add_option("--device", o.device)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
@@ -625,9 +673,10 @@ int main(int argc, char** argv) {
       std::ofstream(o.out + (o.resume ? "/resume_report.json" : "/training_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {
-      eval_vae(model, vae_clips, o.size, o.frames);
+      eval_vae(model, o.device, vae_clips, o.size, o.frames);
     } else {
-      Pipeline p(load_manifest(model), RuntimeOptions{"cpu", "float32", o.threads});
+      // float32 on every device: the shipped model runs in float32 on CPUs.
+      Pipeline p(load_manifest(model), RuntimeOptions{o.device, "float32", o.threads});
       GenerationRequest base;
       if (steps > 0) base.steps = steps;
       if (cfg >= 0) base.cfg = cfg;

@@ -1,0 +1,85 @@
+// Fixture parity on a GPU. Runs where KINO_TEST_DEVICE names an available
+// device (scripts/gpu-test.sh on the CUDA machine); skipped elsewhere.
+//  - float32, TF32 off: the same MANIFEST tolerances as on the CPU.
+//  - bfloat16: the fixtures' float32 outputs are float64-accurate (MANIFEST
+//    f32_vs_f64_*: ~1e-6), so they measure bf16 error directly. The bound is
+//    derived, not picked: twice the error of the same module run in bf16 on
+//    the CPU, i.e. the GPU's kernels may round differently but not worse
+//    than 2x what bf16 arithmetic itself costs.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <optional>
+
+#include "fixture_models.h"
+#include "support.h"
+
+using namespace kino;
+
+namespace {
+
+std::optional<at::Device> test_device() {
+  const char* name = std::getenv("KINO_TEST_DEVICE");
+  if (!name || !*name) return std::nullopt;
+  const at::Device d(name);
+  if (d.is_cuda() && !at::hasCUDA()) return std::nullopt;
+  return d;
+}
+
+#define KINO_REQUIRE_TEST_DEVICE()                                                       \
+  KINO_REQUIRE_FIXTURES();                                                               \
+  const std::optional<at::Device> device = test_device();                                \
+  if (!device) GTEST_SKIP() << "set KINO_TEST_DEVICE (e.g. cuda) to run on that device"; \
+  at::globalContext().setAllowTF32CuDNN(false);                                          \
+  at::globalContext().setAllowTF32CuBLAS(false)
+
+// `run(device, dtype)` -> output; checks float32 on the device against the
+// MANIFEST tolerance and bf16 on the device against 2x bf16 on the CPU.
+template <class Run>
+void check_device(const at::Device& device, const at::Tensor& ref, const std::string& file, const std::string& name,
+                  Run run) {
+  const double f32 = test::rel_error(run(device, at::kFloat).to(at::kCPU, at::kFloat), ref);
+  const double tol = test::tolerance(file, name);
+  std::printf("[ f32    ] %-40s %s rel %.3e (tol %.0e)\n", name.c_str(), device.str().c_str(), f32, tol);
+  EXPECT_LE(f32, tol) << name;
+  const double cpu_bf16 = test::rel_error(run(at::Device(at::kCPU), at::kBFloat16).to(at::kFloat), ref);
+  const double dev_bf16 = test::rel_error(run(device, at::kBFloat16).to(at::kCPU, at::kFloat), ref);
+  std::printf("[ bf16   ] %-40s %s rel %.3e, cpu rel %.3e (bound %.3e)\n", name.c_str(), device.str().c_str(), dev_bf16,
+              cpu_bf16, 2 * cpu_bf16);
+  EXPECT_LE(dev_bf16, 2 * cpu_bf16) << name;
+}
+
+}  // namespace
+
+TEST(DeviceParity, UMT5) {
+  KINO_REQUIRE_TEST_DEVICE();
+  auto io = test::load_tensors(test::fixture("t5_io.safetensors"));
+  c10::InferenceMode inference;
+  check_device(*device, io["out"][0], "t5_io.safetensors", "out", [&](at::Device d, at::ScalarType t) {
+    UMT5Encoder enc = test::fixture_umt5();
+    enc.to(at::TensorOptions().device(d).dtype(t));
+    return enc.forward(io["ids"], io["mask"])[0];
+  });
+}
+
+TEST(DeviceParity, WanDiT) {
+  KINO_REQUIRE_TEST_DEVICE();
+  auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
+  c10::InferenceMode inference;
+  check_device(*device, io["a.out"], "dit_io.safetensors", "a.out", [&](at::Device d, at::ScalarType t) {
+    WanDiT dit = test::fixture_dit();
+    dit.to(d, t);
+    return dit.forward({io["a.x"]}, {io["a.t"][0].item<int64_t>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>())[0];
+  });
+}
+
+TEST(DeviceParity, WanVAEDecode) {
+  KINO_REQUIRE_TEST_DEVICE();
+  auto io = test::load_tensors(test::fixture("vae_io.safetensors"));
+  c10::InferenceMode inference;
+  check_device(*device, io["decoded_raw"], "vae_io.safetensors", "decoded_raw", [&](at::Device d, at::ScalarType t) {
+    WanVAE vae = test::fixture_vae();
+    vae.to(d, t);
+    return vae.decode_raw(io["latent"]);
+  });
+}
