@@ -49,7 +49,8 @@ class WanDiT {
     nn::Linear ffn0, ffn2;
   };
 
-  at::Tensor rope(const at::Tensor& x, const std::vector<std::array<int64_t, 3>>& grids) const;
+  at::Tensor rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const;
+  static at::Tensor rope(const at::Tensor& x, const at::Tensor& table);
 
   WanDiTConfig cfg_;
   at::Tensor patch_w_, patch_b_;

@@ -1,5 +1,6 @@
 #include "kino/wan_dit.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -113,28 +114,36 @@ void WanDiT::to(at::Device device, at::ScalarType dtype) {
   rope_sin_ = rope_sin_.to(device);
 }
 
-// rope_apply: rotate consecutive channel pairs of each head by the angles of
-// the token's (frame, row, column), in float64; padded tokens are untouched.
-at::Tensor WanDiT::rope(const at::Tensor& x, const std::vector<std::array<int64_t, 3>>& grids) const {
-  const int64_t B = x.size(0), H = x.size(2), c = x.size(3) / 2;
-  const int64_t ct = c - 2 * (c / 3), ch = c / 3;
-  std::vector<at::Tensor> out;
-  for (int64_t i = 0; i < B; ++i) {
-    const auto [f, h, w] = grids[static_cast<size_t>(i)];
-    const int64_t n = f * h * w;
-    auto table = [&](const at::Tensor& full) {
-      at::Tensor tf = full.slice(0, 0, f).slice(1, 0, ct).view({f, 1, 1, ct}).expand({f, h, w, ct});
-      at::Tensor th = full.slice(0, 0, h).slice(1, ct, ct + ch).view({1, h, 1, ch}).expand({f, h, w, ch});
-      at::Tensor tw = full.slice(0, 0, w).slice(1, ct + ch, c).view({1, 1, w, ch}).expand({f, h, w, ch});
-      return at::cat({tf, th, tw}, -1).reshape({n, 1, c});
-    };
-    at::Tensor cos = table(rope_cos_), sin = table(rope_sin_);
-    at::Tensor xi = x[i].slice(0, 0, n).to(at::kDouble).reshape({n, H, c, 2});
-    at::Tensor a = xi.select(-1, 0), b = xi.select(-1, 1);
-    at::Tensor rotated = at::stack({a * cos - b * sin, a * sin + b * cos}, -1).reshape({n, H, 2 * c});
-    out.push_back(at::cat({rotated.to(at::kFloat), x[i].slice(0, n).to(at::kFloat)}, 0));
+// rope_apply's rotations for a batch: per token, the unit complex numbers of
+// the angles of its (frame, row, column), [B or 1, seq_len, 1, head_dim / 2];
+// 1 for padding tokens, which stay untouched. complex128 (the official float64
+// rotation) when the transformer runs in float32; complex64 for bf16/fp16
+// runs, whose rotated q and k are rounded to 8-11 bits right after (float32
+// angles are exact to 2^-24 relative). Built once per forward, shared by all
+// blocks. One batch row when every sample has the same grid.
+at::Tensor WanDiT::rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const {
+  const int64_t c = rope_cos_.size(1), ct = c - 2 * (c / 3), ch = c / 3;
+  const bool same = std::all_of(grids.begin(), grids.end(), [&](const auto& g) { return g == grids[0]; });
+  const at::Tensor unit = at::complex(rope_cos_, rope_sin_);  // [1024, c] complex128
+  std::vector<at::Tensor> rows;
+  for (size_t i = 0; i < (same ? 1 : grids.size()); ++i) {
+    const auto [f, h, w] = grids[i];
+    const at::Tensor tf = unit.slice(0, 0, f).slice(1, 0, ct).view({f, 1, 1, ct}).expand({f, h, w, ct});
+    const at::Tensor th = unit.slice(0, 0, h).slice(1, ct, ct + ch).view({1, h, 1, ch}).expand({f, h, w, ch});
+    const at::Tensor tw = unit.slice(0, 0, w).slice(1, ct + ch, c).view({1, 1, w, ch}).expand({f, h, w, ch});
+    const at::Tensor t = at::cat({tf, th, tw}, -1).reshape({f * h * w, c});
+    rows.push_back(at::cat({t, at::ones({seq_len - f * h * w, c}, t.options())}));
   }
-  return at::stack(out);
+  const bool f32_run = patch_w_.scalar_type() == at::kFloat;
+  return at::stack(rows).unsqueeze(2).to(f32_run ? at::kComplexDouble : at::kComplexFloat);
+}
+
+// rope_apply: rotate consecutive channel pairs (x[2k], x[2k+1]) of each head
+// of x [B, L, H, head_dim] as complex numbers by `table` (rope_table).
+at::Tensor WanDiT::rope(const at::Tensor& x, const at::Tensor& table) {
+  const at::ScalarType real = table.scalar_type() == at::kComplexDouble ? at::kDouble : at::kFloat;
+  const at::Tensor xc = at::view_as_complex(x.to(real).reshape({x.size(0), x.size(1), x.size(2), -1, 2}));
+  return at::view_as_real(xc * table).flatten(3).to(at::kFloat);
 }
 
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
@@ -196,6 +205,7 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     }
   }
 
+  const at::Tensor rotations = rope_table(grids, seq_len);
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto attend = [&](const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, int64_t block) {
     const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
@@ -208,8 +218,8 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     k = k.view({B, Lk, H, hd});
     v = v.view({B, Lk, H, hd});
     if (self) {
-      q = rope(q, grids);
-      k = rope(k, grids);
+      q = rope(q, rotations);
+      k = rope(k, rotations);
     }
     const at::ScalarType run = a.q.weight.scalar_type();
     at::Tensor core = nn::attention(q.to(run).transpose(1, 2), k.to(run).transpose(1, 2), v.to(run).transpose(1, 2),

@@ -485,6 +485,7 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
 Json train(const Options& o) {
   const at::Device device = parse_device(o.device);
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
+  fs::create_directories(o.out);
   fs::create_directories(work);
   std::mt19937 rng(static_cast<uint32_t>(o.seed + (o.resume ? 1 : 0)));
   at::manual_seed(o.seed + (o.resume ? 1 : 0));
