@@ -258,7 +258,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& tw, con
       for (auto& [n, p] : dw.parameters()) ema_dit[n].mul_(ema).add_(p.detach(), 1 - ema);
     }
     log.add("dit", step, loss.item<float>(), lr);
-    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.0fs)\n", step, o.dit_steps, loss.item<float>(), lr, now_s() - t0);
+    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.1fs)\n", step, o.dit_steps, loss.item<float>(), lr, now_s() - t0);
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.dit_steps) checkpoint(ema_t5, ema_dit);
   }
 }
@@ -396,7 +396,7 @@ void train_vae(const Options& o, at::Device device, std::mt19937& rng, LossLog& 
     opt.step();
     log.add(phase2 ? "vae_consistency" : "vae", step, rec.item<float>(), lr);
     if (step % 50 == 0)
-      std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f consistency %.4f (%.0fs)\n", step, last, rec.item<float>(),
+      std::fprintf(stderr, "vae %d/%d rec %.5f kl %.3f consistency %.4f (%.1fs)\n", step, last, rec.item<float>(),
                    kl.item<float>(), consistency.item<float>(), now_s() - t0);
   }
 }
@@ -515,6 +515,7 @@ Json train(const Options& o) {
                : vae_pretrained ? Weights(o.vae_from + "/vae.safetensors", at::kFloat, /*trainable=*/true, device)
                                 : Weights::initializer(o.seed + 1, device);
   WanVAE vae(vcfg, vw);
+  vae.to(device, at::kFloat);  // the module's own constants; the weights are there already (no copy)
   if (!previous) {
     t0 = now_s();
     train_vae(o, device, rng, log, vae, vw, vae_pretrained);
@@ -543,7 +544,7 @@ Json train(const Options& o) {
       ((raw - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1}))
           .to(device);
   report["latents"] = {{"clips", latents.size(0)}, {"shape", latents.sizes().vec()}, {"seconds", now_s() - t0}};
-  std::fprintf(stderr, "latents %s in %.0fs\n", c10::str(latents.sizes()).c_str(), now_s() - t0);
+  std::fprintf(stderr, "latents %s in %.1fs\n", c10::str(latents.sizes()).c_str(), now_s() - t0);
 
   UMT5Config tcfg;
   WanDiTConfig dcfg;
@@ -567,6 +568,7 @@ Json train(const Options& o) {
   Weights dw = previous ? Weights(previous->transformer, at::kFloat, true, device) : Weights::initializer(o.seed + 3, device);
   UMT5Encoder t5(tcfg, tw);
   WanDiT dit(dcfg, dw);
+  dit.to(device, at::kFloat);  // the RoPE tables; the weights are there already (no copy)
   tw.finish();
   dw.finish();
   std::ofstream(o.out + "/kino.json") << manifest_json(o, tcfg, dcfg, vcfg).dump(2) << '\n';
@@ -594,6 +596,7 @@ void eval_vae(const std::string& model, const std::string& device, int clips, in
   Weights w(m.vae, at::kFloat, /*trainable=*/false, parse_device(device));
   WanVAE vae(vae_config(m), w);
   w.finish();
+  vae.to(parse_device(device), at::kFloat);
   c10::InferenceMode inference;
   std::mt19937 rng(11);
   int background = 0, color = 0, shape = 0, motion = 0;
@@ -686,7 +689,7 @@ int main(int argc, char** argv) {
       std::printf("%s(%d prompts in %.0f s)\n", r.table().c_str(), 3 * per_group, now_s() - t0);
       if (!json_out.empty()) std::ofstream(json_out) << r.to_json().dump(2) << '\n';
     }
-  } catch (const Error& e) {
+  } catch (const std::exception& e) {
     std::fprintf(stderr, "kino-train: %s\n", e.what());
     return 1;
   }
