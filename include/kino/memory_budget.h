@@ -15,6 +15,7 @@ struct MemoryModel {
   int64_t dit_dim = 0, dit_ffn = 0, dit_heads = 0;
   int64_t patch_t = 1, patch_h = 2, patch_w = 2;
   int64_t vae_dim = 0, vae_temporal = 4, vae_spatial = 8;
+  int64_t vae_tile = 0;  // spatial decode tiles in pixels; 0: whole frames
   bool fused_attention = false;  // no [L, L] score matrix (libtorch 2.x SDPA)
 };
 

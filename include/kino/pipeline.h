@@ -51,6 +51,9 @@ struct RuntimeOptions {
   // Benchmarks: random weights of the manifest's shapes, made on the device;
   // the weight files are not read.
   bool random_weights = false;
+  // Decode in overlapping spatial tiles of this many pixels (0: whole frames),
+  // so that decoding memory does not grow with the frame size.
+  int64_t vae_tile = 0;
 };
 
 // Called at every stage change and sampler step (step counts from 1).
@@ -87,6 +90,7 @@ class Pipeline {
   ModelManifest model_;
   MemoryModel memory_;
   bool check_memory_ = false;  // host memory holds the activations (CPU runs)
+  int64_t vae_tile_ = 0;
   std::unique_ptr<WanT2V> impl_;
 };
 

@@ -57,7 +57,8 @@ class WanT2V {
   // The denoising loop from `noise`; returns the final latent.
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
                     int64_t steps, double shift, double cfg, const StepObserver& observer = {}) const;
-  at::Tensor decode(const at::Tensor& latent) const;  // clamped video [3, F, H, W]
+  // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
+  at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const;
   // Waits for the device's queued work (stage timings on a GPU).
   void synchronize() const;
   // Returns the GPU memory cached by freed tensors to the driver, so that the

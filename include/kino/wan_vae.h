@@ -40,9 +40,12 @@ class WanVAE {
   // leading batch axis is kept if present). Decodes
   // one latent frame at a time, carrying each causal conv's last two input
   // frames (the official chunked decode), so memory does not grow with F.
-  at::Tensor decode_raw(const at::Tensor& latent, Trace* trace = nullptr) const;
+  // `tile` > 0: decode in overlapping spatial tiles of that many pixels
+  // (diffusers' tiled_decode), so memory does not grow with H x W either;
+  // the blended seams differ slightly from a whole-frame decode.
+  at::Tensor decode_raw(const at::Tensor& latent, Trace* trace = nullptr, int64_t tile = 0) const;
   // decode_raw clamped to [-1, 1], as WanVAE.decode returns it.
-  at::Tensor decode(const at::Tensor& latent) const;
+  at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const;
 
   const WanVAEConfig& config() const { return cfg_; }
   void to(at::Device device, at::ScalarType dtype);
@@ -50,6 +53,8 @@ class WanVAE {
   struct Impl;
 
  private:
+  at::Tensor decode_frames(const at::Tensor& z, Trace* trace) const;
+
   WanVAEConfig cfg_;
   std::unique_ptr<Impl> impl_;
 };

@@ -83,6 +83,7 @@ Json attention_bench(const kino::WanDiTConfig& c, int64_t tokens, const std::str
   return out;
 }
 
+#ifdef KINO_HAS_KINETO
 // GPU kernel time of a Kineto trace, by kernel name and by kind (matrix
 // products, attention, everything else), largest first.
 Json summarize_trace(const std::string& path) {
@@ -123,6 +124,7 @@ Json summarize_trace(const std::string& path) {
   for (const auto& [kind, us] : kinds) kinds_json[kind] = {{"ms", us / 1e3}, {"fraction", us / total}};
   return {{"step_kernel_ms", total / 1e3}, {"by_kind", kinds_json}, {"top_kernels", kernels}, {"trace", path}};
 }
+#endif
 
 std::string utc_now() {
   std::time_t t = std::time(nullptr);
@@ -139,7 +141,7 @@ int main(int argc, char** argv) {
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
   std::string device_name, attention = "auto", profile_path;
   bool attention_only = false;
-  int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2;
+  int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
   app.add_option("--device", device, "cpu or cuda[:N]")->capture_default_str();
@@ -156,6 +158,8 @@ int main(int argc, char** argv) {
   app.add_option("--commit", commit, "kino commit for the record");
   app.add_option("--device-name", device_name, "device description for the record");
   app.add_option("--attention", attention, "fused attention back end: auto, flash, cudnn, efficient, math")
+      ->capture_default_str();
+  app.add_option("--vae-tile", vae_tile, "decode in spatial tiles of this many pixels (0: whole frames)")
       ->capture_default_str();
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
@@ -178,7 +182,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     kino::nn::select_attention_backend(attention);
-    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true});
+    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     kino::GenerationRequest req;
@@ -262,6 +266,7 @@ int main(int argc, char** argv) {
                         {"floor_s", flops / (peak_tflops * 1e12)},
                         {"ratio_to_floor", tm.denoise_s / (flops / (peak_tflops * 1e12))},
                         {"attention", attention},
+                        {"vae_tile", vae_tile},
                         {"kino_commit", commit}};
     if (!profile.is_null()) r["profile"] = profile;
     std::printf("%-22s %s\n", "model", m.name.c_str());

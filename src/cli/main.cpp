@@ -51,6 +51,7 @@ struct Common {
   int64_t seed = -1, steps = 0, frames = 0;
   double cfg = -1, shift = -1, fps = -1, seconds = -1;
   int threads = 0;
+  int64_t vae_tile = 0;
   bool json = false, strict = false, label = false;
 
   void add_to(CLI::App* app, bool generation_settings = true) {
@@ -58,6 +59,8 @@ struct Common {
     app->add_option("--device", device, "auto (cuda when there is one), cpu or cuda[:N]")->capture_default_str();
     app->add_option("--dtype", dtype, "auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16 or float16")->capture_default_str();
     app->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
+    app->add_option("--vae-tile", vae_tile, "Decode in overlapping tiles of this many pixels (bounded memory for large frames; 0: off)")
+        ->check(CLI::NonNegativeNumber);
     app->add_flag("--json", json, "Print one JSON object per finished video on stdout");
     app->add_option("--progress", progress, "auto (a bar on a terminal), bar, json (events on stderr) or none")
         ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
@@ -116,7 +119,7 @@ struct Common {
   kino::Pipeline load() const {
     const kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
     spdlog::debug("model {} from {}", m.name, m.path);
-    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads});
+    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile});
   }
 };
 

@@ -51,9 +51,15 @@ int64_t estimate_peak_bytes(const MemoryModel& m, const MemoryRequest& r) {
   // VAE decoder: it decodes one latent frame (4 video frames) at a time with
   // 2 frames of causal cache; the widest full-resolution stage holds 2·dim
   // channels, and about four such tensors are alive in a residual block.
-  const int64_t vae = 4 * 2 * m.vae_dim * (m.vae_temporal + 2) * r.height * r.width * kF32;
+  // With tiles, one tile is decoded at a time.
+  const int64_t th = m.vae_tile ? std::min(m.vae_tile, r.height) : r.height;
+  const int64_t tw = m.vae_tile ? std::min(m.vae_tile, r.width) : r.width;
+  const int64_t vae = 4 * 2 * m.vae_dim * (m.vae_temporal + 2) * th * tw * kF32;
   // The decoded video: float32 [3, F, H, W], then RGB24 twice (tensor, Video).
-  const int64_t video = r.frames * r.height * r.width * 3 * (kF32 + 2);
+  // Decoded tiles overlap by a quarter on each axis: up to (4/3)^2 of the
+  // float32 video is alive before they are blended.
+  const int64_t pixels = r.frames * r.height * r.width * 3;
+  const int64_t video = pixels * (kF32 + 2) + (m.vae_tile ? pixels * kF32 * 16 / 9 : 0);
   return m.weight_bytes + std::max(dit, vae) + video;
 }
 

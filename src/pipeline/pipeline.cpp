@@ -241,9 +241,9 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
   return latent;
 }
 
-at::Tensor WanT2V::decode(const at::Tensor& latent) const {
+at::Tensor WanT2V::decode(const at::Tensor& latent, int64_t tile) const {
   c10::InferenceMode inference;
-  return vae_.decode(latent);
+  return vae_.decode(latent, tile);
 }
 
 Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : model_(model) {
@@ -273,6 +273,10 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
   memory_.vae_dim = vae.dim;
   memory_.vae_temporal = vae.temporal_stride();
   memory_.vae_spatial = vae.spatial_stride();
+  const int64_t s = vae.spatial_stride();
+  if (runtime.vae_tile != 0 && (runtime.vae_tile < 2 * s || runtime.vae_tile % s))
+    throw Error(concat("--vae-tile ", runtime.vae_tile, ": must be 0 (whole frames) or a multiple of ", s, " from ", 2 * s));
+  vae_tile_ = memory_.vae_tile = runtime.vae_tile;
   memory_.fused_attention = nn::kFusedAttention;
   check_memory_ = device.is_cpu();
 }
@@ -380,7 +384,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
 
   report("decode");
   t0 = std::chrono::steady_clock::now();
-  at::Tensor frames = video_to_uint8(impl_->decode(latent));
+  at::Tensor frames = video_to_uint8(impl_->decode(latent, vae_tile_));
   tm.decode_s = seconds_since(t0);
 
   Video v;

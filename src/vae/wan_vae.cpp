@@ -1,5 +1,6 @@
 #include "kino/wan_vae.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <torch/version.h>
@@ -329,15 +330,64 @@ at::Tensor WanVAE::encode(const at::Tensor& video, Trace* trace) const {
   return (mu[0] - impl_->mean) * impl_->inv_std;
 }
 
-at::Tensor WanVAE::decode_raw(const at::Tensor& latent, Trace* trace) const {
+at::Tensor WanVAE::decode_raw(const at::Tensor& latent, Trace* trace, int64_t tile) const {
   const Impl& m = *impl_;
   const bool batched = latent.dim() == 5;
   if ((latent.dim() != 4 && !batched) || latent.size(batched ? 1 : 0) != cfg_.z_dim)
     throw Error(concat("VAE decode: latent shape ", latent.sizes(), " must be [", cfg_.z_dim, ", F, h, w]"));
+  const int64_t s = cfg_.spatial_stride();
+  if (tile != 0 && (tile < 2 * s || tile % s))
+    throw Error(concat("VAE decode: tile size ", tile, " must be 0 (off) or a multiple of ", s, " from ", 2 * s));
   const at::Tensor& w0 = m.conv2.w;
-  at::Tensor z = latent.to(w0.device(), at::kFloat) / m.inv_std + m.mean;
-  z = m.conv2((batched ? z : z.unsqueeze(0)).to(w0.scalar_type()), nullptr);
+  const at::Tensor z = latent.to(w0.device(), at::kFloat) / m.inv_std + m.mean;
+  const at::Tensor zb = batched ? z : z.unsqueeze(0);
+  const int64_t h = zb.size(3), w = zb.size(4);
+  if (tile == 0 || (tile >= h * s && tile >= w * s)) {
+    at::Tensor video = decode_frames(zb, trace);
+    return batched ? video : video[0];
+  }
+  // Spatial tiles (diffusers AutoencoderKLWan.tiled_decode): latent tiles of
+  // tile/8 cells every 3/4 of that, each decoded over all frames with its own
+  // causal caches; a tile's first quarter is blended linearly into its
+  // upper / left neighbour, then every tile keeps its first 3/4.
+  const int64_t lt = tile / s, stride = lt * 3 / 4, blend = (lt - stride) * s, keep = stride * s;
+  std::vector<std::vector<at::Tensor>> rows;
+  for (int64_t i = 0; i < h; i += stride) {
+    rows.emplace_back();
+    for (int64_t j = 0; j < w; j += stride)
+      rows.back().push_back(decode_frames(zb.slice(3, i, i + lt).slice(4, j, j + lt), nullptr));
+  }
+  // b's first `extent` rows (dim 3) or columns (dim 4) fade in over a's last.
+  auto blend_into = [](const at::Tensor& a, at::Tensor b, int64_t dim, int64_t extent) {
+    extent = std::min({extent, a.size(dim), b.size(dim)});
+    if (extent == 0) return b;
+    std::vector<int64_t> shape(5, 1);
+    shape[static_cast<size_t>(dim)] = extent;
+    const at::Tensor ramp = at::arange(extent, b.options()).div(static_cast<double>(extent)).view(shape);
+    b = b.clone();
+    b.narrow(dim, 0, extent).copy_(a.narrow(dim, a.size(dim) - extent, extent) * (1 - ramp) + b.narrow(dim, 0, extent) * ramp);
+    return b;
+  };
+  std::vector<at::Tensor> out_rows;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::vector<at::Tensor> out_row;
+    for (size_t j = 0; j < rows[i].size(); ++j) {
+      at::Tensor t = rows[i][j];
+      if (i > 0) t = blend_into(rows[i - 1][j], t, 3, blend);
+      if (j > 0) t = blend_into(rows[i][j - 1], t, 4, blend);
+      out_row.push_back(t.slice(3, 0, keep).slice(4, 0, keep));
+    }
+    out_rows.push_back(at::cat(out_row, 4));
+  }
+  at::Tensor video = at::cat(out_rows, 3).slice(3, 0, h * s).slice(4, 0, w * s);
+  return batched ? video : video[0];
+}
 
+// Post-quant conv and the decoder over z [B, z, F, h, w] (normalisation
+// already undone), one latent frame at a time with the causal caches.
+at::Tensor WanVAE::decode_frames(const at::Tensor& z_in, Trace* trace) const {
+  const Impl& m = *impl_;
+  const at::Tensor z = m.conv2(z_in.to(m.conv2.w.scalar_type()), nullptr);
   StreamState state;
   state.frames.resize(static_cast<size_t>(m.num_slots));
   state.started.assign(static_cast<size_t>(m.num_up), 0);
@@ -360,11 +410,13 @@ at::Tensor WanVAE::decode_raw(const at::Tensor& latent, Trace* trace) const {
     }
     frames.push_back(m.head(m.decoder, x, &state).to(at::kFloat));
   }
-  for (auto& [key, list] : pieces) (*trace)[key] = at::cat(list, 1);
-  at::Tensor video = at::cat(frames, 2);
-  return batched ? video : video[0];
+  if (trace)
+    for (auto& [key, list] : pieces) (*trace)[key] = at::cat(list, 1);
+  return at::cat(frames, 2);
 }
 
-at::Tensor WanVAE::decode(const at::Tensor& latent) const { return decode_raw(latent).clamp(-1, 1); }
+at::Tensor WanVAE::decode(const at::Tensor& latent, int64_t tile) const {
+  return decode_raw(latent, nullptr, tile).clamp(-1, 1);
+}
 
 }  // namespace kino
