@@ -47,7 +47,8 @@ struct Options {
   int vae_steps = 2000, vae_batch = 2, vae_crop = 48, vae_dim = 8;
   int vae_consistency_steps = 300, vae_decoder_steps = 400;
   double vae_consistency = 0.1;
-  std::string vae_from;  // a model folder whose VAE finished phase 1
+  std::string vae_from;   // a model folder whose VAE finished phase 1
+  std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
   int clips = 1200;
   int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
@@ -501,11 +502,14 @@ Json train(const Options& o) {
   Tokenizer tokenizer(o.out + "/tokenizer.model");
   report["tokenizer"]["vocab"] = tokenizer.vocab_size();
 
-  std::optional<ModelManifest> previous;
+  std::optional<ModelManifest> previous, frozen_vae;
   if (o.resume) previous = load_manifest(o.out);
+  if (!previous && !o.vae_model.empty()) frozen_vae = load_manifest(o.vae_model);
   WanVAEConfig vcfg;
   if (previous) {
     vcfg = vae_config(*previous);
+  } else if (frozen_vae) {
+    vcfg = vae_config(*frozen_vae);  // its latent statistics are measured again below
   } else {
     vcfg.dim = o.vae_dim;
     vcfg.latents_mean.assign(16, 0.0f);
@@ -513,11 +517,15 @@ Json train(const Options& o) {
   }
   const bool vae_pretrained = !previous && !o.vae_from.empty();
   Weights vw = previous         ? Weights(previous->vae, at::kFloat, /*trainable=*/false, device)
+               : frozen_vae     ? Weights(frozen_vae->vae, at::kFloat, /*trainable=*/false, device)
                : vae_pretrained ? Weights(o.vae_from + "/vae.safetensors", at::kFloat, /*trainable=*/true, device)
                                 : Weights::initializer(o.seed + 1, device);
   WanVAE vae(vcfg, vw);
   vae.to(device, at::kFloat);  // the module's own constants; the weights are there already (no copy)
-  if (!previous) {
+  if (frozen_vae) {
+    vw.finish();
+    report["vae"] = {{"from", o.vae_model}};
+  } else if (!previous) {
     t0 = now_s();
     train_vae(o, device, rng, log, vae, vw, vae_pretrained);
     report["vae"] = {{"steps", o.vae_steps},
@@ -539,7 +547,10 @@ Json train(const Options& o) {
       vcfg.latents_mean[c] = mean[c].item<float>();
       vcfg.latents_std[c] = std[c].item<float>();
     }
-    save(o.out + "/vae.safetensors", vw.parameters(), "vae");
+    if (frozen_vae)
+      fs::copy_file(frozen_vae->vae, o.out + "/vae.safetensors", fs::copy_options::overwrite_existing);
+    else
+      save(o.out + "/vae.safetensors", vw.parameters(), "vae");
   }
   const at::Tensor latents =
       ((raw - at::tensor(vcfg.latents_mean).view({1, 16, 1, 1, 1})) / at::tensor(vcfg.latents_std).view({1, 16, 1, 1, 1}))
@@ -635,6 +646,7 @@ int main(int argc, char** argv) {
   tr->add_option("--vae-consistency-steps", o.vae_consistency_steps, "VAE phase 2 steps")->capture_default_str();
   tr->add_option("--vae-decoder-steps", o.vae_decoder_steps, "VAE phase 3 steps")->capture_default_str();
   tr->add_option("--vae-from", o.vae_from, "Start from this model's VAE after its phase 1 (run phase 2 only)");
+  tr->add_option("--vae-model", o.vae_model, "Use this model's finished VAE as it is (train tokenizer, text encoder and DiT only)");
   tr->add_option("--clips", o.clips, "Training clips (latents)")->capture_default_str();
   tr->add_option("--dit-steps", o.dit_steps)->capture_default_str();
   tr->add_option("--dit-batch", o.dit_batch)->capture_default_str();
