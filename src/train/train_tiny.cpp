@@ -52,7 +52,7 @@ struct Options {
   int clips = 1200;
   int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
-  double lr = 5e-4, ema = 0.998, vae_lr = 1e-3;
+  double lr = 2e-3, ema = 0.998, vae_lr = 1e-3;
   double dit_object_weight = 1;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
   int checkpoint_every = 250;
   bool resume = false;
@@ -541,6 +541,10 @@ Json train(const Options& o) {
   // statistics become the VAE's latent normalisation (as Wan's mean/std).
   t0 = now_s();
   auto [raw, object_masks, scenes] = encode_latents(o, device, rng, vae, vcfg, work + "/latents.safetensors");
+  {
+    std::ofstream captions(work + "/captions.txt");  // what the clips show, to check a run against its data
+    for (const auto& s : scenes) captions << world::canonical_caption(s, world::Language::English) << '\n';
+  }
   if (!previous) {
     at::Tensor mean = raw.mean({0, 2, 3, 4}), std = raw.std({0, 2, 3, 4});
     for (int c = 0; c < 16; ++c) {
@@ -602,8 +606,12 @@ Json train(const Options& o) {
 // The VAE's ceiling on prompt following: random scenes (a third from the
 // held-out combinations) through encode and decode, measured from pixels as
 // the evaluation measures generated clips. No DiT can render what the VAE
-// cannot reproduce.
-void eval_vae(const std::string& model, const std::string& device, int clips, int size, int frames) {
+// cannot reproduce. `latent_noise` > 0 adds Gaussian noise of that standard
+// deviation to the normalised latents before decoding: how well the decoder
+// tolerates a DiT's errors. `strip`: every fourth frame of the first four
+// clips, one row each, as a PNG.
+void eval_vae(const std::string& model, const std::string& device, int clips, int size, int frames, double latent_noise,
+              const std::string& strip) {
   const ModelManifest m = load_manifest(model);
   Weights w(m.vae, at::kFloat, /*trainable=*/false, parse_device(device));
   WanVAE vae(vae_config(m), w);
@@ -612,15 +620,23 @@ void eval_vae(const std::string& model, const std::string& device, int clips, in
   c10::InferenceMode inference;
   std::mt19937 rng(11);
   int background = 0, color = 0, shape = 0, motion = 0;
+  std::vector<at::Tensor> rows;
   for (int i = 0; i < clips; ++i) {
     const world::Scene s = world::random_scene(rng, i % 3 == 2);
-    const at::Tensor out = video_to_uint8(vae.decode(vae.encode(render_clip(s, size, frames)))).cpu();
+    at::Tensor z = vae.encode(render_clip(s, size, frames).to(parse_device(device)));
+    if (latent_noise > 0) z = z + latent_noise * at::randn_like(z);
+    const at::Tensor out = video_to_uint8(vae.decode(z)).cpu();  // [F, H, W, 3]
+    if (rows.size() < 4) rows.push_back(at::cat(out.slice(0, 0, frames, 4).unbind(0), 1));
     const world::Measurement r =
         world::measure(std::vector<uint8_t>(out.data_ptr<uint8_t>(), out.data_ptr<uint8_t>() + out.numel()), size, size, frames);
     background += r.background == s.background;
     color += r.color == s.color;
     shape += r.shape == s.shape;
     motion += r.motion == s.motion;
+  }
+  if (!strip.empty()) {
+    const at::Tensor img = at::cat(rows, 0).contiguous();
+    write_png(strip, img.data_ptr<uint8_t>(), img.size(1), img.size(0));
   }
   auto pct = [&](int k) { return 100.0 * k / clips; };
   std::printf("| VAE round trip | n | background | colour | shape | motion |\n|---|---|---|---|---|---|\n");
@@ -679,6 +695,11 @@ int main(int argc, char** argv) {
   int vae_clips = 48;
   ve->add_option("--model", model)->capture_default_str();
   ve->add_option("--clips", vae_clips)->capture_default_str();
+  double latent_noise = 0;
+  std::string strip;
+  ve->add_option("--latent-noise", latent_noise, "Std of Gaussian noise added to the normalised latents before decoding")
+      ->capture_default_str();
+  ve->add_option("--strip", strip, "Write every fourth frame of the first four clips to this PNG");
   ve->add_option("--threads", o.threads);
   ve->add_option("--device", o.device)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -690,7 +711,7 @@ int main(int argc, char** argv) {
       std::ofstream(o.out + (o.resume ? "/resume_report.json" : "/training_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {
-      eval_vae(model, o.device, vae_clips, o.size, o.frames);
+      eval_vae(model, o.device, vae_clips, o.size, o.frames, latent_noise, strip);
     } else {
       // float32 on every device: the shipped model runs in float32 on CPUs.
       Pipeline p(load_manifest(model), RuntimeOptions{o.device, "float32", o.threads});
