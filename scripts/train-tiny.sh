@@ -3,7 +3,7 @@
 # VAE, text encoder and DiT with kino-train (fixed seeds, see
 # src/train/train_tiny.cpp) in build/kino-tiny, evaluates prompt following
 # from pixels, then replaces models/kino-tiny with the result and writes the
-# README's frame strip. About 90 minutes on 2 CPU cores; kino-train runs on
+# README's frame strip. About 75 minutes on 2 CPU cores; kino-train runs on
 # CUDA instead when the build and the machine have it (--device auto).
 #   scripts/train-tiny.sh
 set -euo pipefail

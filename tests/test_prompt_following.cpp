@@ -1,7 +1,7 @@
 // kino-tiny follows prompts: 12 prompts of the synthetic world (4 English,
 // 4 German, 4 held-out combinations) rendered with fixed seeds and measured
 // from pixels. Thresholds are below the full evaluation's accuracy (see
-// models/kino-tiny/eval.md) so that the test guards against regressions.
+// models/kino-tiny/eval.md) so that the tests guard against regressions.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -10,26 +10,50 @@
 #include "kino/manifest.h"
 #include "support.h"
 
-// Disabled: the kino-tiny shipped now does not follow prompts yet (issue 3 open);
-// enable once a model passes the full evaluation.
-TEST(PromptFollowing, DISABLED_KinoTinyRendersWhatTheCaptionSays) {
+namespace {
+
+struct Counts {
+  int n = 0, background = 0, color = 0, shape = 0, motion = 0;
+  std::string cases;  // the per-prompt report, for failure messages
+};
+
+Counts render_twelve_prompts() {
   const std::string model = std::string(KINO_SOURCE_DIR) + "/models/kino-tiny";
-  ASSERT_TRUE(std::filesystem::exists(model + "/kino.json")) << "kino-tiny is missing from models/";
+  EXPECT_TRUE(std::filesystem::exists(model + "/kino.json")) << "kino-tiny is missing from models/";
   kino::Pipeline pipeline(kino::load_manifest(model), kino::RuntimeOptions{});
-  const auto cases = kino::make_eval_cases(4, 2026);
-  const kino::EvalReport r = kino::evaluate(pipeline, cases);
+  const kino::EvalReport r = kino::evaluate(pipeline, kino::make_eval_cases(4, 2026));
   std::printf("%s", r.table().c_str());
-  int n = 0, bg = 0, col = 0, shape = 0, motion = 0;
+  Counts c;
   for (const auto* g : {&r.english, &r.german, &r.held_out}) {
-    n += g->n;
-    bg += g->background;
-    col += g->color;
-    shape += g->shape;
-    motion += g->motion;
+    c.n += g->n;
+    c.background += g->background;
+    c.color += g->color;
+    c.shape += g->shape;
+    c.motion += g->motion;
   }
-  ASSERT_EQ(n, 12);
-  EXPECT_GE(bg, 11) << r.to_json()["cases"].dump(1);
-  EXPECT_GE(col, 10) << r.to_json()["cases"].dump(1);
-  EXPECT_GE(shape, 8) << r.to_json()["cases"].dump(1);
-  EXPECT_GE(motion, 9) << r.to_json()["cases"].dump(1);
+  c.cases = r.to_json()["cases"].dump(1);
+  return c;
+}
+
+}  // namespace
+
+// The background is what the shipped kino-tiny gets right: 98.6% of the 144
+// prompts of the full evaluation. These 12 get 11 right here (one English
+// prompt missed); 10 leaves room for one more flip from another CPU's
+// rounding, far above chance (3 of 12).
+TEST(PromptFollowing, KinoTinyRendersTheBackgroundTheCaptionSays) {
+  const Counts c = render_twelve_prompts();
+  ASSERT_EQ(c.n, 12);
+  EXPECT_GE(c.background, 10) << c.cases;
+}
+
+// Disabled: object colour, shape and motion are not followed yet (issue 3
+// open; full evaluation: 26%, 29%, 9%); enable once a model passes the full
+// evaluation.
+TEST(PromptFollowing, DISABLED_KinoTinyRendersTheObjectTheCaptionSays) {
+  const Counts c = render_twelve_prompts();
+  ASSERT_EQ(c.n, 12);
+  EXPECT_GE(c.color, 10) << c.cases;
+  EXPECT_GE(c.shape, 8) << c.cases;
+  EXPECT_GE(c.motion, 9) << c.cases;
 }
