@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <numeric>
 #include <optional>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -113,6 +114,12 @@ void plot_losses(const LossLog& log, const std::string& path) {
   write_png(path, img.data(), W, H);
 }
 
+// A scene's attributes as class indices: colour, background, shape, size
+// (1: large), motion (the latent cache's table and the text encoder's labels).
+std::array<int64_t, 5> scene_attributes(const world::Scene& s) {
+  return {s.color, s.background, static_cast<int64_t>(s.shape), s.large, static_cast<int64_t>(s.motion)};
+}
+
 // A scene rendered as a float clip [3, frames, size, size] in [-1, 1].
 at::Tensor render_clip(const world::Scene& s, int size, int frames) {
   std::vector<uint8_t> rgb = world::render(s, size, size, frames);
@@ -194,16 +201,21 @@ float tail_mean(const LossLog& log) {
 // combinations.
 Json pretrain_text_encoder(const UMT5Encoder& t5, const Weights& tw, const Tokenizer& tokenizer, std::mt19937& rng,
                            LossLog& log, const Options& o, at::Device device) {
-  const std::array<int64_t, 5> classes = {8, 4, 3, 2, 7};  // colour, background, shape, size, motion
+  const std::vector<int64_t> classes = {static_cast<int64_t>(world::kObjectColors.size()),
+                                        static_cast<int64_t>(world::kBackgrounds.size()),
+                                        static_cast<int64_t>(world::kShapeNames.size()), 2,
+                                        static_cast<int64_t>(world::kMotionNames.size())};  // as scene_attributes
   const std::array<const char*, 5> names = {"color", "background", "shape", "size", "motion"};
+  const int64_t n_logits = std::accumulate(classes.begin(), classes.end(), int64_t{0});
   auto gen = at::detail::createCPUGenerator(o.seed + 4);
-  const at::Tensor heads_w = (at::randn({25, o.t5_dim}, gen) / std::sqrt(double(o.t5_dim))).to(device).requires_grad_();
-  const at::Tensor heads_b = at::zeros({25}, at::TensorOptions(device)).requires_grad_();
+  const at::Tensor heads_w = (at::randn({n_logits, o.t5_dim}, gen) / std::sqrt(double(o.t5_dim))).to(device).requires_grad_();
+  const at::Tensor heads_b = at::zeros({n_logits}, at::TensorOptions(device)).requires_grad_();
   std::vector<at::Tensor> params = values(tw.parameters());
   params.push_back(heads_w);
   params.push_back(heads_b);
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.text_lr).weight_decay(0.01));
-  // Logits of a batch of held-out or training captions and their labels [B, 5].
+  // Logits of a batch of held-out or training captions, one tensor per
+  // attribute, and the labels [B, 5].
   auto batch = [&](bool held_out) {
     std::vector<int64_t> ids, mask, labels;
     for (int b = 0; b < o.text_batch; ++b) {
@@ -212,25 +224,23 @@ Json pretrain_text_encoder(const UMT5Encoder& t5, const Weights& tw, const Token
       const Tokens tk = tokenizer.encode(world::caption(sc, lang, rng), o.text_len);
       ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
       mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
-      labels.insert(labels.end(), {sc.color, sc.background, static_cast<int64_t>(sc.shape), sc.large, static_cast<int64_t>(sc.motion)});
+      const auto row = scene_attributes(sc);
+      labels.insert(labels.end(), row.begin(), row.end());
     }
-    const at::Tensor m = at::tensor(mask).view({o.text_batch, -1}).to(device, at::kFloat);
-    const at::Tensor ctx = t5.forward(at::tensor(ids).view({o.text_batch, -1}), m.to(at::kLong));
-    const at::Tensor pooled = (ctx * m.unsqueeze(2)).sum(1) / m.sum(1, true);
-    return std::make_pair(at::linear(pooled, heads_w, heads_b), at::tensor(labels).view({o.text_batch, 5}).to(device));
-  };
-  auto per_head = [&](const at::Tensor& logits, int k) {
-    int64_t first = 0;
-    for (int j = 0; j < k; ++j) first += classes[j];
-    return logits.slice(1, first, first + classes[k]);
+    const at::Tensor mask_t = at::tensor(mask).view({o.text_batch, -1});
+    const at::Tensor ctx = t5.forward(at::tensor(ids).view({o.text_batch, -1}), mask_t);
+    const at::Tensor m = mask_t.to(ctx.device(), at::kFloat).unsqueeze(2);
+    const at::Tensor pooled = (ctx * m).sum(1) / m.sum(1);
+    return std::make_pair(at::linear(pooled, heads_w, heads_b).split_with_sizes(classes, 1),
+                          at::tensor(labels).view({o.text_batch, 5}).to(device));
   };
   const double t0 = now_s();
   for (int step = 0; step < o.text_steps; ++step) {
     const double lr = o.text_lr * std::min(1.0, (step + 1) / 100.0) * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * step / o.text_steps)));
     set_lr(opt, lr);
     auto [logits, labels] = batch(false);
-    at::Tensor loss = at::zeros({}, logits.options());
-    for (int k = 0; k < 5; ++k) loss = loss + at::cross_entropy_loss(per_head(logits, k), labels.select(1, k));
+    at::Tensor loss = at::zeros({}, logits[0].options());
+    for (int k = 0; k < 5; ++k) loss = loss + at::cross_entropy_loss(logits[k], labels.select(1, k));
     opt.zero_grad();
     loss.backward();
     clip_grad_norm(params, 1.0);
@@ -239,14 +249,14 @@ Json pretrain_text_encoder(const UMT5Encoder& t5, const Weights& tw, const Token
     if (step % 100 == 0) std::fprintf(stderr, "text %d/%d loss %.4f (%.1fs)\n", step, o.text_steps, loss.item<float>(), now_s() - t0);
   }
   at::NoGradGuard ng;
-  Json accuracy;
-  for (int k = 0; k < 5; ++k) accuracy[names[k]] = 0.0;
-  for (int rep = 0; rep < 8; ++rep) {
+  std::array<double, 5> correct{};
+  constexpr int kBatches = 8;
+  for (int rep = 0; rep < kBatches; ++rep) {
     auto [logits, labels] = batch(true);
-    for (int k = 0; k < 5; ++k)
-      accuracy[names[k]] = accuracy[names[k]].get<double>() +
-                           per_head(logits, k).argmax(1).eq(labels.select(1, k)).to(at::kFloat).mean().item<double>() / 8;
+    for (int k = 0; k < 5; ++k) correct[k] += logits[k].argmax(1).eq(labels.select(1, k)).sum().item<double>();
   }
+  Json accuracy;
+  for (int k = 0; k < 5; ++k) accuracy[names[k]] = correct[k] / (kBatches * o.text_batch);
   std::fprintf(stderr, "text encoder on held-out combinations: %s\n", accuracy.dump().c_str());
   return accuracy;
 }
@@ -505,8 +515,10 @@ TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937
     latents = at::cat(mus);
     masks = at::cat(ms).contiguous();
     std::vector<int64_t> rows;
-    for (const auto& s : drawn)
-      rows.insert(rows.end(), {s.color, s.background, static_cast<int64_t>(s.shape), s.large, static_cast<int64_t>(s.motion)});
+    for (const auto& s : drawn) {
+      const auto row = scene_attributes(s);
+      rows.insert(rows.end(), row.begin(), row.end());
+    }
     table = at::tensor(rows).view({-1, 5});
     write_safetensors(path, {{"latents", DType::F32, latents.sizes().vec(), latents.data_ptr()},
                              {"object_masks", DType::F32, masks.sizes().vec(), masks.data_ptr()},
@@ -690,17 +702,18 @@ Json train(const Options& o) {
 void eval_vae(const std::string& model, const std::string& device, int clips, int size, int frames, double latent_noise,
               const std::string& strip) {
   const ModelManifest m = load_manifest(model);
-  Weights w(m.vae, at::kFloat, /*trainable=*/false, parse_device(device));
+  const at::Device dev = parse_device(device);
+  Weights w(m.vae, at::kFloat, /*trainable=*/false, dev);
   WanVAE vae(vae_config(m), w);
   w.finish();
-  vae.to(parse_device(device), at::kFloat);
+  vae.to(dev, at::kFloat);
   c10::InferenceMode inference;
   std::mt19937 rng(11);
   int background = 0, color = 0, shape = 0, motion = 0;
   std::vector<at::Tensor> rows;
   for (int i = 0; i < clips; ++i) {
     const world::Scene s = world::random_scene(rng, i % 3 == 2);
-    at::Tensor z = vae.encode(render_clip(s, size, frames).to(parse_device(device)));
+    at::Tensor z = vae.encode(render_clip(s, size, frames).to(dev));
     if (latent_noise > 0) z = z + latent_noise * at::randn_like(z);
     const at::Tensor out = video_to_uint8(vae.decode(z)).cpu();  // [F, H, W, 3]
     if (rows.size() < 4) rows.push_back(at::cat(out.slice(0, 0, frames, 4).unbind(0), 1));
