@@ -290,6 +290,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
   std::uniform_real_distribution<float> u01(0, 1);
   const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
   const int warmup = std::min(200, o.dit_steps / 10), batch = o.dit_batch;
+  at::Tensor frame_err = at::zeros({latents.size(2)}, at::kDouble);
   for (int step = 0; step < o.dit_steps; ++step) {
     const double p = double(std::max(0, step - warmup)) / std::max(1, o.dit_steps - warmup);
     const double lr = step < warmup ? o.lr * (step + 1) / warmup : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
@@ -329,7 +330,9 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
     }
     at::Tensor v = at::stack(dit.forward(xs, ts, cs, seq_len));
     const at::Tensor weight = 1 + (o.dit_object_weight - 1) * at::stack(masks).unsqueeze(1);  // [B, 1, F', H', W']
-    at::Tensor loss = (weight * (v - (noise - x0)).pow(2)).sum() / (weight.sum() * v.size(1));
+    const at::Tensor err = (v - (noise - x0)).pow(2);
+    at::Tensor loss = (weight * err).sum() / (weight.sum() * v.size(1));
+    frame_err += err.detach().mean({0, 1, 3, 4}).cpu();  // unweighted, per latent frame: which frames lag
     opt.zero_grad();
     loss.backward();
     clip_grad_norm(params, 1.0);
@@ -340,7 +343,17 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
       for (auto& [n, p] : dw.parameters()) ema_dit[n].mul_(ema).add_(p.detach(), 1 - ema);
     }
     log.add("dit", step, loss.item<float>(), lr);
-    if (step % 50 == 0) std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e (%.1fs)\n", step, o.dit_steps, loss.item<float>(), lr, now_s() - t0);
+    if (step % 50 == 49) {
+      std::string frames;
+      for (int64_t f = 0; f < frame_err.size(0); ++f) {
+        char buf[16];
+        std::snprintf(buf, sizeof buf, "%s%.3f", f ? " " : "", frame_err[f].item<double>() / 50);
+        frames += buf;
+      }
+      std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e, mean error of the last 50 steps by latent frame [%s] (%.1fs)\n", step + 1,
+                   o.dit_steps, loss.item<float>(), lr, frames.c_str(), now_s() - t0);
+      frame_err.zero_();
+    }
     if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.dit_steps) checkpoint(ema_dit);
   }
 }
