@@ -44,9 +44,10 @@ struct Options {
   uint64_t seed = 20261122;
   int threads = 0;
   int size = 128, frames = 17;
-  // The defaults are the recipe of the shipped weights (2-core CPU, ~90 min).
-  int vae_steps = 2000, vae_batch = 2, vae_crop = 48, vae_dim = 8;
-  int vae_consistency_steps = 300, vae_decoder_steps = 400;
+  // The defaults are the first run of the shipped weights' recipe (see
+  // scripts/train-tiny.sh and models/kino-tiny/TRAINING.md for the rest).
+  int vae_steps = 1000, vae_batch = 8, vae_crop = 64, vae_dim = 16;
+  int vae_consistency_steps = 100, vae_decoder_steps = 150;
   double vae_consistency = 0.1;
   std::string vae_from;   // a model folder whose VAE finished phase 1
   std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
@@ -54,8 +55,8 @@ struct Options {
   int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
   int text_steps = 1500, text_batch = 64;
-  double lr = 2e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
-  double dit_object_weight = 1;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
+  double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
+  double dit_object_weight = 4;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
   int checkpoint_every = 250;
   bool resume = false;
   // Sampling defaults written to the manifest (chosen by `kino-train eval`).
@@ -574,6 +575,15 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
 }
 
+// The name of this run's loss log, plot and report in o.out: "training" for a
+// run from scratch, "resume1", "resume2", ... for each resumed run, so that no
+// run overwrites the record of an earlier one.
+std::string run_name(const Options& o) {
+  if (!o.resume) return "training";
+  for (int n = 1;; ++n)
+    if (!fs::exists(concat(o.out, "/resume", n, "_loss.csv"))) return concat("resume", n);
+}
+
 // All stages from scratch into o.out: tokenizer, VAE, latents of the training
 // clips (cached in .train/), text encoder + DiT. With o.resume the first three
 // come from o.out and the text encoder and DiT continue from its weights.
@@ -584,10 +594,12 @@ Json train(const Options& o) {
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
   fs::create_directories(o.out);
   fs::create_directories(work);
-  std::mt19937 rng(static_cast<uint32_t>(o.seed + (o.resume ? 1 : 0)));
-  at::manual_seed(o.seed + (o.resume ? 1 : 0));
-  LossLog log(o.out + (o.resume ? "/resume_loss.csv" : "/training_loss.csv"));
-  Json report = {{"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}, {"resumed", o.resume}};
+  const std::string run = run_name(o);
+  const int resumes = o.resume ? std::stoi(run.substr(6)) : 0;  // each resumed run draws other batches
+  std::mt19937 rng(static_cast<uint32_t>(o.seed + resumes));
+  at::manual_seed(o.seed + resumes);
+  LossLog log(concat(o.out, "/", run, "_loss.csv"));
+  Json report = {{"run", run}, {"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}, {"resumed", o.resume}};
 
   double t0 = now_s();
   if (!o.resume) {
@@ -698,7 +710,7 @@ Json train(const Options& o) {
   });
   report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
   log.csv.flush();
-  plot_losses(log, o.out + (o.resume ? "/resume_loss.png" : "/training_loss.png"));
+  plot_losses(log, concat(o.out, "/", run, "_loss.png"));
   report["total_seconds"] = now_s() - log.start;
   return report;
 }
@@ -778,7 +790,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   tr->add_option("--checkpoint-every", o.checkpoint_every, "Write the EMA weights every N DiT steps")->capture_default_str();
   tr->add_flag("--resume", o.resume,
-               "Continue the text encoder and DiT of --out for --dit-steps more steps (tokenizer, VAE and cached latents kept)");
+               "Continue the text encoder and DiT of --out for --dit-steps more steps (tokenizer, VAE and cached latents "
+               "kept; logs in resumeN_loss.csv, resumeN_report.json)");
   tr->add_option("--sampler", o.sampler, "Default sampler written to the manifest")->capture_default_str();
   tr->add_option("--sample-steps", o.sample_steps, "Default steps written to the manifest")->capture_default_str();
   tr->add_option("--cfg", o.cfg, "Default guidance written to the manifest")->capture_default_str();
@@ -787,10 +800,13 @@ int main(int argc, char** argv) {
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
   std::string model = "models/kino-tiny", json_out;
   int per_group = 24;
+  uint64_t cases_seed = 7;
   int steps = 0;
   double cfg = -1;
   ev->add_option("--model", model)->capture_default_str();
   ev->add_option("--per-group", per_group, "Prompts per group (English, German, held-out)")->capture_default_str();
+  ev->add_option("--cases-seed", cases_seed, "Draws the prompts and their seeds (the CI test's 12 prompts: --per-group 4 --cases-seed 2026)")
+      ->capture_default_str();
   ev->add_option("--json", json_out, "Write the full report here");
   ev->add_option("--steps", steps, "Override the model's default steps");
   ev->add_option("--cfg", cfg, "Override the model's default guidance");
@@ -813,7 +829,7 @@ int main(int argc, char** argv) {
   try {
     if (*tr) {
       Json report = train(o);
-      std::ofstream(o.out + (o.resume ? "/resume_report.json" : "/training_report.json")) << report.dump(2) << '\n';
+      std::ofstream(concat(o.out, "/", report["run"].get<std::string>(), "_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {
       eval_vae(model, o.device, vae_clips, o.size, o.frames, latent_noise, strip);
@@ -824,7 +840,7 @@ int main(int argc, char** argv) {
       if (steps > 0) base.steps = steps;
       if (cfg >= 0) base.cfg = cfg;
       const double t0 = now_s();
-      EvalReport r = evaluate(p, make_eval_cases(per_group, 7), base);
+      EvalReport r = evaluate(p, make_eval_cases(per_group, cases_seed), base);
       std::printf("%s(%d prompts in %.0f s)\n", r.table().c_str(), 3 * per_group, now_s() - t0);
       if (!json_out.empty()) std::ofstream(json_out) << r.to_json().dump(2) << '\n';
     }
