@@ -291,7 +291,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
   std::uniform_real_distribution<float> u01(0, 1);
   const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
   const int warmup = std::min(200, o.dit_steps / 10), batch = o.dit_batch;
-  at::Tensor frame_err = at::zeros({latents.size(2)}, at::kDouble);
+  at::Tensor frame_err = at::zeros({latents.size(2)}, latents.options());  // summed on the device, read every 50 steps
   for (int step = 0; step < o.dit_steps; ++step) {
     const double p = double(std::max(0, step - warmup)) / std::max(1, o.dit_steps - warmup);
     const double lr = step < warmup ? o.lr * (step + 1) / warmup : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
@@ -333,7 +333,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
     const at::Tensor weight = 1 + (o.dit_object_weight - 1) * at::stack(masks).unsqueeze(1);  // [B, 1, F', H', W']
     const at::Tensor err = (v - (noise - x0)).pow(2);
     at::Tensor loss = (weight * err).sum() / (weight.sum() * v.size(1));
-    frame_err += err.detach().mean({0, 1, 3, 4}).cpu();  // unweighted, per latent frame: which frames lag
+    frame_err += err.detach().mean({0, 1, 3, 4});  // unweighted, per latent frame: which frames lag
     opt.zero_grad();
     loss.backward();
     clip_grad_norm(params, 1.0);
@@ -345,10 +345,11 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
     }
     log.add("dit", step, loss.item<float>(), lr);
     if (step % 50 == 49) {
+      const at::Tensor per_frame = frame_err.cpu() / 50;
       std::string frames;
-      for (int64_t f = 0; f < frame_err.size(0); ++f) {
+      for (int64_t f = 0; f < per_frame.size(0); ++f) {
         char buf[16];
-        std::snprintf(buf, sizeof buf, "%s%.3f", f ? " " : "", frame_err[f].item<double>() / 50);
+        std::snprintf(buf, sizeof buf, "%s%.3f", f ? " " : "", per_frame[f].item<float>());
         frames += buf;
       }
       std::fprintf(stderr, "dit %d/%d loss %.4f lr %.2e, mean error of the last 50 steps by latent frame [%s] (%.1fs)\n", step + 1,
@@ -575,14 +576,17 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
 }
 
-// The name of this run's loss log, plot and report in o.out: "training" for a
-// run from scratch, "resume1", "resume2", ... for each resumed run, so that no
-// run overwrites the record of an earlier one.
-std::string run_name(const Options& o) {
-  if (!o.resume) return "training";
-  for (int n = 1;; ++n)
-    if (!fs::exists(concat(o.out, "/resume", n, "_loss.csv"))) return concat("resume", n);
+// Which run on o.out this is: 0 from scratch, n for the n-th resumed run (the
+// first n whose log does not exist yet). It names the run's loss log, plot and
+// report ("training", "resume1", ...) so that no run overwrites the record of
+// an earlier one, and offsets the seed so that each run draws other batches.
+int run_index(const Options& o) {
+  if (!o.resume) return 0;
+  int n = 1;
+  while (fs::exists(concat(o.out, "/resume", n, "_loss.csv"))) ++n;
+  return n;
 }
+std::string run_name(int index) { return index ? concat("resume", index) : std::string("training"); }
 
 // All stages from scratch into o.out: tokenizer, VAE, latents of the training
 // clips (cached in .train/), text encoder + DiT. With o.resume the first three
@@ -594,10 +598,10 @@ Json train(const Options& o) {
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
   fs::create_directories(o.out);
   fs::create_directories(work);
-  const std::string run = run_name(o);
-  const int resumes = o.resume ? std::stoi(run.substr(6)) : 0;  // each resumed run draws other batches
-  std::mt19937 rng(static_cast<uint32_t>(o.seed + resumes));
-  at::manual_seed(o.seed + resumes);
+  const int index = run_index(o);
+  const std::string run = run_name(index);
+  std::mt19937 rng(static_cast<uint32_t>(o.seed + index));
+  at::manual_seed(o.seed + index);
   LossLog log(concat(o.out, "/", run, "_loss.csv"));
   Json report = {{"run", run}, {"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}, {"resumed", o.resume}};
 
