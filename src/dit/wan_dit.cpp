@@ -240,23 +240,25 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     const Block& b = blocks_[i];
     const int64_t bi = static_cast<int64_t>(i);
     std::vector<at::Tensor> m = (b.modulation + e0).chunk(6, 1);  // each [B, 1, d]
-    at::Tensor xin = nn::layer_norm(h, none, none, cfg_.eps) * (1 + m[1]) + m[0];
+    // norm(h) * (1 + scale) + shift and h + y * gate as one addcmul kernel each (the
+    // same float32 arithmetic as model.py, without the intermediate tensors).
+    at::Tensor xin = at::addcmul(m[0], nn::layer_norm(h, none, none, cfg_.eps), 1 + m[1]);
     at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
     if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
-    h = h + y * m[2];
+    h = at::addcmul(h, y, m[2]);
     at::Tensor cross_in = cfg_.cross_attn_norm ? nn::layer_norm(h, b.norm3_w, b.norm3_b, cfg_.eps) : h;
     y = attend(b.cross_attn, cross_in, context_emb, false, bi);
     if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
     h = h + y;
-    y = b.ffn2(nn::gelu_tanh(b.ffn0(nn::layer_norm(h, none, none, cfg_.eps) * (1 + m[4]) + m[3]))).to(at::kFloat);
+    y = b.ffn2(nn::gelu_tanh(b.ffn0(at::addcmul(m[3], nn::layer_norm(h, none, none, cfg_.eps), 1 + m[4])))).to(at::kFloat);
     if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
-    h = h + y * m[5];
+    h = at::addcmul(h, y, m[5]);
     if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
   }
 
   // Head: modulated by the time embedding e (not e0).
   std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
-  at::Tensor out = head_(nn::layer_norm(h, none, none, cfg_.eps) * (1 + hm[1]) + hm[0]).to(at::kFloat);
+  at::Tensor out = head_(at::addcmul(hm[0], nn::layer_norm(h, none, none, cfg_.eps), 1 + hm[1])).to(at::kFloat);
   if (trace) (*trace)["head_out"] = out;
 
   // Unpatchify: value ((pt*ph + ph)*pw + pw)*C + c of a token -> out[c, ...].
