@@ -38,30 +38,33 @@ Counts render_twelve_prompts() {
 }  // namespace
 
 // What the shipped kino-tiny follows, checked on one rendering of the 12
-// prompts; each threshold is one that a model at the full evaluation's rate
-// (144 prompts, models/kino-tiny/eval.md) misses with probability <= 1%:
-// - background: 98.6%; these 12 get 10 (one English and one held-out prompt
-//   missed); fewer than 10 of 12 has probability 0.05%; chance is 3 of 12.
-// - object colour: 71.5% (82% in English and German, 50% on the held-out
-//   colour x shape pairs); these 12 get 7; fewer than 5 has probability 0.7%;
-//   chance is 1.5 of 12 (8 colours), the previous weights (26%) get about 3.
-// - motion: 62.5%; these 12 get 8; fewer than 4 has probability 1%; chance
-//   is 1.7 of 12 (7 motions), and 4 or more by chance has probability 8%.
+// prompts (4 English, 4 German, 4 held-out). Each threshold is one that a
+// model at the full evaluation's per-group rates (144 prompts,
+// models/kino-tiny/eval.md) misses with probability <= 1%:
+// - background: 97.9 / 100 / 97.9%; these 12 get 11; fewer than 10 has
+//   probability 0.05% (fewer than 11: 1.1%); chance is 3 of 12.
+// - object colour: 91.7 / 87.5 / 56.2% (the held-out colour x shape pairs
+//   lag); these 12 get 7; fewer than 6 has probability 0.3%; chance is 1.5
+//   of 12 (8 colours), 6 or more by chance 0.2%.
+// - motion: 91.7 / 100 / 87.5%; these 12 get 11; fewer than 9 has
+//   probability 0.6%; chance is 1.7 of 12 (7 motions); the previous weights
+//   (62.5%) reach 9 with probability 28%.
 TEST(PromptFollowing, KinoTinyRendersTheBackgroundColourAndMotionTheCaptionSays) {
   const Counts c = render_twelve_prompts();
   ASSERT_EQ(c.n, 12);
   EXPECT_GE(c.background, 10) << c.cases;
-  EXPECT_GE(c.color, 5) << c.cases;
-  EXPECT_GE(c.motion, 4) << c.cases;
+  EXPECT_GE(c.color, 6) << c.cases;
+  EXPECT_GE(c.motion, 9) << c.cases;
 }
 
-// Disabled: the issue's targets, not met yet (issue 3 open; full evaluation:
-// colour 71.5%, shape 32% where chance is 33%, motion 62.5%); enable once a
-// model passes the full evaluation.
+// Disabled: the issue's targets (colour >= 90%, shape >= 80%, motion >= 85%
+// on held-out prompts), not met yet (issue 3 open; full evaluation: held-out
+// colour 56%, shape 41% where chance is 33%); enable once a model passes the
+// full evaluation.
 TEST(PromptFollowing, DISABLED_KinoTinyRendersTheObjectTheCaptionSays) {
   const Counts c = render_twelve_prompts();
   ASSERT_EQ(c.n, 12);
   EXPECT_GE(c.color, 10) << c.cases;
   EXPECT_GE(c.shape, 8) << c.cases;
-  EXPECT_GE(c.motion, 9) << c.cases;
+  EXPECT_GE(c.motion, 10) << c.cases;
 }

@@ -515,6 +515,9 @@ TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937
     masks = cache.take("object_masks");
     table = cache.take("scenes");
     cache.finish();
+    if (latents.size(0) != o.clips)
+      throw Error(concat(path, ": the latent cache holds ", latents.size(0), " clips, --clips asks for ", o.clips,
+                         " (use another --work folder, or delete the cache)"));
   } else {
     at::NoGradGuard ng;
     std::vector<at::Tensor> mus, ms;
@@ -527,7 +530,10 @@ TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937
       const std::vector<world::Scene> these(drawn.begin() + static_cast<std::ptrdiff_t>(first), drawn.end());
       ms.push_back(latent_object_mask(object_mask(x, these), vcfg.temporal_stride(), vcfg.spatial_stride()).cpu());
     }
-    latents = at::cat(mus);
+    // Written by raw pointer, so row-major: on CUDA the encoder's output can
+    // come back channels-last, and cat keeps that layout (a cache written so
+    // read back as scrambled channels).
+    latents = at::cat(mus).contiguous();
     masks = at::cat(ms).contiguous();
     std::vector<int64_t> rows;
     for (const auto& s : drawn) {
@@ -576,15 +582,20 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
 }
 
-// Which run on o.out this is: 0 from scratch, n for the n-th resumed run (the
-// first n whose log does not exist yet). It names the run's loss log, plot and
-// report ("training", "resume1", ...) so that no run overwrites the record of
-// an earlier one, and offsets the seed so that each run draws other batches.
+// Which run on o.out this is: 0 from scratch, n for a resumed run (one past
+// the highest n of any resumeN_* file there, so a gap left by a deleted or
+// lost log is never filled). It names the run's loss log, plot and report
+// ("training", "resume1", ...) so that no run overwrites the record of an
+// earlier one, and offsets the seed so that each run draws other batches.
 int run_index(const Options& o) {
   if (!o.resume) return 0;
-  int n = 1;
-  while (fs::exists(concat(o.out, "/resume", n, "_loss.csv"))) ++n;
-  return n;
+  int last = 0;
+  for (const auto& entry : fs::directory_iterator(o.out)) {
+    const std::string name = entry.path().filename().string();
+    int n = 0;
+    if (std::sscanf(name.c_str(), "resume%d_", &n) == 1) last = std::max(last, n);
+  }
+  return last + 1;
 }
 std::string run_name(int index) { return index ? concat("resume", index) : std::string("training"); }
 
