@@ -515,9 +515,6 @@ TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937
     masks = cache.take("object_masks");
     table = cache.take("scenes");
     cache.finish();
-    if (latents.size(0) != o.clips)
-      throw Error(concat(path, ": the latent cache holds ", latents.size(0), " clips, --clips asks for ", o.clips,
-                         " (use another --work folder, or delete the cache)"));
   } else {
     at::NoGradGuard ng;
     std::vector<at::Tensor> mus, ms;
@@ -604,9 +601,22 @@ std::string run_name(int index) { return index ? concat("resume", index) : std::
 // come from o.out and the text encoder and DiT continue from its weights.
 // The model folder is complete (manifest, all weights) from the first DiT
 // checkpoint on, so a checkpoint can be tried with `kino generate`.
+// Refuses a latent cache of another clip count than --clips (checked before
+// the run writes anything).
+void check_latent_cache(const std::string& path, int clips) {
+  if (!fs::exists(path)) return;
+  const TensorSet cache = TensorSet::open(path);
+  const TensorView* latents = cache.find("latents");
+  if (!latents || latents->shape.empty()) throw Error(concat(path, ": no 'latents' tensor (not a kino-train latent cache)"));
+  if (latents->shape[0] != clips)
+    throw Error(concat(path, ": the latent cache holds ", latents->shape[0], " clips, --clips asks for ", clips,
+                       " (use another --work folder, or delete the cache)"));
+}
+
 Json train(const Options& o) {
   const at::Device device = parse_device(o.device);
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
+  check_latent_cache(work + "/latents.safetensors", o.clips);
   fs::create_directories(o.out);
   fs::create_directories(work);
   const int index = run_index(o);
