@@ -74,3 +74,31 @@ TEST(World, CaptionsUseSeveralTemplatesInBothLanguages) {
   EXPECT_GE(en.size(), 20u);
   EXPECT_GE(de.size(), 10u);
 }
+
+TEST(World, PartialCaptionsLeaveOutTheColourOrTheShape) {
+  Scene s;
+  s.color = 3;  // yellow / gelb
+  s.shape = Shape::Circle;
+  s.large = true;
+  s.background = 0;
+  s.motion = Motion::Left;
+  std::mt19937 rng(5);
+  for (int i = 0; i < 100; ++i) {
+    const std::string no_color_en = caption(s, Language::English, rng, Omit::Color);
+    const std::string no_color_de = caption(s, Language::German, rng, Omit::Color);
+    const std::string no_shape_en = caption(s, Language::English, rng, Omit::Shape);
+    const std::string no_shape_de = caption(s, Language::German, rng, Omit::Shape);
+    EXPECT_EQ(no_color_en.find("yellow"), std::string::npos) << no_color_en;
+    EXPECT_EQ(no_color_de.find("gelb"), std::string::npos) << no_color_de;
+    EXPECT_EQ(no_color_en.find("  "), std::string::npos) << no_color_en;
+    EXPECT_NE(no_shape_en.find("yellow shape"), std::string::npos) << no_shape_en;
+    for (const char* shape : {"circle", "disc", "ball", "Kreis", "Ball"}) {
+      EXPECT_EQ(no_shape_en.find(shape), std::string::npos) << no_shape_en;
+      EXPECT_EQ(no_shape_de.find(shape), std::string::npos) << no_shape_de;
+    }
+    // "Objekt" is neuter: "ein großes gelbes Objekt", "das große gelbe Objekt".
+    EXPECT_TRUE(no_shape_de.find("großes gelbes Objekt") != std::string::npos ||
+                no_shape_de.find("das große gelbe Objekt") != std::string::npos)
+        << no_shape_de;
+  }
+}

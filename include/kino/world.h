@@ -52,8 +52,14 @@ Scene random_scene(std::mt19937& rng, bool held_out);
 // supersampling of the edge pixels.
 std::vector<uint8_t> render(const Scene& s, int width, int height, int frames);
 
+// What a caption leaves unsaid: nothing (every caption kino is asked to
+// follow), the object's colour ("a large circle ..."), or its shape ("a large
+// red shape ...", German "Objekt"). Partial captions are a training device:
+// they condition colour and shape apart from each other.
+enum class Omit { Nothing, Color, Shape };
+
 // A caption from one of several templates with synonyms.
-std::string caption(const Scene& s, Language lang, std::mt19937& rng);
+std::string caption(const Scene& s, Language lang, std::mt19937& rng, Omit omit = Omit::Nothing);
 // The canonical caption (first template, first synonyms).
 std::string canonical_caption(const Scene& s, Language lang);
 

@@ -57,6 +57,7 @@ struct Options {
   int text_steps = 1500, text_batch = 64;
   double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
   double dit_object_weight = 4;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
+  double partial_captions = 0;   // share of training captions that leave out the colour or the shape (world::Omit)
   int checkpoint_every = 250;
   bool resume = false;
   // Sampling defaults written to the manifest (chosen by `kino-train eval`).
@@ -64,6 +65,16 @@ struct Options {
   int sample_steps = 20;
   double cfg = 4.0, shift = 3.0;
 };
+
+// What a training caption leaves out: with probability o.partial_captions the
+// colour or the shape (even odds), else nothing. Draws nothing from `rng` when
+// partial captions are off, so such runs replay the runs made before the option.
+world::Omit draw_omit(const Options& o, std::mt19937& rng) {
+  if (o.partial_captions <= 0) return world::Omit::Nothing;
+  std::uniform_real_distribution<double> u01(0, 1);
+  if (u01(rng) >= o.partial_captions) return world::Omit::Nothing;
+  return u01(rng) < 0.5 ? world::Omit::Color : world::Omit::Shape;
+}
 
 double now_s() {
   using namespace std::chrono;
@@ -222,10 +233,14 @@ Json pretrain_text_encoder(const UMT5Encoder& t5, const Weights& tw, const Token
     for (int b = 0; b < o.text_batch; ++b) {
       const world::Scene sc = world::random_scene(rng, held_out);
       const auto lang = b % 2 ? world::Language::German : world::Language::English;
-      const Tokens tk = tokenizer.encode(world::caption(sc, lang, rng), o.text_len);
+      const world::Omit omit = held_out ? world::Omit::Nothing : draw_omit(o, rng);
+      const Tokens tk = tokenizer.encode(world::caption(sc, lang, rng, omit), o.text_len);
       ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
       mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
-      const auto row = scene_attributes(sc);
+      auto row = scene_attributes(sc);
+      // An attribute the caption does not name has no label (cross_entropy's ignore_index).
+      if (omit == world::Omit::Color) row[0] = -100;
+      if (omit == world::Omit::Shape) row[2] = -100;
       labels.insert(labels.end(), row.begin(), row.end());
     }
     const at::Tensor mask_t = at::tensor(mask).view({o.text_batch, -1});
@@ -303,7 +318,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
     for (int b = 0; b < batch; ++b) {
       const int i = pick(rng);
       const auto lang = u01(rng) < 0.5f ? world::Language::English : world::Language::German;
-      const std::string text = u01(rng) < 0.1f ? std::string() : world::caption(scenes[i], lang, rng);
+      const std::string text = u01(rng) < 0.1f ? std::string() : world::caption(scenes[i], lang, rng, draw_omit(o, rng));
       Tokens tk = tokenizer.encode(text, o.text_len);
       ids.insert(ids.end(), tk.ids.begin(), tk.ids.end());
       mask.insert(mask.end(), tk.mask.begin(), tk.mask.end());
@@ -366,7 +381,7 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
     std::ofstream corpus(work + "/corpus.txt");
     for (int i = 0; i < 20000; ++i) {
       world::Scene s = world::random_scene(rng, false);
-      corpus << world::caption(s, i % 2 ? world::Language::German : world::Language::English, rng) << '\n';
+      corpus << world::caption(s, i % 2 ? world::Language::German : world::Language::English, rng, draw_omit(o, rng)) << '\n';
     }
   }
   train_sentencepiece(concat("--input=", work, "/corpus.txt --model_prefix=", o.out, "/tokenizer --vocab_size=", o.vocab,
@@ -723,7 +738,7 @@ Json train(const Options& o) {
   if (!previous) {
     t0 = now_s();
     const Json accuracy = pretrain_text_encoder(t5, tw, tokenizer, rng, log, o, device);
-    report["text_encoder"] = {{"steps", o.text_steps},          {"batch", o.text_batch},
+    report["text_encoder"] = {{"steps", o.text_steps},          {"batch", o.text_batch}, {"partial_captions", o.partial_captions},
                               {"final_loss_mean100", tail_mean(log)}, {"held_out_accuracy", accuracy},
                               {"seconds", now_s() - t0}};
     save(o.out + "/text_encoder.safetensors", tw.parameters(), "text_encoder");
@@ -733,7 +748,8 @@ Json train(const Options& o) {
     save(o.out + "/transformer.safetensors", ema_dit, "transformer");
     log.csv.flush();
   });
-  report["dit"] = {{"steps", o.dit_steps}, {"batch", o.dit_batch}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
+  report["dit"] = {{"steps", o.dit_steps},       {"batch", o.dit_batch},   {"partial_captions", o.partial_captions},
+                   {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
   log.csv.flush();
   plot_losses(log, concat(o.out, "/", run, "_loss.png"));
   report["total_seconds"] = now_s() - log.start;
@@ -812,6 +828,9 @@ int main(int argc, char** argv) {
   tr->add_option("--text-steps", o.text_steps, "Text encoder pretraining steps (attribute prediction)")->capture_default_str();
   tr->add_option("--text-lr", o.text_lr)->capture_default_str();
   tr->add_option("--dit-object-weight", o.dit_object_weight, "DiT loss weight of latent cells that hold the object")
+      ->capture_default_str();
+  tr->add_option("--partial-captions", o.partial_captions,
+                 "Share of training captions (tokenizer corpus, text encoder, DiT) that leave out the colour or the shape")
       ->capture_default_str();
   tr->add_option("--checkpoint-every", o.checkpoint_every, "Write the EMA weights every N DiT steps")->capture_default_str();
   tr->add_flag("--resume", o.resume,

@@ -179,30 +179,35 @@ std::string decline_de(const std::string& stem, const std::string& ending) {
   return stem + ending;
 }
 
-std::string caption_en(const Scene& s, std::mt19937* rng) {
+std::string caption_en(const Scene& s, std::mt19937* rng, Omit omit) {
   auto w = [&](const std::vector<std::string>& v) { return rng ? pick(v, *rng) : v.front(); };
   const std::string size = w(kSizeEn[s.large]), color = w(kColorEn[s.color]), shape = w(kShapeEn[int(s.shape)]);
   const std::string bg = w(kBgEn[s.background]), ing = w(kMotionIngEn[int(s.motion)]), verb = w(kMotionVerbEn[int(s.motion)]);
+  // "large red circle", or without the colour / with a noun that names no shape.
+  const std::string object = size + (omit == Omit::Color ? "" : " " + color) + " " + (omit == Omit::Shape ? "shape" : shape);
   const int t = rng ? std::uniform_int_distribution<int>(0, 5)(*rng) : 0;
   switch (t) {
-    case 0: return "a " + size + " " + color + " " + shape + " " + ing + " on a " + bg + " background";
-    case 1: return "a " + size + " " + color + " " + shape + " " + verb + " on a " + bg + " background";
-    case 2: return "on a " + bg + " background, a " + size + " " + color + " " + shape + " " + verb;
-    case 3: return "a " + bg + " background with a " + size + " " + color + " " + shape + " " + ing;
-    case 4: return "the " + size + " " + color + " " + shape + " " + verb + " against a " + bg + " background";
-    default: return size + " " + color + " " + shape + ", " + ing + ", " + bg + " background";
+    case 0: return "a " + object + " " + ing + " on a " + bg + " background";
+    case 1: return "a " + object + " " + verb + " on a " + bg + " background";
+    case 2: return "on a " + bg + " background, a " + object + " " + verb;
+    case 3: return "a " + bg + " background with a " + object + " " + ing;
+    case 4: return "the " + object + " " + verb + " against a " + bg + " background";
+    default: return object + ", " + ing + ", " + bg + " background";
   }
 }
 
-std::string caption_de(const Scene& s, std::mt19937* rng) {
+std::string caption_de(const Scene& s, std::mt19937* rng, Omit omit) {
   auto w = [&](const std::vector<std::string>& v) { return rng ? pick(v, *rng) : v.front(); };
-  const std::string noun = w(kShapeDe[int(s.shape)]);
+  const std::string noun = omit == Omit::Shape ? "Objekt" : w(kShapeDe[int(s.shape)]);  // Objekt: neuter
   const bool masc = masculine_de(noun);
   const std::string size_stem = w(kSizeDe[s.large]), color_stem = w(kColorDe[s.color]), bg_stem = w(kBgDe[s.background]);
   const std::string motion = w(kMotionDe[int(s.motion)]);
+  // Size and colour adjectives declined with `ending`, then the noun.
+  auto object = [&](const std::string& ending) {
+    return decline_de(size_stem, ending) + " " + (omit == Omit::Color ? "" : decline_de(color_stem, ending) + " ") + noun;
+  };
   // After "ein" (nominative): masculine -er, neuter -es; after "der/das": -e.
-  const std::string strong = masc ? "er" : "es";
-  const std::string a = "ein " + decline_de(size_stem, strong) + " " + decline_de(color_stem, strong) + " " + noun;
+  const std::string a = "ein " + object(masc ? "er" : "es");
   const std::string on_bg = "auf " + bg_stem + "em Hintergrund";
   const int t = rng ? std::uniform_int_distribution<int>(0, 3)(*rng) : 0;
   switch (t) {
@@ -210,19 +215,18 @@ std::string caption_de(const Scene& s, std::mt19937* rng) {
     case 1: return a + " " + on_bg + " " + motion;
     case 2: return bg_stem + "er Hintergrund, " + a + " " + motion;
     default:
-      return std::string(masc ? "der " : "das ") + decline_de(size_stem, "e") + " " + decline_de(color_stem, "e") + " " + noun +
-             " " + motion + " vor " + bg_stem + "em Hintergrund";
+      return std::string(masc ? "der " : "das ") + object("e") + " " + motion + " vor " + bg_stem + "em Hintergrund";
   }
 }
 
 }  // namespace
 
-std::string caption(const Scene& s, Language lang, std::mt19937& rng) {
-  return lang == Language::English ? caption_en(s, &rng) : caption_de(s, &rng);
+std::string caption(const Scene& s, Language lang, std::mt19937& rng, Omit omit) {
+  return lang == Language::English ? caption_en(s, &rng, omit) : caption_de(s, &rng, omit);
 }
 
 std::string canonical_caption(const Scene& s, Language lang) {
-  return lang == Language::English ? caption_en(s, nullptr) : caption_de(s, nullptr);
+  return lang == Language::English ? caption_en(s, nullptr, Omit::Nothing) : caption_de(s, nullptr, Omit::Nothing);
 }
 
 Measurement measure(const std::vector<uint8_t>& rgb, int width, int height, int frames) {
