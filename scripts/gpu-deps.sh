@@ -36,7 +36,7 @@ for deb in "$out"/debs/*.deb; do dpkg -x "$deb" "$out/root"; done
 # kino never calls are a third of the archive: the codec2 speech codec and ICU's
 # data (via libxml2, for DASH manifests). Each is replaced by a stub with the
 # same soname and symbols (BIND_NOW resolves them all at load); a stub
-# function aborts if ever called.
+# function traps if ever called.
 stub_library() {
   local lib=$1 src
   src=$(mktemp --suffix=.c)
