@@ -611,11 +611,6 @@ int run_index(const Options& o) {
 }
 std::string run_name(int index) { return index ? concat("resume", index) : std::string("training"); }
 
-// All stages from scratch into o.out: tokenizer, VAE, latents of the training
-// clips (cached in .train/), text encoder + DiT. With o.resume the first three
-// come from o.out and the text encoder and DiT continue from its weights.
-// The model folder is complete (manifest, all weights) from the first DiT
-// checkpoint on, so a checkpoint can be tried with `kino generate`.
 // Refuses a latent cache of another clip count than --clips (checked before
 // the run writes anything).
 void check_latent_cache(const std::string& path, int clips) {
@@ -628,6 +623,11 @@ void check_latent_cache(const std::string& path, int clips) {
                        " (use another --work folder, or delete the cache)"));
 }
 
+// All stages from scratch into o.out: tokenizer, VAE, latents of the training
+// clips (cached in .train/), text encoder + DiT. With o.resume the first three
+// come from o.out and the text encoder and DiT continue from its weights.
+// The model folder is complete (manifest, all weights) from the first DiT
+// checkpoint on, so a checkpoint can be tried with `kino generate`.
 Json train(const Options& o) {
   const at::Device device = parse_device(o.device);
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
