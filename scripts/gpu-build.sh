@@ -10,6 +10,8 @@ if [ ! -d "$KINO_DEPS_ROOT/usr" ]; then
   mkdir -p "$KINO_DEPS_ROOT"
   tar xJf .device/deps.tar.xz -C "$KINO_DEPS_ROOT"
 fi
+# nvcc builds the fused DiT kernels (src/kernels/fused_cuda.cu) when found.
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then export CUDACXX=/usr/local/cuda/bin/nvcc; fi
 torch_cmake=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)')
 cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$KINO_DEPS_ROOT/usr;$torch_cmake" \

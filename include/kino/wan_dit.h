@@ -50,7 +50,6 @@ class WanDiT {
   };
 
   at::Tensor rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const;
-  static at::Tensor rope(const at::Tensor& x, const at::Tensor& table);
 
   WanDiTConfig cfg_;
   at::Tensor patch_w_, patch_b_;

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
+#include "kino/fused_ops.h"
 #include "kino/manifest.h"
 #include "kino/nn.h"
 #include "kino/pipeline.h"
@@ -140,7 +141,7 @@ int main(int argc, char** argv) {
   std::string model = KINO_SOURCE_DIR "/bench/models/wan2.1-t2v-1.3b.kino.json";
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
   std::string device_name, attention = "auto", profile_path;
-  bool attention_only = false;
+  bool attention_only = false, no_fused = false;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -161,6 +162,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--vae-tile", vae_tile, "decode in spatial tiles of this many pixels (0: whole frames)")
       ->capture_default_str();
+  app.add_flag("--no-fused", no_fused, "run the DiT's fused stages as composites of ATen ops (for comparison)");
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
   CLI11_PARSE(app, argc, argv);
@@ -182,6 +184,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     kino::nn::select_attention_backend(attention);
+    kino::fused::set_enabled(!no_fused);
     kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
@@ -252,6 +255,8 @@ int main(int argc, char** argv) {
                         {"steps", steps},
                         {"cfg", cfg},
                         {"sampler", s.sampler},
+                        {"fused_stages", !no_fused},
+                        {"fused_kernels_built", kino::fused::kernels_built()},
                         {"tokens", tokens},
                         {"setup_s", setup_s},
                         {"text_encode_s", tm.text_s},

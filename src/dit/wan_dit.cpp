@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "kino/error.h"
+#include "kino/fused_ops.h"
 
 namespace kino {
 
@@ -138,14 +139,6 @@ at::Tensor WanDiT::rope_table(const std::vector<std::array<int64_t, 3>>& grids, 
   return at::stack(rows).unsqueeze(2).to(f32_run ? at::kComplexDouble : at::kComplexFloat);
 }
 
-// rope_apply: rotate consecutive channel pairs (x[2k], x[2k+1]) of each head
-// of x [B, L, H, head_dim] as complex numbers by `table` (rope_table).
-at::Tensor WanDiT::rope(const at::Tensor& x, const at::Tensor& table) {
-  const at::ScalarType real = table.scalar_type() == at::kComplexDouble ? at::kDouble : at::kFloat;
-  const at::Tensor xc = at::view_as_complex(x.to(real).reshape({x.size(0), x.size(1), x.size(2), -1, 2}));
-  return at::view_as_real(xc * table).flatten(3).to(at::kFloat);
-}
-
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace) const {
   const int64_t B = static_cast<int64_t>(x.size());
@@ -209,22 +202,14 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   auto attend = [&](const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, int64_t block) {
     const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
-    at::Tensor q = a.q(q_in), k = a.k(kv_in), v = a.v(kv_in);
-    if (cfg_.qk_norm) {
-      q = nn::rms_norm(q.to(at::kFloat), a.norm_q, cfg_.eps);
-      k = nn::rms_norm(k.to(at::kFloat), a.norm_k, cfg_.eps);
-    }
-    q = q.view({B, Lq, H, hd});
-    k = k.view({B, Lk, H, hd});
-    v = v.view({B, Lk, H, hd});
-    if (self) {
-      q = rope(q, rotations);
-      k = rope(k, rotations);
-    }
     const at::ScalarType run = a.q.weight.scalar_type();
-    at::Tensor core = nn::attention(q.to(run).transpose(1, 2), k.to(run).transpose(1, 2), v.to(run).transpose(1, 2),
-                                    self ? self_bias : at::Tensor(), scale)
-                          .transpose(1, 2);
+    const at::Tensor rot = self ? rotations : at::Tensor();
+    const at::Tensor q = fused::qk_norm_rope(a.q(q_in), cfg_.qk_norm ? a.norm_q : at::Tensor(), rot, H, cfg_.eps, run);
+    const at::Tensor k = fused::qk_norm_rope(a.k(kv_in), cfg_.qk_norm ? a.norm_k : at::Tensor(), rot, H, cfg_.eps, run);
+    const at::Tensor v = a.v(kv_in).view({B, Lk, H, hd});
+    at::Tensor core =
+        nn::attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), self ? self_bias : at::Tensor(), scale)
+            .transpose(1, 2);
     if (trace && block == 0) {
       const std::string p = self ? "block0_self_" : "block0_cross_";
       (*trace)[p + (self ? "q_roped" : "q")] = q;
@@ -232,25 +217,27 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
       (*trace)[p + "v"] = v;
       (*trace)[std::string(self ? "block0_self" : "block0_cross") + "_attn_core"] = core;
     }
-    return a.o(core.reshape({B, Lq, d})).to(at::kFloat);
+    // In the run dtype: the residual updates below compute in float32.
+    return a.o(core.reshape({B, Lq, d}));
   };
 
   const at::Tensor none;
+  const at::ScalarType run = patch_w_.scalar_type();
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     const int64_t bi = static_cast<int64_t>(i);
     std::vector<at::Tensor> m = (b.modulation + e0).chunk(6, 1);  // each [B, 1, d]
-    // norm(h) * (1 + scale) + shift and h + y * gate as one addcmul kernel each (the
-    // same float32 arithmetic as model.py, without the intermediate tensors).
-    at::Tensor xin = at::addcmul(m[0], nn::layer_norm(h, none, none, cfg_.eps), 1 + m[1]);
+    // Gated residuals as one addcmul each: h + y * gate in float32 (model.py).
+    at::Tensor xin = fused::norm_modulate(h, none, none, m[0], m[1], cfg_.eps, run);
     at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
     if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
     h = at::addcmul(h, y, m[2]);
-    at::Tensor cross_in = cfg_.cross_attn_norm ? nn::layer_norm(h, b.norm3_w, b.norm3_b, cfg_.eps) : h;
+    at::Tensor cross_in = cfg_.cross_attn_norm ? fused::norm_modulate(h, b.norm3_w, b.norm3_b, none, none, cfg_.eps, run)
+                                               : h.to(run);
     y = attend(b.cross_attn, cross_in, context_emb, false, bi);
     if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
     h = h + y;
-    y = b.ffn2(nn::gelu_tanh(b.ffn0(at::addcmul(m[3], nn::layer_norm(h, none, none, cfg_.eps), 1 + m[4])))).to(at::kFloat);
+    y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, fused::norm_modulate(h, none, none, m[3], m[4], cfg_.eps, run)));
     if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
     h = at::addcmul(h, y, m[5]);
     if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
@@ -258,7 +245,7 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
 
   // Head: modulated by the time embedding e (not e0).
   std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
-  at::Tensor out = head_(at::addcmul(hm[0], nn::layer_norm(h, none, none, cfg_.eps), 1 + hm[1])).to(at::kFloat);
+  at::Tensor out = head_(fused::norm_modulate(h, none, none, hm[0], hm[1], cfg_.eps, run)).to(at::kFloat);
   if (trace) (*trace)["head_out"] = out;
 
   // Unpatchify: value ((pt*ph + ph)*pw + pw)*C + c of a token -> out[c, ...].
