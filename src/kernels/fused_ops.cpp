@@ -1,5 +1,7 @@
 #include "kino/fused_ops.h"
 
+#include <c10/core/GradMode.h>
+
 #include <atomic>
 
 #include "kino/error.h"
@@ -23,7 +25,7 @@ std::atomic<bool> g_enabled{true};
 // autograd (the kernels have no backward; training runs the composites).
 bool fusable(const at::Tensor& x, at::ScalarType out) {
   return g_enabled.load() && x.is_cuda() && out != at::kFloat && out != at::kDouble &&
-         !(at::GradMode::is_enabled() && x.requires_grad());
+         !(c10::GradMode::is_enabled() && x.requires_grad());
 }
 
 // rope_apply: rotate consecutive channel pairs (x[2k], x[2k+1]) of each head
