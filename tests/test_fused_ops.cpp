@@ -52,6 +52,33 @@ TEST(FusedOps, NormModulateMatchesComposite) {
   }
 }
 
+// The residual update fused with the next norm: the new residual in float32
+// (the same sum up to operation order) and the normalised input in bf16.
+TEST(FusedOps, ResidualNormModulateMatchesComposite) {
+  KINO_REQUIRE_FUSED_KERNELS();
+  c10::InferenceMode inference;
+  at::manual_seed(4);
+  const at::Tensor h = at::randn({2, 37, 96}, kCuda) * 20 + 50;  // a large mean against the spread
+  const at::Tensor y = at::randn({2, 37, 96}, kCuda).to(at::kBFloat16);
+  const std::vector<at::Tensor> m = (at::randn({2, 6, 96}, kCuda) * 0.5).chunk(6, 1);
+  const at::Tensor w = at::randn({96}, kCuda), b = at::randn({96}, kCuda), none;
+  for (bool gated : {false, true}) {
+    for (bool affine : {false, true}) {
+      const at::Tensor& g = gated ? m[2] : none;
+      const at::Tensor& wt = affine ? w : none;
+      const at::Tensor& bt = affine ? b : none;
+      const at::Tensor& sh = affine ? none : m[0];
+      const at::Tensor& sc = affine ? none : m[1];
+      const auto [h_ref, x_ref] = fused::residual_norm_modulate(h, y, g, wt, bt, sh, sc, 1e-6, at::kFloat);
+      const auto [h_out, x_out] = fused::residual_norm_modulate(h, y, g, wt, bt, sh, sc, 1e-6, at::kBFloat16);
+      ASSERT_EQ(h_out.scalar_type(), at::kFloat);
+      ASSERT_EQ(x_out.scalar_type(), at::kBFloat16);
+      EXPECT_LE(max_rel(h_out, h_ref), 1e-6) << "gated " << gated << ", affine " << affine;
+      EXPECT_LE(max_rel(x_out, x_ref), kBf16Spacing) << "gated " << gated << ", affine " << affine;
+    }
+  }
+}
+
 TEST(FusedOps, QkNormRopeMatchesComposite) {
   KINO_REQUIRE_FUSED_KERNELS();
   c10::InferenceMode inference;

@@ -6,6 +6,8 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <utility>
+
 #include "kino/nn.h"
 
 namespace kino::fused {
@@ -23,6 +25,14 @@ void set_enabled(bool on);
 // undefined.
 at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          const at::Tensor& shift, const at::Tensor& scale, double eps, at::ScalarType out);
+
+// The residual update h + y * gate (gate [B, 1, C], or undefined for h + y;
+// y in any float type, computed in float32) followed by norm_modulate of its
+// result; returns {new h (float32), normalised input in `out`}.
+std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& h, const at::Tensor& y,
+                                                         const at::Tensor& gate, const at::Tensor& weight,
+                                                         const at::Tensor& bias, const at::Tensor& shift,
+                                                         const at::Tensor& scale, double eps, at::ScalarType out);
 
 // Query/key preparation of a Wan attention: WanRMSNorm over the whole dim
 // (skipped when `weight` is undefined), split into `heads`, then rope_apply

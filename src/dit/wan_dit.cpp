@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
 
 #include "kino/error.h"
 #include "kino/fused_ops.h"
@@ -221,31 +222,43 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     return a.o(core.reshape({B, Lq, d}));
   };
 
+  // Each residual update is fused with the LayerNorm (and modulation) that
+  // reads its result: the FFN's with the next block's norm1, the last one's
+  // with the head's norm. Residuals and modulation in float32 (model.py).
   const at::Tensor none;
   const at::ScalarType run = patch_w_.scalar_type();
+  std::vector<std::vector<at::Tensor>> mods;  // per block 6 x [B, 1, d]: shift, scale, gate (x2), ...
+  for (const Block& b : blocks_) mods.push_back((b.modulation + e0).chunk(6, 1));
+  // Head: modulated by the time embedding e (not e0).
+  const std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
+
+  at::Tensor xin = fused::norm_modulate(h, none, none, mods.empty() ? hm[0] : mods[0][0],
+                                        mods.empty() ? hm[1] : mods[0][1], cfg_.eps, run);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
+    const std::vector<at::Tensor>& m = mods[i];
     const int64_t bi = static_cast<int64_t>(i);
-    std::vector<at::Tensor> m = (b.modulation + e0).chunk(6, 1);  // each [B, 1, d]
-    // Gated residuals as one addcmul each: h + y * gate in float32 (model.py).
-    at::Tensor xin = fused::norm_modulate(h, none, none, m[0], m[1], cfg_.eps, run);
     at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
     if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
-    h = at::addcmul(h, y, m[2]);
-    at::Tensor cross_in = cfg_.cross_attn_norm ? fused::norm_modulate(h, b.norm3_w, b.norm3_b, none, none, cfg_.eps, run)
-                                               : h.to(run);
+    at::Tensor cross_in;
+    if (cfg_.cross_attn_norm) {
+      std::tie(h, cross_in) = fused::residual_norm_modulate(h, y, m[2], b.norm3_w, b.norm3_b, none, none, cfg_.eps, run);
+    } else {
+      h = at::addcmul(h, y, m[2]);
+      cross_in = h.to(run);
+    }
     y = attend(b.cross_attn, cross_in, context_emb, false, bi);
     if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
-    h = h + y;
-    y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, fused::norm_modulate(h, none, none, m[3], m[4], cfg_.eps, run)));
+    at::Tensor ffn_in;
+    std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m[3], m[4], cfg_.eps, run);
+    y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
     if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
-    h = at::addcmul(h, y, m[5]);
+    const bool last = i + 1 == blocks_.size();
+    std::tie(h, xin) = fused::residual_norm_modulate(h, y, m[5], none, none, last ? hm[0] : mods[i + 1][0],
+                                                     last ? hm[1] : mods[i + 1][1], cfg_.eps, run);
     if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
   }
-
-  // Head: modulated by the time embedding e (not e0).
-  std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
-  at::Tensor out = head_(fused::norm_modulate(h, none, none, hm[0], hm[1], cfg_.eps, run)).to(at::kFloat);
+  at::Tensor out = head_(xin).to(at::kFloat);
   if (trace) (*trace)["head_out"] = out;
 
   // Unpatchify: value ((pt*ph + ph)*pw + pw)*C + c of a token -> out[c, ...].

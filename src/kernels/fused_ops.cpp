@@ -10,8 +10,9 @@ namespace kino::fused {
 
 #ifdef KINO_CUDA_KERNELS
 namespace cuda {  // fused_cuda.cu
-void norm_modulate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& shift,
-                   const at::Tensor& scale, double eps, at::Tensor& y);
+void norm_modulate(const at::Tensor& x, const at::Tensor& y, const at::Tensor& gate, const at::Tensor& weight,
+                   const at::Tensor& bias, const at::Tensor& shift, const at::Tensor& scale, double eps,
+                   at::Tensor& x_out, at::Tensor& out);
 void qk_norm_rope(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& rotations, int64_t head_dim,
                   double eps, at::Tensor& y);
 }  // namespace cuda
@@ -23,7 +24,7 @@ std::atomic<bool> g_enabled{true};
 
 // A fused path runs on CUDA tensors of a reduced-precision run with no
 // autograd (the kernels have no backward; training runs the composites).
-bool fusable(const at::Tensor& x, at::ScalarType out) {
+[[maybe_unused]] bool fusable(const at::Tensor& x, at::ScalarType out) {
   return g_enabled.load() && x.is_cuda() && out != at::kFloat && out != at::kDouble &&
          !(c10::GradMode::is_enabled() && x.requires_grad());
 }
@@ -53,15 +54,32 @@ at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& weight, const at
                          const at::Tensor& shift, const at::Tensor& scale, double eps, at::ScalarType out) {
   if (shift.defined() != scale.defined()) throw Error("norm_modulate: shift and scale go together");
 #ifdef KINO_CUDA_KERNELS
-  if (fusable(x, out) && x.scalar_type() == at::kFloat && x.dim() == 3) {
-    at::Tensor y = at::empty(x.sizes(), x.options().dtype(out));
-    cuda::norm_modulate(x.contiguous(), weight, bias, shift, scale, eps, y);
+  if (fusable(x, out) && x.scalar_type() == at::kFloat && x.dim() == 3 && x.size(2) % 4 == 0) {
+    at::Tensor y = at::empty(x.sizes(), x.options().dtype(out)), none;
+    cuda::norm_modulate(x.contiguous(), none, none, weight, bias, shift, scale, eps, none, y);
     return y;
   }
 #endif
   at::Tensor n = nn::layer_norm(x, weight, bias, eps);
   if (shift.defined()) n = at::addcmul(shift, n, 1 + scale);
   return n.to(out);
+}
+
+std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& h, const at::Tensor& y,
+                                                         const at::Tensor& gate, const at::Tensor& weight,
+                                                         const at::Tensor& bias, const at::Tensor& shift,
+                                                         const at::Tensor& scale, double eps, at::ScalarType out) {
+#ifdef KINO_CUDA_KERNELS
+  if (fusable(h, out) && h.scalar_type() == at::kFloat && h.dim() == 3 && h.size(2) % 4 == 0 &&
+      y.sizes() == h.sizes() && !(c10::GradMode::is_enabled() && y.requires_grad())) {
+    if (shift.defined() != scale.defined()) throw Error("norm_modulate: shift and scale go together");
+    at::Tensor h_new = at::empty_like(h, at::MemoryFormat::Contiguous), x = at::empty(h.sizes(), h.options().dtype(out));
+    cuda::norm_modulate(h.contiguous(), y.contiguous(), gate, weight, bias, shift, scale, eps, h_new, x);
+    return {h_new, x};
+  }
+#endif
+  at::Tensor h_new = gate.defined() ? at::addcmul(h, y, gate) : h + y;
+  return {h_new, norm_modulate(h_new, weight, bias, shift, scale, eps, out)};
 }
 
 at::Tensor qk_norm_rope(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& rotations, int64_t heads,
