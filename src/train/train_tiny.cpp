@@ -54,7 +54,7 @@ struct Options {
   int clips = 1200;
   int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
-  int text_steps = 1500, text_batch = 64;
+  int text_steps = 6000, text_batch = 64;
   double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
   double dit_object_weight = 4;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
   double partial_captions = 0;   // share of training captions that leave out the colour or the shape (world::Omit)
