@@ -53,6 +53,7 @@ struct Options {
   std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
   int clips = 1200;
   int dit_steps = 2400, dit_batch = 16, dit_dim = 128, dit_layers = 4, dit_heads = 4, dit_ffn = 256;
+  int dit_patch = 2;  // spatial patch: 2 gives a 128-pixel frame 8x8 tokens, 1 gives 16x16
   int t5_dim = 64, t5_layers = 2, t5_heads = 4, t5_ffn = 128, vocab = 400, text_len = 32;
   int text_steps = 6000, text_batch = 64;
   double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
@@ -304,7 +305,8 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   std::uniform_int_distribution<int> pick(0, static_cast<int>(scenes.size()) - 1);
   std::uniform_real_distribution<float> u01(0, 1);
-  const int64_t seq_len = latents.size(2) * latents.size(3) / 2 * latents.size(4) / 2;
+  const std::vector<int64_t>& patch = dit.config().patch_size;
+  const int64_t seq_len = latents.size(2) / patch[0] * (latents.size(3) / patch[1]) * (latents.size(4) / patch[2]);
   const int warmup = std::min(200, o.dit_steps / 10), batch = o.dit_batch;
   at::Tensor frame_err = at::zeros({latents.size(2)}, latents.options());  // summed on the device, read every 50 steps
   for (int step = 0; step < o.dit_steps; ++step) {
@@ -724,6 +726,7 @@ Json train(const Options& o) {
     dcfg.ffn_dim = o.dit_ffn;
     dcfg.num_heads = o.dit_heads;
     dcfg.num_layers = o.dit_layers;
+    dcfg.patch_size = {1, o.dit_patch, o.dit_patch};
     dcfg.text_dim = o.t5_dim;
     dcfg.text_len = o.text_len;
   }
@@ -824,6 +827,9 @@ int main(int argc, char** argv) {
   tr->add_option("--dit-batch", o.dit_batch)->capture_default_str();
   tr->add_option("--dit-dim", o.dit_dim)->capture_default_str();
   tr->add_option("--dit-layers", o.dit_layers)->capture_default_str();
+  tr->add_option("--dit-patch", o.dit_patch, "DiT spatial patch size (1 or 2; a new DiT only)")
+      ->check(CLI::IsMember({1, 2}))
+      ->capture_default_str();
   tr->add_option("--lr", o.lr, "DiT learning rate")->capture_default_str();
   tr->add_option("--text-steps", o.text_steps, "Text encoder pretraining steps (attribute prediction)")->capture_default_str();
   tr->add_option("--text-lr", o.text_lr)->capture_default_str();
