@@ -18,6 +18,10 @@ struct WanDiTConfig {
   std::vector<int64_t> patch_size = {1, 2, 2};
   bool qk_norm = true, cross_attn_norm = true;
   double eps = 1e-6;
+  // Tokens of a latent of frames x height x width (the patch grid).
+  int64_t tokens(int64_t frames, int64_t height, int64_t width) const {
+    return frames / patch_size[0] * (height / patch_size[1]) * (width / patch_size[2]);
+  }
 };
 
 class WanDiT {

@@ -173,9 +173,8 @@ int main(int argc, char** argv) {
     auto t0 = std::chrono::steady_clock::now();
     const kino::WanDiTConfig dit = kino::dit_config(m);
     const kino::WanVAEConfig vae = kino::vae_config(m);
-    const int64_t tokens = ((frames - 1) / vae.temporal_stride() + 1) / dit.patch_size[0] *
-                           (height / (vae.spatial_stride() * dit.patch_size[1])) *
-                           (width / (vae.spatial_stride() * dit.patch_size[2]));
+    const int64_t tokens = dit.tokens((frames - 1) / vae.temporal_stride() + 1, height / vae.spatial_stride(),
+                                      width / vae.spatial_stride());
     if (attention_only) {
       Json r = {{"date", utc_now()}, {"device", device_name.empty() ? device : device_name}, {"model", m.name},
                 {"tokens", tokens}, {"attention", attention_bench(dit, tokens, device, kino::parse_dtype(dtype))},

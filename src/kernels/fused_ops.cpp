@@ -71,8 +71,8 @@ std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& h, co
                                                          const at::Tensor& scale, double eps, at::ScalarType out) {
 #ifdef KINO_CUDA_KERNELS
   if (fusable(h, out) && h.scalar_type() == at::kFloat && h.dim() == 3 && h.size(2) % 4 == 0 &&
-      y.sizes() == h.sizes() && !(c10::GradMode::is_enabled() && y.requires_grad())) {
-    if (shift.defined() != scale.defined()) throw Error("norm_modulate: shift and scale go together");
+      y.sizes() == h.sizes() && !(c10::GradMode::is_enabled() && y.requires_grad()) &&
+      shift.defined() == scale.defined()) {
     at::Tensor h_new = at::empty_like(h, at::MemoryFormat::Contiguous), x = at::empty(h.sizes(), h.options().dtype(out));
     cuda::norm_modulate(h.contiguous(), y.contiguous(), gate, weight, bias, shift, scale, eps, h_new, x);
     return {h_new, x};

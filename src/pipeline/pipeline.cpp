@@ -218,8 +218,7 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
                           int64_t steps, double shift, double cfg, const StepObserver& observer) const {
   c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
-  const auto& p = dit_.config().patch_size;
-  const int64_t seq_len = (noise.size(1) / p[0]) * (noise.size(2) / p[1]) * (noise.size(3) / p[2]);
+  const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
   // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
   const bool guided = cfg != 1.0;
   at::Tensor latent = noise.to(device_);

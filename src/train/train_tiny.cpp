@@ -305,8 +305,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
   torch::optim::AdamW opt(params, torch::optim::AdamWOptions(o.lr).weight_decay(0.01));
   std::uniform_int_distribution<int> pick(0, static_cast<int>(scenes.size()) - 1);
   std::uniform_real_distribution<float> u01(0, 1);
-  const std::vector<int64_t>& patch = dit.config().patch_size;
-  const int64_t seq_len = latents.size(2) / patch[0] * (latents.size(3) / patch[1]) * (latents.size(4) / patch[2]);
+  const int64_t seq_len = dit.config().tokens(latents.size(2), latents.size(3), latents.size(4));
   const int warmup = std::min(200, o.dit_steps / 10), batch = o.dit_batch;
   at::Tensor frame_err = at::zeros({latents.size(2)}, latents.options());  // summed on the device, read every 50 steps
   for (int step = 0; step < o.dit_steps; ++step) {
