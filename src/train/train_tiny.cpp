@@ -2,7 +2,8 @@
 // same modules the pipeline runs (umT5 encoder, Wan DiT, Wan VAE), and
 // evaluates prompt following from pixels.
 //
-//   kino-train train --out models/kino-tiny
+//   kino-train train   --out models/kino-tiny
+//   kino-train decoder --model models/kino-tiny
 //   kino-train eval  --model models/kino-tiny --per-group 48
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -49,6 +50,7 @@ struct Options {
   int vae_steps = 1000, vae_batch = 8, vae_crop = 64, vae_dim = 16;
   int vae_consistency_steps = 100, vae_decoder_steps = 150;
   double vae_consistency = 0.1;
+  double vae_halo_weight = 0;  // extra loss weight of the halo band in the decoder phase (halo_band)
   std::string vae_from;   // a model folder whose VAE finished phase 1
   std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
   int clips = 1200;
@@ -413,20 +415,41 @@ at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t 
   return at::max_pool2d(at::cat({m.slice(1, 0, 1), rest}, 1), {spatial, spatial});
 }
 
+// The background pixels within `radius` pixels of the object in the same
+// frame: where an undertrained decoder leaves dark halos and ghosts of the
+// object's previous position (eval-vae strips), which the evaluation's "far
+// from the background" test counts as object. [B, 1, F, H, W].
+at::Tensor halo_band(const at::Tensor& mask, int64_t radius) {
+  const int64_t k = 2 * radius + 1;
+  return at::max_pool3d(mask, {1, k, k}, {1, 1, 1}, {0, radius, radius}) - mask;
+}
+
 // Reconstruction loss (MSE + 0.1 L1) with the object's pixels weighted 10x:
 // objects cover a few percent of a frame, and unweighted the VAE settles for
 // the right background and a washed-out object of the wrong hue (measured on
-// decoded clips).
-at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes) {
-  const at::Tensor weight = 1 + 9 * object_mask(x, scenes);
+// decoded clips). `halo_weight` > 0 adds that weight to the halo band.
+at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
+                               double halo_weight = 0) {
+  const at::Tensor mask = object_mask(x, scenes);
+  at::Tensor weight = 1 + 9 * mask;
+  if (halo_weight > 0) weight = weight + halo_weight * halo_band(mask, 6);
   const at::Tensor err = recon - x;
   return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
 }
 
-// One step of the VAE's phase 3 (see train_vae): the decoder alone.
+// Raw latents [B, z, F, h, w] as decode_raw takes them: normalised with the
+// VAE's latent statistics (mean 0, std 1 while the VAE trains from scratch;
+// a finished model's are those of its training latents).
+at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
+  const WanVAEConfig& c = vae.config();
+  const auto opts = raw.options();
+  return (raw - at::tensor(c.latents_mean, opts).view({1, -1, 1, 1, 1})) / at::tensor(c.latents_std, opts).view({1, -1, 1, 1, 1});
+}
+
+// One step of the VAE's phase 3 (see train_vae): the decoder alone, with the
+// halo band weighted o.vae_halo_weight.
 void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, LossLog& log, const WanVAE& vae,
-                        torch::optim::AdamW& opt, int step) {
-  const double lr = 0.3 * o.vae_lr;
+                        torch::optim::AdamW& opt, int step, double lr) {
   set_lr(opt, lr);
   std::vector<world::Scene> scenes;
   const at::Tensor x = render_batch(rng, device, o.vae_batch, o.size, o.frames, o.vae_crop, &scenes);
@@ -436,12 +459,12 @@ void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, 
     auto [mu, log_var] = vae.encode_moments(x);
     z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
   }
-  const at::Tensor loss = object_weighted_rec(vae.decode_raw(z), x, scenes);
+  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.vae_halo_weight);
   opt.zero_grad();
   loss.backward();
   opt.step();
   log.add("vae_decoder", step, loss.item<float>(), lr);
-  if (step % 50 == 0) std::fprintf(stderr, "vae decoder %d weighted rec %.5f\n", step, loss.item<float>());
+  if (step % 50 == 0) std::fprintf(stderr, "vae decoder %d weighted rec %.5f (%.1fs)\n", step, loss.item<float>(), now_s() - log.start);
 }
 
 // The VAE, in three phases on random spatial crops of whole clips (all
@@ -478,7 +501,7 @@ void train_vae(const Options& o, at::Device device, std::mt19937& rng, LossLog& 
             last = decoder_first + o.vae_decoder_steps;
   for (int step = first; step < last; ++step) {
     if (step >= decoder_first) {
-      train_decoder_step(o, device, rng, log, vae, opt, step);
+      train_decoder_step(o, device, rng, log, vae, opt, step, 0.3 * o.vae_lr);
       continue;
     }
     const bool phase2 = step >= o.vae_steps;
@@ -493,7 +516,7 @@ void train_vae(const Options& o, at::Device device, std::mt19937& rng, LossLog& 
     auto [mu, log_var] = vae.encode_moments(x);
     log_var = log_var.clamp(-30, 20);
     at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
-    at::Tensor recon = vae.decode_raw(z);
+    at::Tensor recon = vae.decode_raw(normalised(vae, z));
     at::Tensor rec = object_weighted_rec(recon, x, scenes);
     at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
     at::Tensor loss = rec + 1e-4 * kl;
@@ -595,22 +618,20 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
 }
 
-// Which run on o.out this is: 0 from scratch, n for a resumed run (one past
-// the highest n of any resumeN_* file there, so a gap left by a deleted or
-// lost log is never filled). It names the run's loss log, plot and report
-// ("training", "resume1", ...) so that no run overwrites the record of an
+// The number of the next run named `prefix`N in `folder`: one past the
+// highest N of any `prefix`N_* file there, so a gap left by a deleted or lost
+// log is never filled. It names the run's loss log, plot and report
+// ("resume1", "decoder1", ...) so that no run overwrites the record of an
 // earlier one, and offsets the seed so that each run draws other batches.
-int run_index(const Options& o) {
-  if (!o.resume) return 0;
+int next_run(const std::string& folder, const std::string& prefix) {
   int last = 0;
-  for (const auto& entry : fs::directory_iterator(o.out)) {
+  for (const auto& entry : fs::directory_iterator(folder)) {
     const std::string name = entry.path().filename().string();
     int n = 0;
-    if (std::sscanf(name.c_str(), "resume%d_", &n) == 1) last = std::max(last, n);
+    if (name.rfind(prefix, 0) == 0 && std::sscanf(name.c_str() + prefix.size(), "%d_", &n) == 1) last = std::max(last, n);
   }
   return last + 1;
 }
-std::string run_name(int index) { return index ? concat("resume", index) : std::string("training"); }
 
 // Refuses a latent cache of another clip count than --clips (checked before
 // the run writes anything).
@@ -635,8 +656,8 @@ Json train(const Options& o) {
   check_latent_cache(work + "/latents.safetensors", o.clips);
   fs::create_directories(o.out);
   fs::create_directories(work);
-  const int index = run_index(o);
-  const std::string run = run_name(index);
+  const int index = o.resume ? next_run(o.out, "resume") : 0;
+  const std::string run = index ? concat("resume", index) : std::string("training");
   std::mt19937 rng(static_cast<uint32_t>(o.seed + index));
   at::manual_seed(o.seed + index);
   LossLog log(concat(o.out, "/", run, "_loss.csv"));
@@ -760,6 +781,48 @@ Json train(const Options& o) {
 
 }  // namespace
 
+// More of the VAE's phase 3 on a finished model, in place: the decoder of
+// o.out's VAE trains o.vae_decoder_steps more steps (peak lr o.vae_lr after a
+// 20-step warmup for the new optimiser's moments, cosine decay to a tenth). The encoder, and so the latent space the
+// DiT learned and the manifest's latent statistics, stay as they are. The
+// weights are written every o.checkpoint_every steps and at the end; the run
+// is logged as decoderN_loss.csv/.png and decoderN_report.json.
+Json continue_decoder(const Options& o) {
+  const at::Device device = parse_device(o.device);
+  const ModelManifest m = load_manifest(o.out);
+  const int index = next_run(o.out, "decoder");
+  const std::string run = concat("decoder", index);
+  std::mt19937 rng(static_cast<uint32_t>(o.seed + 1000 + index));
+  at::manual_seed(o.seed + 1000 + index);
+  LossLog log(concat(o.out, "/", run, "_loss.csv"));
+  Weights w(m.vae, at::kFloat, /*trainable=*/true, device);
+  WanVAE vae(vae_config(m), w);
+  w.finish();
+  vae.to(device, at::kFloat);
+  // Only the decoder gets gradients (train_decoder_step encodes without them).
+  torch::optim::AdamW opt(values(w.parameters()), torch::optim::AdamWOptions(o.vae_lr).weight_decay(0.0));
+  for (int step = 0; step < o.vae_decoder_steps; ++step) {
+    const double p = double(step) / o.vae_decoder_steps, warmup = std::min(1.0, (step + 1) / 20.0);
+    train_decoder_step(o, device, rng, log, vae, opt, step, o.vae_lr * warmup * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p))));
+    if ((step + 1) % o.checkpoint_every == 0 || step + 1 == o.vae_decoder_steps) {
+      save(m.vae, w.parameters(), "vae");
+      log.csv.flush();
+    }
+  }
+  plot_losses(log, concat(o.out, "/", run, "_loss.png"));
+  return {{"run", run},
+          {"seed", o.seed},
+          {"threads", at::get_num_threads()},
+          {"device", device.str()},
+          {"decoder_steps", o.vae_decoder_steps},
+          {"batch", o.vae_batch},
+          {"crop", o.vae_crop},
+          {"lr", o.vae_lr},
+          {"halo_weight", o.vae_halo_weight},
+          {"final_rec_mean100", tail_mean(log)},
+          {"seconds", now_s() - log.start}};
+}
+
 // The VAE's ceiling on prompt following: random scenes (a third from the
 // held-out combinations) through encode and decode, measured from pixels as
 // the evaluation measures generated clips. No DiT can render what the VAE
@@ -778,6 +841,8 @@ void eval_vae(const std::string& model, const std::string& device, int clips, in
   c10::InferenceMode inference;
   std::mt19937 rng(11);
   int background = 0, color = 0, shape = 0, motion = 0;
+  std::array<std::vector<float>, 3> fills;      // fill ratios by true shape
+  std::array<std::array<int, 3>, 3> confusion{};  // [true shape][measured shape]
   std::vector<at::Tensor> rows;
   for (int i = 0; i < clips; ++i) {
     const world::Scene s = world::random_scene(rng, i % 3 == 2);
@@ -791,6 +856,10 @@ void eval_vae(const std::string& model, const std::string& device, int clips, in
     color += r.color == s.color;
     shape += r.shape == s.shape;
     motion += r.motion == s.motion;
+    if (r.object_found) {
+      fills[static_cast<size_t>(s.shape)].push_back(r.fill_ratio);
+      ++confusion[static_cast<size_t>(s.shape)][static_cast<size_t>(r.shape)];
+    }
   }
   if (!strip.empty()) {
     const at::Tensor img = at::cat(rows, 0).contiguous();
@@ -800,6 +869,15 @@ void eval_vae(const std::string& model, const std::string& device, int clips, in
   std::printf("| VAE round trip | n | background | colour | shape | motion |\n|---|---|---|---|---|---|\n");
   std::printf("| %s | %d | %.1f%% | %.1f%% | %.1f%% | %.1f%% |\n", m.name.c_str(), clips, pct(background), pct(color),
               pct(shape), pct(motion));
+  std::printf("\n| true shape | clips | median fill ratio | measured circle / square / triangle |\n|---|---|---|---|\n");
+  const char* names[] = {"circle", "square", "triangle"};
+  for (size_t k = 0; k < 3; ++k) {
+    std::vector<float>& v = fills[k];
+    if (v.empty()) continue;
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    std::printf("| %s | %zu | %.2f | %d / %d / %d |\n", names[k], v.size(), v[v.size() / 2], confusion[k][0],
+                confusion[k][1], confusion[k][2]);
+  }
 }
 
 int main(int argc, char** argv) {
@@ -846,12 +924,29 @@ int main(int argc, char** argv) {
   tr->add_option("--cfg", o.cfg, "Default guidance written to the manifest")->capture_default_str();
   tr->add_option("--shift", o.shift, "Default shift written to the manifest")->capture_default_str();
 
+  // `decoder`'s defaults are the shipped weights' continuation (scripts/train-tiny.sh).
+  auto* dec = app.add_subcommand("decoder", "Train the VAE decoder of a finished model further, in place");
+  std::string dec_model = "models/kino-tiny";
+  int dec_steps = 400, dec_batch = 2, dec_crop = 0;
+  double dec_lr = 9e-5, dec_halo = 4;
+  dec->add_option("--model", dec_model, "Model folder")->capture_default_str();
+  dec->add_option("--steps", dec_steps)->capture_default_str();
+  dec->add_option("--batch", dec_batch)->capture_default_str();
+  dec->add_option("--crop", dec_crop, "Spatial crop of the training clips (0: whole frames)")->capture_default_str();
+  dec->add_option("--lr", dec_lr, "Peak learning rate")->capture_default_str();
+  dec->add_option("--halo-weight", dec_halo, "Extra loss weight of the background band around the object")
+      ->capture_default_str();
+  dec->add_option("--checkpoint-every", o.checkpoint_every)->capture_default_str();
+  dec->add_option("--seed", o.seed)->capture_default_str();
+  dec->add_option("--threads", o.threads);
+  dec->add_option("--device", o.device)->capture_default_str();
+
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
   std::string model = "models/kino-tiny", json_out;
   int per_group = 24;
   uint64_t cases_seed = 7;
   int steps = 0;
-  double cfg = -1;
+  double cfg = -1, shift = -1;
   ev->add_option("--model", model)->capture_default_str();
   ev->add_option("--per-group", per_group, "Prompts per group (English, German, held-out)")->capture_default_str();
   ev->add_option("--cases-seed", cases_seed, "Draws the prompts and their seeds (the CI test's 12 prompts: --per-group 4 --cases-seed 2026)")
@@ -859,6 +954,7 @@ int main(int argc, char** argv) {
   ev->add_option("--json", json_out, "Write the full report here");
   ev->add_option("--steps", steps, "Override the model's default steps");
   ev->add_option("--cfg", cfg, "Override the model's default guidance");
+  ev->add_option("--shift", shift, "Override the model's default sampling shift");
   ev->add_option("--threads", o.threads);
   ev->add_option("--device", o.device)->capture_default_str();
   auto* ve = app.add_subcommand("eval-vae", "Measure what the VAE alone reproduces (encode + decode)");
@@ -876,8 +972,16 @@ int main(int argc, char** argv) {
 
   at::set_num_threads(o.threads > 0 ? o.threads : static_cast<int>(std::thread::hardware_concurrency()));
   try {
-    if (*tr) {
-      Json report = train(o);
+    if (*dec) {
+      o.out = dec_model;
+      o.vae_decoder_steps = dec_steps;
+      o.vae_batch = dec_batch;
+      o.vae_crop = dec_crop;
+      o.vae_lr = dec_lr;
+      o.vae_halo_weight = dec_halo;
+    }
+    if (*tr || *dec) {
+      Json report = *tr ? train(o) : continue_decoder(o);
       std::ofstream(concat(o.out, "/", report["run"].get<std::string>(), "_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {
@@ -888,6 +992,7 @@ int main(int argc, char** argv) {
       GenerationRequest base;
       if (steps > 0) base.steps = steps;
       if (cfg >= 0) base.cfg = cfg;
+      if (shift > 0) base.shift = shift;
       const double t0 = now_s();
       EvalReport r = evaluate(p, make_eval_cases(per_group, cases_seed), base);
       std::printf("%s(%d prompts in %.0f s)\n", r.table().c_str(), 3 * per_group, now_s() - t0);
