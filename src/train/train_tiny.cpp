@@ -3,7 +3,7 @@
 // evaluates prompt following from pixels.
 //
 //   kino-train train   --out models/kino-tiny
-//   kino-train decoder --model models/kino-tiny
+//   kino-train decoder --model build/kino-tiny
 //   kino-train eval  --model models/kino-tiny --per-group 48
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
@@ -926,10 +926,10 @@ int main(int argc, char** argv) {
 
   // `decoder`'s defaults are the shipped weights' continuation (scripts/train-tiny.sh).
   auto* dec = app.add_subcommand("decoder", "Train the VAE decoder of a finished model further, in place");
-  std::string dec_model = "models/kino-tiny";
+  std::string dec_model;
   int dec_steps = 400, dec_batch = 2, dec_crop = 0;
   double dec_lr = 9e-5, dec_halo = 4;
-  dec->add_option("--model", dec_model, "Model folder")->capture_default_str();
+  dec->add_option("--model", dec_model, "Model folder (its vae.safetensors is replaced)")->required();
   dec->add_option("--steps", dec_steps)->capture_default_str();
   dec->add_option("--batch", dec_batch)->capture_default_str();
   dec->add_option("--crop", dec_crop, "Spatial crop of the training clips (0: whole frames)")->capture_default_str();
