@@ -24,6 +24,7 @@
 #include "kino/error.h"
 #include "kino/evaluate.h"
 #include "kino/tensor_file.h"
+#include "kino/training.h"
 #include "kino/tokenizer.h"
 #include "kino/umt5.h"
 #include "kino/video_writer.h"
@@ -35,6 +36,7 @@
 namespace fs = std::filesystem;
 using Json = nlohmann::json;
 using namespace kino;
+using namespace kino::train;
 
 namespace {
 
@@ -51,6 +53,7 @@ struct Options {
   int vae_consistency_steps = 100, vae_decoder_steps = 150;
   double vae_consistency = 0.1;
   double vae_halo_weight = 0;  // extra loss weight of the halo band in the decoder phase (halo_band)
+  double vae_edge_weight = 0;  // extra loss weight of the frame's edge band in the decoder phase (frame_edge_band)
   std::string vae_from;   // a model folder whose VAE finished phase 1
   std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
   int clips = 1200;
@@ -133,12 +136,6 @@ void plot_losses(const LossLog& log, const std::string& path) {
 // (1: large), motion (the latent cache's table and the text encoder's labels).
 std::array<int64_t, 5> scene_attributes(const world::Scene& s) {
   return {s.color, s.background, static_cast<int64_t>(s.shape), s.large, static_cast<int64_t>(s.motion)};
-}
-
-// A scene rendered as a float clip [3, frames, size, size] in [-1, 1].
-at::Tensor render_clip(const world::Scene& s, int size, int frames) {
-  std::vector<uint8_t> rgb = world::render(s, size, size, frames);
-  return at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2}) / 127.5 - 1;
 }
 
 // Clips of random training scenes as [B, 3, F, H, W] in [-1, 1] on `device`. `crop` > 0
@@ -394,60 +391,8 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
   fs::remove(o.out + "/tokenizer.vocab");
 }
 
-// 1 where a pixel of clips `x` [B, 3, F, H, W] is farther than 0.1 from its
-// scene's background colour (the object), else 0: [B, 1, F, H, W].
-at::Tensor object_mask(const at::Tensor& x, const std::vector<world::Scene>& scenes) {
-  std::vector<at::Tensor> bgs;
-  for (const auto& s : scenes) {
-    const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
-    bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
-  }
-  return ((x - at::stack(bgs).to(x.device())).abs().amax(1, true) > 0.1).to(at::kFloat);
-}
-
-// The object mask at latent resolution: a latent cell is 1 where any pixel it
-// encodes is (the VAE's causal grouping: frame 0 alone, then 4 frames per
-// latent frame; `spatial` x `spatial` pixels per cell). [B, F', H', W'].
-at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t spatial) {
-  const at::Tensor m = mask.squeeze(1);  // [B, F, H, W]
-  const int64_t B = m.size(0), F = m.size(1), H = m.size(2), W = m.size(3);
-  const at::Tensor rest = m.slice(1, 1).reshape({B, (F - 1) / temporal, temporal, H, W}).amax(2);
-  return at::max_pool2d(at::cat({m.slice(1, 0, 1), rest}, 1), {spatial, spatial});
-}
-
-// The background pixels within `radius` pixels of the object in the same
-// frame: where an undertrained decoder leaves dark halos and ghosts of the
-// object's previous position (eval-vae strips), which the evaluation's "far
-// from the background" test counts as object. [B, 1, F, H, W].
-at::Tensor halo_band(const at::Tensor& mask, int64_t radius) {
-  const int64_t k = 2 * radius + 1;
-  return at::max_pool3d(mask, {1, k, k}, {1, 1, 1}, {0, radius, radius}) - mask;
-}
-
-// Reconstruction loss (MSE + 0.1 L1) with the object's pixels weighted 10x:
-// objects cover a few percent of a frame, and unweighted the VAE settles for
-// the right background and a washed-out object of the wrong hue (measured on
-// decoded clips). `halo_weight` > 0 adds that weight to the halo band.
-at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
-                               double halo_weight = 0) {
-  const at::Tensor mask = object_mask(x, scenes);
-  at::Tensor weight = 1 + 9 * mask;
-  if (halo_weight > 0) weight = weight + halo_weight * halo_band(mask, 6);
-  const at::Tensor err = recon - x;
-  return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
-}
-
-// Raw latents [B, z, F, h, w] as decode_raw takes them: normalised with the
-// VAE's latent statistics (mean 0, std 1 while the VAE trains from scratch;
-// a finished model's are those of its training latents).
-at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
-  const WanVAEConfig& c = vae.config();
-  const auto opts = raw.options();
-  return (raw - at::tensor(c.latents_mean, opts).view({1, -1, 1, 1, 1})) / at::tensor(c.latents_std, opts).view({1, -1, 1, 1, 1});
-}
-
 // One step of the VAE's phase 3 (see train_vae): the decoder alone, with the
-// halo band weighted o.vae_halo_weight.
+// halo band weighted o.vae_halo_weight and the frame's edge o.vae_edge_weight.
 void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, LossLog& log, const WanVAE& vae,
                         torch::optim::AdamW& opt, int step, double lr) {
   set_lr(opt, lr);
@@ -459,7 +404,7 @@ void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, 
     auto [mu, log_var] = vae.encode_moments(x);
     z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
   }
-  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.vae_halo_weight);
+  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.vae_halo_weight, o.vae_edge_weight);
   opt.zero_grad();
   loss.backward();
   opt.step();
@@ -650,7 +595,7 @@ void check_latent_cache(const std::string& path, int clips) {
 // come from o.out and the text encoder and DiT continue from its weights.
 // The model folder is complete (manifest, all weights) from the first DiT
 // checkpoint on, so a checkpoint can be tried with `kino generate`.
-Json train(const Options& o) {
+Json run_training(const Options& o) {
   const at::Device device = parse_device(o.device);
   const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
   check_latent_cache(work + "/latents.safetensors", o.clips);
@@ -819,6 +764,7 @@ Json continue_decoder(const Options& o) {
           {"crop", o.vae_crop},
           {"lr", o.vae_lr},
           {"halo_weight", o.vae_halo_weight},
+          {"edge_weight", o.vae_edge_weight},
           {"final_rec_mean100", tail_mean(log)},
           {"seconds", now_s() - log.start}};
 }
@@ -928,7 +874,7 @@ int main(int argc, char** argv) {
   auto* dec = app.add_subcommand("decoder", "Train the VAE decoder of a finished model further, in place");
   std::string dec_model;
   int dec_steps = 400, dec_batch = 2, dec_crop = 0;
-  double dec_lr = 9e-5, dec_halo = 4;
+  double dec_lr = 9e-5, dec_halo = 4, dec_edge = 0;
   dec->add_option("--model", dec_model, "Model folder (its vae.safetensors is replaced)")->required();
   dec->add_option("--steps", dec_steps)->capture_default_str();
   dec->add_option("--batch", dec_batch)->capture_default_str();
@@ -936,6 +882,7 @@ int main(int argc, char** argv) {
   dec->add_option("--lr", dec_lr, "Peak learning rate")->capture_default_str();
   dec->add_option("--halo-weight", dec_halo, "Extra loss weight of the background band around the object")
       ->capture_default_str();
+  dec->add_option("--edge-weight", dec_edge, "Extra loss weight of the frame's outer 3 pixels")->capture_default_str();
   dec->add_option("--checkpoint-every", o.checkpoint_every)->capture_default_str();
   dec->add_option("--seed", o.seed)->capture_default_str();
   dec->add_option("--threads", o.threads);
@@ -979,9 +926,10 @@ int main(int argc, char** argv) {
       o.vae_crop = dec_crop;
       o.vae_lr = dec_lr;
       o.vae_halo_weight = dec_halo;
+      o.vae_edge_weight = dec_edge;
     }
     if (*tr || *dec) {
-      Json report = *tr ? train(o) : continue_decoder(o);
+      Json report = *tr ? run_training(o) : continue_decoder(o);
       std::ofstream(concat(o.out, "/", report["run"].get<std::string>(), "_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {

@@ -1,0 +1,54 @@
+// kino-train's tensors of the synthetic world and its losses (kino-tiny):
+// rendered clips, object masks in pixels and latent cells, and what the VAE
+// is trained to get right. Clips are float32 in [-1, 1].
+#pragma once
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "kino/wan_vae.h"
+#include "kino/world.h"
+
+namespace kino::train {
+
+// A scene rendered as a float clip [3, frames, size, size] in [-1, 1].
+at::Tensor render_clip(const world::Scene& s, int size, int frames);
+
+// 1 where a pixel of clips `x` [B, 3, F, H, W] is farther than 0.1 from its
+// scene's background colour (the object), else 0: [B, 1, F, H, W].
+at::Tensor object_mask(const at::Tensor& x, const std::vector<world::Scene>& scenes);
+
+// The object mask at latent resolution: a latent cell is 1 where any pixel it
+// encodes is (the VAE's causal grouping: frame 0 alone, then `temporal`
+// frames per latent frame; `spatial` x `spatial` pixels per cell).
+// [B, F', H', W'].
+at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t spatial);
+
+// The background pixels within `radius` pixels of the object in the same
+// frame: where an undertrained decoder leaves dark halos and ghosts of the
+// object's previous position (eval-vae strips), which the evaluation's "far
+// from the background" test counts as object. [B, 1, F, H, W].
+at::Tensor halo_band(const at::Tensor& mask, int64_t radius);
+
+// The outer `width` pixels of every frame of `mask`'s shape [B, 1, F, H, W]:
+// where zero padding made the decoder leave bright corner pixels and, in the
+// first frame, a bright top row (eval-vae strips: distance 50-110 from the
+// background, which the evaluation counts as object and so stretches the
+// object's bounding box over the frame). [1, 1, 1, H, W].
+at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width);
+
+// Reconstruction loss (MSE + 0.1 L1) with the object's pixels weighted 10x:
+// objects cover a few percent of a frame, and unweighted the VAE settles for
+// the right background and a washed-out object of the wrong hue (measured on
+// decoded clips). `halo_weight` > 0 adds that weight to the halo band (radius
+// 6), `edge_weight` > 0 to the frame's edge band (3 pixels).
+at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
+                               double halo_weight = 0, double edge_weight = 0);
+
+// Raw latents [B, z, F, h, w] (encode_moments' means or samples) as
+// decode_raw takes them: normalised with the VAE's latent statistics (mean 0,
+// std 1 while the VAE trains from scratch; a finished model's are those of
+// its training latents).
+at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw);
+
+}  // namespace kino::train

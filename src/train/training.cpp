@@ -1,0 +1,54 @@
+#include "kino/training.h"
+
+namespace kino::train {
+
+at::Tensor render_clip(const world::Scene& s, int size, int frames) {
+  std::vector<uint8_t> rgb = world::render(s, size, size, frames);
+  return at::from_blob(rgb.data(), {frames, size, size, 3}, at::kByte).to(at::kFloat).permute({3, 0, 1, 2}) / 127.5 - 1;
+}
+
+at::Tensor object_mask(const at::Tensor& x, const std::vector<world::Scene>& scenes) {
+  std::vector<at::Tensor> bgs;
+  for (const auto& s : scenes) {
+    const world::Rgb c = world::kBackgrounds[static_cast<size_t>(s.background)].rgb;
+    bgs.push_back(at::tensor({c.r / 127.5f - 1, c.g / 127.5f - 1, c.b / 127.5f - 1}).view({3, 1, 1, 1}));
+  }
+  return ((x - at::stack(bgs).to(x.device())).abs().amax(1, true) > 0.1).to(at::kFloat);
+}
+
+at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t spatial) {
+  const at::Tensor m = mask.squeeze(1);  // [B, F, H, W]
+  const int64_t B = m.size(0), F = m.size(1), H = m.size(2), W = m.size(3);
+  const at::Tensor rest = m.slice(1, 1).reshape({B, (F - 1) / temporal, temporal, H, W}).amax(2);
+  return at::max_pool2d(at::cat({m.slice(1, 0, 1), rest}, 1), {spatial, spatial});
+}
+
+at::Tensor halo_band(const at::Tensor& mask, int64_t radius) {
+  const int64_t k = 2 * radius + 1;
+  return at::max_pool3d(mask, {1, k, k}, {1, 1, 1}, {0, radius, radius}) - mask;
+}
+
+at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
+  const int64_t H = mask.size(3), W = mask.size(4);
+  at::Tensor band = at::ones({1, 1, 1, H, W}, mask.options());
+  band.slice(3, width, H - width).slice(4, width, W - width).zero_();
+  return band;
+}
+
+at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
+                               double halo_weight, double edge_weight) {
+  const at::Tensor mask = object_mask(x, scenes);
+  at::Tensor weight = 1 + 9 * mask;
+  if (halo_weight > 0) weight = weight + halo_weight * halo_band(mask, 6);
+  if (edge_weight > 0) weight = weight + edge_weight * frame_edge_band(mask, 3);
+  const at::Tensor err = recon - x;
+  return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
+}
+
+at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
+  const WanVAEConfig& c = vae.config();
+  const auto opts = raw.options();
+  return (raw - at::tensor(c.latents_mean, opts).view({1, -1, 1, 1, 1})) / at::tensor(c.latents_std, opts).view({1, -1, 1, 1, 1});
+}
+
+}  // namespace kino::train
