@@ -66,21 +66,23 @@ TEST(Training, FrameEdgeBandIsTheFramesOuterPixels) {
   EXPECT_EQ(band[0][0][0][3][3].item<float>(), 0.f);
 }
 
-TEST(Training, ReconstructionLossWeightsObjectHaloAndFrameEdge) {
+TEST(Training, ReconstructionLossWeightsObjectHaloFrameEdgeAndAbsoluteError) {
   const world::Scene s = white_square();
   const at::Tensor x = train::render_clip(s, 64, 1).unsqueeze(0);
-  EXPECT_EQ(train::object_weighted_rec(x, x, {s}, 4, 8).item<float>(), 0.f);
+  EXPECT_EQ(train::object_weighted_rec(x, x, {s}, {4, 8, 0.1}).item<float>(), 0.f);
   // The same error on one pixel costs in proportion to that pixel's weight
   // (the normaliser, the sum of weights, is the same for all three).
-  auto loss_with_error_at = [&](int64_t y, int64_t xx, double halo, double edge) {
+  auto loss_with_error_at = [&](int64_t y, int64_t xx, double halo, double edge, double l1 = 0.1) {
     at::Tensor recon = x.clone();
     recon[0][0][0][y][xx] += 0.5;
-    return train::object_weighted_rec(recon, x, {s}, halo, edge).item<double>();
+    return train::object_weighted_rec(recon, x, {s}, {halo, edge, l1}).item<double>();
   };
   const double background = loss_with_error_at(32, 2, 0, 0);
   EXPECT_NEAR(loss_with_error_at(32, 32, 0, 0) / background, 10.0, 1e-4);  // object: 1 + 9
   EXPECT_NEAR(loss_with_error_at(32, 32, 4, 8) / loss_with_error_at(32, 6, 4, 8), 10.0, 1e-4);
   EXPECT_NEAR(loss_with_error_at(0, 0, 4, 8) / loss_with_error_at(32, 6, 4, 8), 9.0, 1e-4);  // edge: 1 + 8
+  // An error of 0.5: squared 0.25, absolute 0.5.
+  EXPECT_NEAR(loss_with_error_at(32, 32, 0, 0, 1) / loss_with_error_at(32, 32, 0, 0, 0), 3.0, 1e-4);
 }
 
 // The decoder trains on encode_moments' raw latents; decode_raw takes

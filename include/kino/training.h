@@ -37,13 +37,19 @@ at::Tensor halo_band(const at::Tensor& mask, int64_t radius);
 // object's bounding box over the frame). [1, 1, 1, H, W].
 at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width);
 
-// Reconstruction loss (MSE + 0.1 L1) with the object's pixels weighted 10x:
-// objects cover a few percent of a frame, and unweighted the VAE settles for
-// the right background and a washed-out object of the wrong hue (measured on
-// decoded clips). `halo_weight` > 0 adds that weight to the halo band (radius
-// 6), `edge_weight` > 0 to the frame's edge band (3 pixels).
+// The terms of object_weighted_rec beyond its object weighting.
+struct RecLoss {
+  double halo = 0;  // extra weight of the halo band (halo_band, radius 6)
+  double edge = 0;  // extra weight of the frame's edge band (frame_edge_band, 3 pixels)
+  double l1 = 0.1;  // weight of the absolute error beside the squared error
+};
+
+// Reconstruction loss (squared error + `loss.l1` x absolute error) with the
+// object's pixels weighted 10x: objects cover a few percent of a frame, and
+// unweighted the VAE settles for the right background and a washed-out
+// object of the wrong hue (measured on decoded clips).
 at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
-                               double halo_weight = 0, double edge_weight = 0);
+                               const RecLoss& loss = {});
 
 // Raw latents [B, z, F, h, w] (encode_moments' means or samples) as
 // decode_raw takes them: normalised with the VAE's latent statistics (mean 0,

@@ -52,8 +52,7 @@ struct Options {
   int vae_steps = 1000, vae_batch = 8, vae_crop = 64, vae_dim = 16;
   int vae_consistency_steps = 100, vae_decoder_steps = 150;
   double vae_consistency = 0.1;
-  double vae_halo_weight = 0;  // extra loss weight of the halo band in the decoder phase (halo_band)
-  double vae_edge_weight = 0;  // extra loss weight of the frame's edge band in the decoder phase (frame_edge_band)
+  train::RecLoss decoder_loss;  // the decoder phase's reconstruction terms (phases 1 and 2: the defaults)
   std::string vae_from;   // a model folder whose VAE finished phase 1
   std::string vae_model;  // a model folder whose finished VAE is used as it is (no VAE training)
   int clips = 1200;
@@ -392,7 +391,7 @@ void train_tokenizer(const Options& o, const std::string& work, std::mt19937& rn
 }
 
 // One step of the VAE's phase 3 (see train_vae): the decoder alone, with the
-// halo band weighted o.vae_halo_weight and the frame's edge o.vae_edge_weight.
+// reconstruction terms o.decoder_loss.
 void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, LossLog& log, const WanVAE& vae,
                         torch::optim::AdamW& opt, int step, double lr) {
   set_lr(opt, lr);
@@ -404,7 +403,7 @@ void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, 
     auto [mu, log_var] = vae.encode_moments(x);
     z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
   }
-  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.vae_halo_weight, o.vae_edge_weight);
+  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.decoder_loss);
   opt.zero_grad();
   loss.backward();
   opt.step();
@@ -763,8 +762,9 @@ Json continue_decoder(const Options& o) {
           {"batch", o.vae_batch},
           {"crop", o.vae_crop},
           {"lr", o.vae_lr},
-          {"halo_weight", o.vae_halo_weight},
-          {"edge_weight", o.vae_edge_weight},
+          {"halo_weight", o.decoder_loss.halo},
+          {"edge_weight", o.decoder_loss.edge},
+          {"l1_weight", o.decoder_loss.l1},
           {"final_rec_mean100", tail_mean(log)},
           {"seconds", now_s() - log.start}};
 }
@@ -874,7 +874,7 @@ int main(int argc, char** argv) {
   auto* dec = app.add_subcommand("decoder", "Train the VAE decoder of a finished model further, in place");
   std::string dec_model;
   int dec_steps = 400, dec_batch = 2, dec_crop = 0;
-  double dec_lr = 9e-5, dec_halo = 4, dec_edge = 0;
+  double dec_lr = 9e-5, dec_halo = 4, dec_edge = 0, dec_l1 = 0.1;
   dec->add_option("--model", dec_model, "Model folder (its vae.safetensors is replaced)")->required();
   dec->add_option("--steps", dec_steps)->capture_default_str();
   dec->add_option("--batch", dec_batch)->capture_default_str();
@@ -883,6 +883,7 @@ int main(int argc, char** argv) {
   dec->add_option("--halo-weight", dec_halo, "Extra loss weight of the background band around the object")
       ->capture_default_str();
   dec->add_option("--edge-weight", dec_edge, "Extra loss weight of the frame's outer 3 pixels")->capture_default_str();
+  dec->add_option("--l1-weight", dec_l1, "Weight of the absolute error beside the squared error")->capture_default_str();
   dec->add_option("--checkpoint-every", o.checkpoint_every)->capture_default_str();
   dec->add_option("--seed", o.seed)->capture_default_str();
   dec->add_option("--threads", o.threads);
@@ -925,8 +926,7 @@ int main(int argc, char** argv) {
       o.vae_batch = dec_batch;
       o.vae_crop = dec_crop;
       o.vae_lr = dec_lr;
-      o.vae_halo_weight = dec_halo;
-      o.vae_edge_weight = dec_edge;
+      o.decoder_loss = {dec_halo, dec_edge, dec_l1};
     }
     if (*tr || *dec) {
       Json report = *tr ? run_training(o) : continue_decoder(o);

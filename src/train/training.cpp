@@ -36,13 +36,13 @@ at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
 }
 
 at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
-                               double halo_weight, double edge_weight) {
+                               const RecLoss& loss) {
   const at::Tensor mask = object_mask(x, scenes);
   at::Tensor weight = 1 + 9 * mask;
-  if (halo_weight > 0) weight = weight + halo_weight * halo_band(mask, 6);
-  if (edge_weight > 0) weight = weight + edge_weight * frame_edge_band(mask, 3);
+  if (loss.halo > 0) weight = weight + loss.halo * halo_band(mask, 6);
+  if (loss.edge > 0) weight = weight + loss.edge * frame_edge_band(mask, 3);
   const at::Tensor err = recon - x;
-  return (weight * (err.pow(2) + 0.1 * err.abs())).sum() / (weight.sum() * 3);
+  return (weight * (err.pow(2) + loss.l1 * err.abs())).sum() / (weight.sum() * 3);
 }
 
 at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
