@@ -85,6 +85,21 @@ TEST(Training, ReconstructionLossWeightsObjectHaloFrameEdgeAndAbsoluteError) {
   EXPECT_NEAR(loss_with_error_at(32, 32, 0, 0, 1) / loss_with_error_at(32, 32, 0, 0, 0), 3.0, 1e-4);
 }
 
+TEST(Training, StrayPixelsAreBackgroundPixelsDecodedFarFromTheBackground) {
+  const world::Scene s = white_square();
+  const at::Tensor x = train::render_clip(s, 64, 5).unsqueeze(0);  // 5 frames
+  const at::Tensor mask = train::object_mask(x, {s});
+  at::Tensor recon = x.clone();
+  recon[0][0][2][32][32] += 1.0;  // the object: not stray
+  recon[0][0][1][10][10] += 0.25;  // near the background: not stray
+  recon[0][0][1][32][19] += 1.0;   // 2 pixels from the object (its first column is 21): not stray
+  EXPECT_EQ(train::stray_pixels(recon, x, mask).item<float>(), 0.f);
+  recon[0][0][3][63][63] += 0.6;  // a corner pixel: 0.3 beyond the margin
+  EXPECT_NEAR(train::stray_pixels(recon, x, mask).item<float>(), 0.3 * 0.3 / 5, 1e-6);
+  const double without = train::object_weighted_rec(recon, x, {s}).item<double>();
+  EXPECT_NEAR(train::object_weighted_rec(recon, x, {s}, {0, 0, 0.1, 2}).item<double>() - without, 2 * 0.09 / 5, 1e-6);
+}
+
 // The decoder trains on encode_moments' raw latents; decode_raw takes
 // normalised ones. A finished model's statistics are not (0, 1), so the two
 // differ (the bug of the first decoder continuation): normalised() must give

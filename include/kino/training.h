@@ -42,12 +42,26 @@ struct RecLoss {
   double halo = 0;  // extra weight of the halo band (halo_band, radius 6)
   double edge = 0;  // extra weight of the frame's edge band (frame_edge_band, 3 pixels)
   double l1 = 0.1;  // weight of the absolute error beside the squared error
+  double stray = 0;  // weight of stray_pixels
 };
+
+// Background pixels 3 or more pixels away from the object that are decoded
+// farther than 0.3 (RGB distance in [-1, 1] units, ~38 of 255) from the
+// background: the sum over pixels of the squared excess, per frame. The
+// evaluation counts a pixel at distance >= 60/255 as object, and one such
+// pixel in a corner stretches the object's bounding box over the frame
+// (measured: a bright corner pixel in most clips on dark backgrounds, fill
+// ratio 0.1 instead of 0.8); being a sum, not a mean, one such pixel costs
+// the same in a frame of any size. Pixels nearer the object are where its
+// edge is placed, which the reconstruction loss weighs. `mask` is
+// object_mask's.
+at::Tensor stray_pixels(const at::Tensor& recon, const at::Tensor& x, const at::Tensor& mask);
 
 // Reconstruction loss (squared error + `loss.l1` x absolute error) with the
 // object's pixels weighted 10x: objects cover a few percent of a frame, and
 // unweighted the VAE settles for the right background and a washed-out
-// object of the wrong hue (measured on decoded clips).
+// object of the wrong hue (measured on decoded clips). Plus `loss.stray` x
+// stray_pixels.
 at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
                                const RecLoss& loss = {});
 

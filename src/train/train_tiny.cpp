@@ -765,6 +765,7 @@ Json continue_decoder(const Options& o) {
           {"halo_weight", o.decoder_loss.halo},
           {"edge_weight", o.decoder_loss.edge},
           {"l1_weight", o.decoder_loss.l1},
+          {"stray_weight", o.decoder_loss.stray},
           {"final_rec_mean100", tail_mean(log)},
           {"seconds", now_s() - log.start}};
 }
@@ -874,7 +875,7 @@ int main(int argc, char** argv) {
   auto* dec = app.add_subcommand("decoder", "Train the VAE decoder of a finished model further, in place");
   std::string dec_model;
   int dec_steps = 400, dec_batch = 2, dec_crop = 0;
-  double dec_lr = 9e-5, dec_halo = 4, dec_edge = 0, dec_l1 = 0.1;
+  double dec_lr = 9e-5, dec_halo = 4, dec_edge = 0, dec_l1 = 0.1, dec_stray = 0;
   dec->add_option("--model", dec_model, "Model folder (its vae.safetensors is replaced)")->required();
   dec->add_option("--steps", dec_steps)->capture_default_str();
   dec->add_option("--batch", dec_batch)->capture_default_str();
@@ -884,6 +885,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   dec->add_option("--edge-weight", dec_edge, "Extra loss weight of the frame's outer 3 pixels")->capture_default_str();
   dec->add_option("--l1-weight", dec_l1, "Weight of the absolute error beside the squared error")->capture_default_str();
+  dec->add_option("--stray-weight", dec_stray, "Weight of background pixels decoded far from the background")
+      ->capture_default_str();
   dec->add_option("--checkpoint-every", o.checkpoint_every)->capture_default_str();
   dec->add_option("--seed", o.seed)->capture_default_str();
   dec->add_option("--threads", o.threads);
@@ -926,7 +929,7 @@ int main(int argc, char** argv) {
       o.vae_batch = dec_batch;
       o.vae_crop = dec_crop;
       o.vae_lr = dec_lr;
-      o.decoder_loss = {dec_halo, dec_edge, dec_l1};
+      o.decoder_loss = {dec_halo, dec_edge, dec_l1, dec_stray};
     }
     if (*tr || *dec) {
       Json report = *tr ? run_training(o) : continue_decoder(o);

@@ -35,6 +35,13 @@ at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
   return band;
 }
 
+at::Tensor stray_pixels(const at::Tensor& recon, const at::Tensor& x, const at::Tensor& mask) {
+  const at::Tensor distance = ((recon - x).pow(2).sum(1, true) + 1e-12).sqrt();
+  const int64_t frames = x.size(0) * x.size(2);
+  const at::Tensor away = 1 - at::max_pool3d(mask, {1, 5, 5}, {1, 1, 1}, {0, 2, 2});  // 3+ pixels from the object
+  return ((distance - 0.3).clamp_min(0) * away).pow(2).sum() / frames;
+}
+
 at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
                                const RecLoss& loss) {
   const at::Tensor mask = object_mask(x, scenes);
@@ -42,7 +49,9 @@ at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, con
   if (loss.halo > 0) weight = weight + loss.halo * halo_band(mask, 6);
   if (loss.edge > 0) weight = weight + loss.edge * frame_edge_band(mask, 3);
   const at::Tensor err = recon - x;
-  return (weight * (err.pow(2) + loss.l1 * err.abs())).sum() / (weight.sum() * 3);
+  at::Tensor rec = (weight * (err.pow(2) + loss.l1 * err.abs())).sum() / (weight.sum() * 3);
+  if (loss.stray > 0) rec = rec + loss.stray * stray_pixels(recon, x, mask);
+  return rec;
 }
 
 at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
