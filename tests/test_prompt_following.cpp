@@ -43,11 +43,11 @@ Counts render_twelve_prompts() {
 // models/kino-tiny/eval.md) misses with probability <= 1%:
 // - background: 100% in every group (144 of 144); these 12 get 11; fewer
 //   than 10 has probability 0.02% even at 47.5 of 48; chance is 3 of 12.
-// - object colour: 91.7 / 95.8 / 83.3% (the held-out colour x shape pairs
-//   lag); these 12 get 9; fewer than 8 has probability 0.3%; chance is 1.5
+// - object colour: 91.7 / 97.9 / 83.3% (the held-out colour x shape pairs
+//   lag); these 12 get 10; fewer than 8 has probability 0.2%; chance is 1.5
 //   of 12 (8 colours), 8 or more by chance 0.002%.
-// - motion: 95.8 / 95.8 / 85.4%; these 12 get 9; fewer than 9 has
-//   probability 0.9%; chance is 1.7 of 12 (7 motions); weights whose motion
+// - motion: 95.8 / 97.9 / 89.6%; these 12 get 9; fewer than 9 has
+//   probability 0.3%; chance is 1.7 of 12 (7 motions); weights whose motion
 //   was 62.5% (an earlier recipe) reach 9 with probability 28%.
 TEST(PromptFollowing, KinoTinyRendersTheBackgroundColourAndMotionTheCaptionSays) {
   const Counts c = render_twelve_prompts();
@@ -59,7 +59,7 @@ TEST(PromptFollowing, KinoTinyRendersTheBackgroundColourAndMotionTheCaptionSays)
 
 // Disabled: the issue's targets (colour >= 90%, shape >= 80%, motion >= 85%
 // on held-out prompts), not met yet (issue 3 open; full evaluation: held-out
-// colour 83%, shape 35% where chance is 33%); enable once a model passes the
+// colour 83%, shape 33% where chance is 33%); enable once a model passes the
 // full evaluation.
 TEST(PromptFollowing, DISABLED_KinoTinyRendersTheObjectTheCaptionSays) {
   const Counts c = render_twelve_prompts();
