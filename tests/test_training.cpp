@@ -102,7 +102,7 @@ TEST(Training, StrayPixelsAreBackgroundPixelsDecodedFarFromTheBackground) {
 
 // The decoder trains on encode_moments' raw latents; decode_raw takes
 // normalised ones. A finished model's statistics are not (0, 1), so the two
-// differ (the bug of the first decoder continuation): normalised() must give
+// differ (the bug of the first decoder continuation): normalise() must give
 // exactly what encode() returns.
 TEST(Training, NormalisedRawLatentsAreWhatEncodeReturns) {
   const ModelManifest m = load_manifest(std::string(KINO_SOURCE_DIR) + "/models/kino-tiny");
@@ -115,5 +115,5 @@ TEST(Training, NormalisedRawLatentsAreWhatEncodeReturns) {
   const at::Tensor raw = vae.encode_moments(x.unsqueeze(0)).first;
   const at::Tensor encoded = vae.encode(x);
   ASSERT_GT((raw[0] - encoded).abs().max().item<float>(), 0.1f) << "the model's statistics are not (0, 1)";
-  EXPECT_TRUE(at::allclose(train::normalised(vae, raw)[0], encoded, 1e-5, 1e-5));
+  EXPECT_TRUE(at::allclose(vae.normalise(raw)[0], encoded, 1e-5, 1e-5));
 }

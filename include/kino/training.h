@@ -6,7 +6,6 @@
 
 #include <vector>
 
-#include "kino/wan_vae.h"
 #include "kino/world.h"
 
 namespace kino::train {
@@ -23,6 +22,9 @@ at::Tensor object_mask(const at::Tensor& x, const std::vector<world::Scene>& sce
 // frames per latent frame; `spatial` x `spatial` pixels per cell).
 // [B, F', H', W'].
 at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t spatial);
+
+// The object mask grown by `radius` pixels in every frame. [B, 1, F, H, W].
+at::Tensor dilated(const at::Tensor& mask, int64_t radius);
 
 // The background pixels within `radius` pixels of the object in the same
 // frame: where an undertrained decoder leaves dark halos and ghosts of the
@@ -64,11 +66,5 @@ at::Tensor stray_pixels(const at::Tensor& recon, const at::Tensor& x, const at::
 // stray_pixels.
 at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, const std::vector<world::Scene>& scenes,
                                const RecLoss& loss = {});
-
-// Raw latents [B, z, F, h, w] (encode_moments' means or samples) as
-// decode_raw takes them: normalised with the VAE's latent statistics (mean 0,
-// std 1 while the VAE trains from scratch; a finished model's are those of
-// its training latents).
-at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw);
 
 }  // namespace kino::train

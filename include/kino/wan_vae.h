@@ -36,6 +36,10 @@ class WanVAE {
   // videos [B, 3, 1+4k, H, W] -> raw (mu, log_var), each [B, z, 1+k, H/8, W/8]
   // (before the latent normalisation; what training needs).
   std::pair<at::Tensor, at::Tensor> encode_moments(const at::Tensor& videos, Trace* trace = nullptr) const;
+  // Raw latents ([z, F, h, w] or [B, z, F, h, w]: encode_moments' means or
+  // samples) normalised with the config's latent statistics, as encode
+  // returns them and decode_raw takes them.
+  at::Tensor normalise(const at::Tensor& raw) const;
   // normalised latent [z, F, h, w] -> video [3, 1+4(F-1), 8h, 8w], not clamped (a
   // leading batch axis is kept if present). Decodes
   // one latent frame at a time, carrying each causal conv's last two input

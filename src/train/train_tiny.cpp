@@ -403,7 +403,7 @@ void train_decoder_step(const Options& o, at::Device device, std::mt19937& rng, 
     auto [mu, log_var] = vae.encode_moments(x);
     z = mu + at::exp(0.5 * log_var.clamp(-30, 20)) * at::randn_like(mu);
   }
-  const at::Tensor loss = object_weighted_rec(vae.decode_raw(normalised(vae, z)), x, scenes, o.decoder_loss);
+  const at::Tensor loss = object_weighted_rec(vae.decode_raw(vae.normalise(z)), x, scenes, o.decoder_loss);
   opt.zero_grad();
   loss.backward();
   opt.step();
@@ -460,7 +460,7 @@ void train_vae(const Options& o, at::Device device, std::mt19937& rng, LossLog& 
     auto [mu, log_var] = vae.encode_moments(x);
     log_var = log_var.clamp(-30, 20);
     at::Tensor z = mu + at::exp(0.5 * log_var) * at::randn_like(mu);
-    at::Tensor recon = vae.decode_raw(normalised(vae, z));
+    at::Tensor recon = vae.decode_raw(vae.normalise(z));
     at::Tensor rec = object_weighted_rec(recon, x, scenes);
     at::Tensor kl = -0.5 * (1 + log_var - mu.pow(2) - log_var.exp()).mean();
     at::Tensor loss = rec + 1e-4 * kl;

@@ -23,10 +23,12 @@ at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t 
   return at::max_pool2d(at::cat({m.slice(1, 0, 1), rest}, 1), {spatial, spatial});
 }
 
-at::Tensor halo_band(const at::Tensor& mask, int64_t radius) {
+at::Tensor dilated(const at::Tensor& mask, int64_t radius) {
   const int64_t k = 2 * radius + 1;
-  return at::max_pool3d(mask, {1, k, k}, {1, 1, 1}, {0, radius, radius}) - mask;
+  return at::max_pool3d(mask, {1, k, k}, {1, 1, 1}, {0, radius, radius});
 }
+
+at::Tensor halo_band(const at::Tensor& mask, int64_t radius) { return dilated(mask, radius) - mask; }
 
 at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
   const int64_t H = mask.size(3), W = mask.size(4);
@@ -38,7 +40,7 @@ at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
 at::Tensor stray_pixels(const at::Tensor& recon, const at::Tensor& x, const at::Tensor& mask) {
   const at::Tensor distance = ((recon - x).pow(2).sum(1, true) + 1e-12).sqrt();
   const int64_t frames = x.size(0) * x.size(2);
-  const at::Tensor away = 1 - at::max_pool3d(mask, {1, 5, 5}, {1, 1, 1}, {0, 2, 2});  // 3+ pixels from the object
+  const at::Tensor away = 1 - dilated(mask, 2);  // 3+ pixels from the object
   return ((distance - 0.3).clamp_min(0) * away).pow(2).sum() / frames;
 }
 
@@ -52,12 +54,6 @@ at::Tensor object_weighted_rec(const at::Tensor& recon, const at::Tensor& x, con
   at::Tensor rec = (weight * (err.pow(2) + loss.l1 * err.abs())).sum() / (weight.sum() * 3);
   if (loss.stray > 0) rec = rec + loss.stray * stray_pixels(recon, x, mask);
   return rec;
-}
-
-at::Tensor normalised(const WanVAE& vae, const at::Tensor& raw) {
-  const WanVAEConfig& c = vae.config();
-  const auto opts = raw.options();
-  return (raw - at::tensor(c.latents_mean, opts).view({1, -1, 1, 1, 1})) / at::tensor(c.latents_std, opts).view({1, -1, 1, 1, 1});
 }
 
 }  // namespace kino::train

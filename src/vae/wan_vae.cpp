@@ -327,8 +327,10 @@ at::Tensor WanVAE::encode(const at::Tensor& video, Trace* trace) const {
     (*trace)["mu_raw"] = mu[0];
     (*trace)["log_var"] = log_var[0];
   }
-  return (mu[0] - impl_->mean) * impl_->inv_std;
+  return normalise(mu[0]);
 }
+
+at::Tensor WanVAE::normalise(const at::Tensor& raw) const { return (raw - impl_->mean) * impl_->inv_std; }
 
 at::Tensor WanVAE::decode_raw(const at::Tensor& latent, Trace* trace, int64_t tile) const {
   const Impl& m = *impl_;
