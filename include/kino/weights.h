@@ -10,11 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "kino/layouts.h"
 #include "kino/tensor_file.h"
 
 namespace kino {
 
-// Converts a tensor view to an owned at::Tensor of the same dtype.
+// Converts a tensor view to an owned at::Tensor of the same dtype; fp8
+// (F8_E4M3, F8_E5M2), which libtorch 1.13 lacks, is decoded to float32.
 at::Tensor to_tensor(const TensorView& view);
 
 class Weights {
@@ -25,6 +27,9 @@ class Weights {
   // `device`: where floating tensors are placed (training on a GPU).
   explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat, bool trainable = false,
                    at::Device device = at::kCPU);
+  // A component's weights in any layout of layouts.h: take() asks for the
+  // official names; "scaled fp8" weights come back as float(code) * scale.
+  Weights(const std::string& path, Component component, at::ScalarType dtype = at::kFloat);
 
   // A source for training from scratch: take() creates every tensor it is
   // asked for (norm scales and gammas 1, biases 0, everything else
@@ -50,8 +55,11 @@ class Weights {
 
  private:
   Weights() = default;
+  // The name `official` has in the file, "" when it has none.
+  std::string stored_name(const std::string& official) const;
 
   std::optional<TensorSet> set_;
+  std::map<std::string, std::string> names_;  // official -> stored (identity without a component)
   at::ScalarType dtype_ = at::kFloat;
   at::Device device_ = at::kCPU;
   std::optional<at::Generator> init_;

@@ -24,9 +24,21 @@ at::ScalarType scalar_type(const TensorView& v) {
     case DType::U8: return at::kByte;
     case DType::BOOL: return at::kBool;
     case DType::F8_E4M3:
-    case DType::F8_E5M2: break;
+    case DType::F8_E5M2: return at::kFloat;  // decoded by to_tensor
   }
   throw Error(concat("tensor '", v.name, "': dtype ", dtype_name(v.dtype), " is not supported by this build"));
+}
+
+// One fp8 code as a float: float8_e4m3fn (exponent bias 7, no infinities,
+// S.1111.111 is NaN) or float8_e5m2 (bias 15, IEEE infinities and NaNs).
+float fp8_value(uint8_t code, bool e4m3) {
+  const int mbits = e4m3 ? 3 : 2, ebits = e4m3 ? 4 : 5, bias = e4m3 ? 7 : 15;
+  const int m = code & ((1 << mbits) - 1), e = (code >> mbits) & ((1 << ebits) - 1);
+  const float sign = code & 0x80 ? -1.0f : 1.0f;
+  if (e4m3 && e == 15 && m == 7) return std::nanf("");
+  if (!e4m3 && e == 31) return m ? std::nanf("") : sign * INFINITY;
+  const float frac = static_cast<float>(m) / static_cast<float>(1 << mbits);
+  return sign * (e == 0 ? std::ldexp(frac, 1 - bias) : std::ldexp(1 + frac, e - bias));
 }
 
 std::string shape_str(at::IntArrayRef s) {
@@ -38,6 +50,14 @@ std::string shape_str(at::IntArrayRef s) {
 }  // namespace
 
 at::Tensor to_tensor(const TensorView& view) {
+  if (view.dtype == DType::F8_E4M3 || view.dtype == DType::F8_E5M2) {
+    float table[256];
+    for (int c = 0; c < 256; ++c) table[c] = fp8_value(static_cast<uint8_t>(c), view.dtype == DType::F8_E4M3);
+    at::Tensor t = at::empty(view.shape, at::kFloat);
+    float* out = t.data_ptr<float>();
+    for (size_t i = 0; i < view.nbytes; ++i) out[i] = table[view.data[i]];
+    return t;
+  }
   at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(scalar_type(view)));
   if (view.nbytes) std::memcpy(t.data_ptr(), view.data, view.nbytes);  // safetensors data may be unaligned
   return t;
@@ -45,6 +65,11 @@ at::Tensor to_tensor(const TensorView& view) {
 
 Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable, at::Device device)
     : set_(TensorSet::open(path)), dtype_(dtype), device_(device), trainable_(trainable) {}
+
+Weights::Weights(const std::string& path, Component component, at::ScalarType dtype)
+    : set_(TensorSet::open(path)), dtype_(dtype) {
+  names_ = official_names(component, set_->names(), path);
+}
 
 Weights Weights::initializer(uint64_t seed, at::Device device) {
   Weights w;
@@ -60,7 +85,13 @@ Weights Weights::random(uint64_t seed, at::TensorOptions options) {
   return w;
 }
 
-bool Weights::has(const std::string& name) const { return !set_ || set_->find(prefix_ + name) != nullptr; }
+bool Weights::has(const std::string& name) const { return !set_ || !stored_name(prefix_ + name).empty(); }
+
+std::string Weights::stored_name(const std::string& official) const {
+  if (names_.empty()) return set_->find(official) ? official : std::string();
+  auto it = names_.find(official);
+  return it == names_.end() ? std::string() : it->second;
+}
 
 at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& shape) {
   const std::string full = prefix_ + name;
@@ -86,16 +117,23 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
     created_[full] = t;
     return t;
   }
-  const TensorView* view = set_->find(full);
-  if (!view) {
+  const std::string stored = stored_name(full);
+  if (stored.empty()) {
     missing_.push_back(full);
     return {};
   }
-  taken_.insert(full);
+  const TensorView* view = set_->find(stored);
+  taken_.insert(stored);
   if (!shape.empty() && at::IntArrayRef(view->shape) != at::IntArrayRef(shape))
-    throw Error(concat(set_->file_of(full), ": tensor '", full, "' has shape ", shape_str(view->shape),
+    throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape),
                     ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
+  // ComfyUI's "scaled fp8": weight = float(code) * <layer>.scale_weight.
+  if (view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2)
+    if (const TensorView* scale = set_->find(fp8_scale_name(stored))) {
+      if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
+      t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
+    }
   if (!t.is_floating_point()) return t;
   t = t.to(device_, dtype_);
   if (trainable_) {
@@ -108,8 +146,13 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
 void Weights::finish() const {
   if (!set_) return;
   std::vector<std::string> unexpected;
-  for (const auto& n : set_->names())
-    if (!taken_.count(n)) unexpected.push_back(n);
+  if (names_.empty()) {
+    for (const auto& n : set_->names())
+      if (!taken_.count(n)) unexpected.push_back(n);
+  } else {
+    for (const auto& [official, stored] : names_)
+      if (!taken_.count(stored)) unexpected.push_back(stored);
+  }
   if (missing_.empty() && unexpected.empty()) return;
   auto list = [](const std::vector<std::string>& v) {
     std::string s;

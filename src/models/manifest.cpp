@@ -4,8 +4,11 @@
 #include <fstream>
 #include <iterator>
 #include <type_traits>
+#include <vector>
 
 #include "kino/error.h"
+#include "kino/layouts.h"
+#include "kino/tensor_file.h"
 
 namespace fs = std::filesystem;
 
@@ -31,10 +34,107 @@ void check_range(const std::string& where, const char* key, T value, T lo, T hi)
   if (!(value >= lo && value <= hi)) throw Error(concat(where, ": field '", key, "' = ", value, " is outside [", lo, ", ", hi, "]"));
 }
 
+nlohmann::json read_json(const fs::path& file) {
+  std::ifstream in(file);
+  if (!in) throw Error(concat("cannot read ", file.string()));
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(concat(file.string(), ": not valid JSON (", e.what(), ")"));
+  }
+}
+
+// Wan2.1 text-to-video defaults (wan/configs: 50 steps, guide 5, shift 5,
+// 832x480, 81 frames at 16 fps, the shared negative prompt).
+nlohmann::json wan21_defaults(double shift) {
+  return {{"sampler", "unipc"}, {"steps", 50},   {"cfg", 5.0}, {"shift", shift},
+          {"width", 832},       {"height", 480}, {"frames", 81}, {"fps", 16}, {"negative_prompt", kWanNegativePrompt}};
+}
+
+// The official Wan-AI release folder: config.json (WanModel), the DiT's
+// safetensors, models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth and
+// google/umt5-xxl/spiece.model.
+nlohmann::json official_manifest(const fs::path& dir) {
+  const fs::path cfg_file = dir / "config.json";
+  const nlohmann::json cfg = read_json(cfg_file);
+  const std::string type = cfg.value("model_type", "t2v");
+  if (type != "t2v") throw Error(concat(cfg_file.string(), ": model_type '", type, "' is not supported (kino runs text-to-video, t2v)"));
+  nlohmann::json dit = nlohmann::json::object();
+  for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps"})
+    if (cfg.contains(k)) dit[k] = cfg[k];
+  // The release's name, else the one models_t5_*.pth there is.
+  std::string t5 = "models_t5_umt5-xxl-enc-bf16.pth";
+  std::error_code ec;
+  if (!fs::exists(dir / t5, ec)) {
+    std::vector<std::string> found;
+    for (const auto& e : fs::directory_iterator(dir, ec))
+      if (e.path().filename().string().rfind("models_t5", 0) == 0 && e.path().extension() == ".pth")
+        found.push_back(e.path().filename().string());
+    if (found.size() != 1)
+      throw Error(concat(dir.string(), ": expected one models_t5_*.pth (the umT5 text encoder) in this Wan folder, found ", found.size()));
+    t5 = found[0];
+  }
+  return {{"kino_manifest", 1},
+          {"name", dir.filename().string()},
+          {"tokenizer", "google/umt5-xxl/spiece.model"},
+          {"text_encoder", {{"weights", t5}}},
+          {"transformer", {{"weights", component_weights(dir.string())}, {"config", dit}}},
+          {"vae", {{"weights", "Wan2.1_VAE.pth"}}},
+          {"defaults", wan21_defaults(5.0)}};
+}
+
+// A Diffusers WanPipeline folder (model_index.json).
+nlohmann::json diffusers_manifest(const fs::path& dir) {
+  const fs::path index_file = dir / "model_index.json";
+  const std::string cls = read_json(index_file).value("_class_name", "");
+  if (cls != "WanPipeline") throw Error(concat(index_file.string(), ": '", cls, "' is not supported (expected WanPipeline, text-to-video)"));
+  const nlohmann::json t = read_json(dir / "transformer" / "config.json");
+  nlohmann::json dit = nlohmann::json::object();
+  if (t.contains("num_attention_heads")) dit["num_heads"] = t["num_attention_heads"];
+  if (t.contains("eps")) dit["eps"] = t["eps"];
+  const nlohmann::json v = read_json(dir / "vae" / "config.json");
+  nlohmann::json vae = nlohmann::json::object();
+  for (const char* k : {"latents_mean", "latents_std"})
+    if (v.contains(k)) vae[k] = v[k];
+  double shift = 5.0;
+  std::error_code ec;
+  if (fs::exists(dir / "scheduler" / "scheduler_config.json", ec))
+    shift = read_json(dir / "scheduler" / "scheduler_config.json").value("flow_shift", shift);
+  return {{"kino_manifest", 1},
+          {"name", dir.filename().string()},
+          {"tokenizer", "tokenizer/spiece.model"},
+          {"text_encoder", {{"weights", "text_encoder"}}},
+          {"transformer", {{"weights", "transformer"}, {"config", dit}}},
+          {"vae", {{"weights", "vae"}, {"config", vae}}},
+          {"defaults", wan21_defaults(shift)}};
+}
+
+// Fills every config field the weight shapes decide and the manifest left
+// out; a DiT without num_heads gets dim / 128 (every released Wan model).
+void complete_config(Component c, const std::string& weights, nlohmann::json& config) {
+  const TensorSet set = TensorSet::open(weights);
+  const nlohmann::json inferred = infer_config(c, set, official_names(c, set.names(), weights));
+  for (auto it = inferred.begin(); it != inferred.end(); ++it)
+    if (!config.contains(it.key())) config[it.key()] = it.value();
+  if (c == Component::Transformer && !config.contains("num_heads")) {
+    const int64_t dim = config["dim"].get<int64_t>();
+    if (dim % 128) throw Error(concat(weights, ": dim ", dim, " is not a multiple of 128: give transformer.config.num_heads in a kino.json"));
+    config["num_heads"] = dim / 128;
+  }
+}
+
 }  // namespace
 
 ModelManifest load_manifest(const std::string& path, bool weights_required) {
   std::error_code ec;
+  if (fs::is_directory(path, ec) && !fs::exists(fs::path(path) / "kino.json", ec)) {
+    const fs::path dir = fs::absolute(path).lexically_normal();
+    if (fs::exists(dir / "model_index.json", ec))
+      return parse_manifest(diffusers_manifest(dir).dump(), (dir / "model_index.json").string(), weights_required);
+    if (fs::exists(dir / "config.json", ec) && read_json(dir / "config.json").value("_class_name", "") == "WanModel")
+      return parse_manifest(official_manifest(dir).dump(), (dir / "config.json").string(), weights_required);
+    throw Error(concat(path, ": no kino.json, Diffusers model_index.json or Wan config.json in this folder"));
+  }
   fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "kino.json" : fs::path(path);
   if (!fs::exists(file, ec)) throw Error(concat("model manifest not found: ", file.string()));
   std::ifstream in(file);
@@ -66,12 +166,16 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
     if (required && !fs::exists(p, ec)) throw Error(concat(where, ": ", key, " file not found: ", p.string()));
     return p.string();
   };
-  auto component = [&](const char* key, std::string& weights, nlohmann::json& config) {
+  auto component = [&](const char* key, Component kind, std::string& weights, nlohmann::json& config) {
     if (!j.contains(key) || !j[key].is_object()) throw Error(concat(where, ": field '", key, "' is missing"));
     const auto& c = j[key];
     weights = resolve(field<std::string>(c, where, "weights", ""), key, weights_required);
     config = c.value("config", nlohmann::json::object());
     if (!config.is_object()) throw Error(concat(where, ": field '", key, ".config' must be an object"));
+    if (weights_required) {
+      weights = component_weights(weights);
+      complete_config(kind, weights, config);
+    }
   };
 
   ModelManifest m;
@@ -79,10 +183,14 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   m.name = field<std::string>(j, where, "name", file.parent_path().filename().string());
   m.family = field<std::string>(j, where, "family", "wan2.1");
   if (m.family != "wan2.1") throw Error(concat(where, ": family '", m.family, "' is not supported (expected wan2.1)"));
-  m.tokenizer = resolve(field<std::string>(j, where, "tokenizer", ""), "tokenizer");
-  component("text_encoder", m.text_encoder, m.text_encoder_config);
-  component("transformer", m.transformer, m.transformer_config);
-  component("vae", m.vae, m.vae_config);
+  component("text_encoder", Component::TextEncoder, m.text_encoder, m.text_encoder_config);
+  component("transformer", Component::Transformer, m.transformer, m.transformer_config);
+  component("vae", Component::Vae, m.vae, m.vae_config);
+  // Without a tokenizer file, a safetensors text encoder carries its own
+  // (ComfyUI's `spiece_model`).
+  const std::string tokenizer = field<std::string>(j, where, "tokenizer", "");
+  m.tokenizer = !tokenizer.empty() || fs::path(m.text_encoder).extension() != ".safetensors" ? resolve(tokenizer, "tokenizer")
+                                                                                             : m.text_encoder;
 
   const nlohmann::json d = j.value("defaults", nlohmann::json::object());
   const std::string dw = where + " defaults";

@@ -36,12 +36,10 @@ void read(const Json& j, const char* key, T& out, const std::string& where) {
   }
 }
 
-
-
-
 template <typename Module, typename Config>
-Module load_module(const std::string& path, const Config& cfg, const std::optional<at::TensorOptions>& random) {
-  Weights w = random ? Weights::random(0, *random) : Weights(path);
+Module load_module(const std::string& path, Component component, const Config& cfg,
+                   const std::optional<at::TensorOptions>& random) {
+  Weights w = random ? Weights::random(0, *random) : Weights(path, component);
   Module m(cfg, w);
   w.finish();
   return m;
@@ -55,7 +53,8 @@ int64_t weight_bytes(const ModelManifest& m, at::ScalarType dtype) {
     const TensorSet set = TensorSet::open(path);
     for (const auto& name : set.names()) {
       const TensorView* v = set.find(name);
-      const bool floating = v->dtype == DType::F32 || v->dtype == DType::F16 || v->dtype == DType::BF16 || v->dtype == DType::F64;
+      const bool floating = v->dtype != DType::U8 && v->dtype != DType::BOOL && v->dtype != DType::I64 && v->dtype != DType::I32 &&
+                            v->dtype != DType::I16 && v->dtype != DType::I8;
       total += floating ? v->numel() * static_cast<int64_t>(c10::elementSize(dtype)) : static_cast<int64_t>(v->nbytes);
     }
   }
@@ -159,9 +158,9 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
     : device_(device),
       text_home_(device.is_cuda() ? at::Device(at::kCPU) : device),
       tokenizer_(model.tokenizer),
-      t5_(load_module<UMT5Encoder>(model.text_encoder, umt5_config(model), random)),
-      dit_(load_module<WanDiT>(model.transformer, dit_config(model), random)),
-      vae_(load_module<WanVAE>(model.vae, vae_config(model), random)) {
+      t5_(load_module<UMT5Encoder>(model.text_encoder, Component::TextEncoder, umt5_config(model), random)),
+      dit_(load_module<WanDiT>(model.transformer, Component::Transformer, dit_config(model), random)),
+      vae_(load_module<WanVAE>(model.vae, Component::Vae, vae_config(model), random)) {
   if (tokenizer_.vocab_size() > t5_.config().vocab)
     throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
                     t5_.config().vocab));

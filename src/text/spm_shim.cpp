@@ -19,9 +19,10 @@ void copy_error(const std::string& msg, char* err, int cap) {
 
 extern "C" {
 
-void* kino_spm_load(const char* path, char* err, int errcap) {
+// `data`: a serialized ModelProto (a tokenizer.model file's bytes).
+void* kino_spm_load(const char* data, size_t size, char* err, int errcap) {
   auto* sp = new sentencepiece::SentencePieceProcessor();
-  auto status = sp->Load(path);
+  auto status = sp->LoadFromSerializedProto(std::string(data, size));
   if (!status.ok()) {
     copy_error(status.ToString(), err, errcap);
     delete sp;

@@ -6,8 +6,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "kino/error.h"
+#include "kino/tensor_file.h"
 
 namespace kino {
 
@@ -15,7 +17,7 @@ namespace {
 
 // The sentencepiece shim, opened once per process in a fresh link namespace.
 struct SpmLibrary {
-  void* (*load)(const char*, char*, int) = nullptr;
+  void* (*load)(const char*, size_t, char*, int) = nullptr;
   void (*free)(void*) = nullptr;
   int (*vocab_size)(void*) = nullptr;
   int (*encode)(void*, const char*, int*, int) = nullptr;
@@ -68,8 +70,27 @@ const SpmLibrary& spm() {
 
 Tokenizer::Tokenizer(const std::string& model_path) {
   if (access(model_path.c_str(), R_OK) != 0) throw Error(concat("cannot read tokenizer ", model_path));
+  // A weight file carries the model as a U8 tensor `spiece_model` (ComfyUI's
+  // umT5 files); anything else is the model file itself.
+  std::optional<TensorSet> weights;
+  const TensorView* embedded = nullptr;
+  std::shared_ptr<const FileBytes> file;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  if (std::filesystem::path(model_path).extension() == ".safetensors") {
+    weights = TensorSet::open(model_path);
+    embedded = weights->find("spiece_model");
+    if (!embedded || embedded->dtype != DType::U8)
+      throw Error(concat(model_path, ": no U8 tensor 'spiece_model' (a tokenizer) in this weight file"));
+    data = embedded->data;
+    size = embedded->nbytes;
+  } else {
+    file = std::make_shared<FileBytes>(model_path);
+    data = file->data();
+    size = file->size();
+  }
   char err[512] = {0};
-  handle_ = spm().load(model_path.c_str(), err, sizeof err);
+  handle_ = spm().load(reinterpret_cast<const char*>(data), size, err, sizeof err);
   if (!handle_) throw Error(concat(model_path, ": not a sentencepiece model (", err, ")"));
 }
 

@@ -1,0 +1,229 @@
+#include "kino/layouts.h"
+
+#include <filesystem>
+#include <functional>
+
+#include "kino/error.h"
+
+namespace fs = std::filesystem;
+
+namespace kino {
+
+const char* const kWanNegativePrompt =
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，残缺的，"
+    "多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，"
+    "倒着走";
+
+namespace {
+
+bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool ends_with(const std::string& s, const std::string& p) {
+  return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
+}
+bool contains(const std::string& s, const std::string& p) { return s.find(p) != std::string::npos; }
+
+// Replaces the first prefix of `rules` that `s` starts with.
+std::string replace_prefix(const std::string& s, const std::vector<std::pair<std::string, std::string>>& rules) {
+  for (const auto& [from, to] : rules)
+    if (starts_with(s, from)) return to + s.substr(from.size());
+  return s;
+}
+
+// "blocks.7.rest" -> ("blocks.7.", "rest") for `head` = "blocks."; false if
+// `s` is not of that form.
+bool split_block(const std::string& s, const std::string& head, std::string& block, std::string& rest) {
+  if (!starts_with(s, head)) return false;
+  size_t i = head.size();
+  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
+  if (i == head.size() || i >= s.size() || s[i] != '.') return false;
+  block = s.substr(head.size(), i - head.size());
+  rest = s.substr(i + 1);
+  return true;
+}
+
+// Stored tensors that are not weights.
+bool is_auxiliary(const std::string& n) {
+  return ends_with(n, ".scale_weight") || ends_with(n, ".scale_input") || n == "scaled_fp8" || n == "spiece_model";
+}
+
+// Diffusers WanTransformer3DModel -> official (the inverse of
+// convert_wan_to_diffusers.py's renames).
+std::string dit_from_diffusers(const std::string& n) {
+  if (n == "scale_shift_table") return "head.modulation";
+  std::string i, rest;
+  if (split_block(n, "blocks.", i, rest)) {
+    if (rest == "scale_shift_table") return "blocks." + i + ".modulation";
+    rest = replace_prefix(rest, {{"attn1.", "self_attn."}, {"attn2.", "cross_attn."}, {"norm2.", "norm3."},
+                                 {"ffn.net.0.proj.", "ffn.0."}, {"ffn.net.2.", "ffn.2."}});
+    for (const char* attn : {"self_attn.", "cross_attn."})
+      if (starts_with(rest, attn)) {
+        const std::string a = attn;
+        rest = a + replace_prefix(rest.substr(a.size()), {{"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "o."}});
+      }
+    return "blocks." + i + "." + rest;
+  }
+  return replace_prefix(n, {{"condition_embedder.text_embedder.linear_1.", "text_embedding.0."},
+                            {"condition_embedder.text_embedder.linear_2.", "text_embedding.2."},
+                            {"condition_embedder.time_embedder.linear_1.", "time_embedding.0."},
+                            {"condition_embedder.time_embedder.linear_2.", "time_embedding.2."},
+                            {"condition_embedder.time_proj.", "time_projection.1."},
+                            {"proj_out.", "head.head."}});
+}
+
+// HuggingFace (U)T5EncoderModel -> Wan's T5Encoder.
+std::string umt5_from_hf(const std::string& n) {
+  if (n == "shared.weight" || n == "encoder.embed_tokens.weight") return "token_embedding.weight";
+  if (n == "encoder.final_layer_norm.weight") return "norm.weight";
+  std::string i, rest;
+  if (!split_block(n, "encoder.block.", i, rest)) return n;
+  return "blocks." + i + "." +
+         replace_prefix(rest, {{"layer.0.layer_norm.", "norm1."},
+                               {"layer.0.SelfAttention.relative_attention_bias.", "pos_embedding.embedding."},
+                               {"layer.0.SelfAttention.", "attn."},
+                               {"layer.1.layer_norm.", "norm2."},
+                               {"layer.1.DenseReluDense.wi_0.", "ffn.gate.0."},
+                               {"layer.1.DenseReluDense.wi_1.", "ffn.fc1."},
+                               {"layer.1.DenseReluDense.wo.", "ffn.fc2."}});
+}
+
+// A Diffusers residual block's leaf -> the official `residual.N` / `shortcut`.
+std::string vae_residual(const std::string& leaf) {
+  return replace_prefix(leaf, {{"norm1.", "residual.0."}, {"conv1.", "residual.2."}, {"norm2.", "residual.3."},
+                               {"conv2.", "residual.6."}, {"conv_shortcut.", "shortcut."}});
+}
+
+// Diffusers AutoencoderKLWan -> official WanVAE_ (convert_vae() inverted).
+// The decoder's up_blocks hold num_res_blocks + 1 resnets and an upsampler,
+// flattened officially into runs of num_res_blocks + 2 entries.
+std::string vae_from_diffusers(const std::string& n) {
+  constexpr int kPerUpBlock = 2 + 2;  // Wan2.1's VAE: num_res_blocks = 2
+  const std::string top = replace_prefix(n, {{"quant_conv.", "conv1."}, {"post_quant_conv.", "conv2."}});
+  if (top != n) return top;
+  for (const std::string part : {"encoder.", "decoder."}) {
+    if (!starts_with(n, part)) continue;
+    const std::string rest = n.substr(part.size());
+    std::string i, leaf;
+    if (split_block(rest, "mid_block.resnets.", i, leaf)) return part + "middle." + (i == "0" ? "0." : "2.") + vae_residual(leaf);
+    if (starts_with(rest, "mid_block.attentions.0.")) return part + "middle.1." + rest.substr(23);
+    if (split_block(rest, "down_blocks.", i, leaf)) return part + "downsamples." + i + "." + vae_residual(leaf);
+    if (split_block(rest, "up_blocks.", i, leaf)) {
+      std::string r, l;
+      const int base = std::stoi(i) * kPerUpBlock;
+      if (split_block(leaf, "resnets.", r, l)) return part + "upsamples." + std::to_string(base + std::stoi(r)) + "." + vae_residual(l);
+      if (starts_with(leaf, "upsamplers.0."))
+        return part + "upsamples." + std::to_string(base + kPerUpBlock - 1) + "." + leaf.substr(13);
+    }
+    return part + replace_prefix(rest, {{"conv_in.", "conv1."}, {"norm_out.", "head.0."}, {"conv_out.", "head.2."}});
+  }
+  return n;
+}
+
+const TensorView& need(const TensorSet& set, const std::map<std::string, std::string>& names, const std::string& official,
+                       size_t rank) {
+  auto it = names.find(official);
+  const TensorView* v = it == names.end() ? nullptr : set.find(it->second);
+  if (!v) throw Error(concat(set.path(), ": tensor '", official, "' not found (is this the right component?)"));
+  if (v->shape.size() != rank)
+    throw Error(concat(set.file_of(it->second), ": tensor '", it->second, "' has ", v->shape.size(), " dimensions, expected ", rank));
+  return *v;
+}
+
+int64_t count_blocks(const std::map<std::string, std::string>& names, const std::string& head, const std::string& leaf) {
+  int64_t n = 0;
+  while (names.count(concat(head, n, ".", leaf))) ++n;
+  return n;
+}
+
+}  // namespace
+
+std::map<std::string, std::string> official_names(Component c, const std::vector<std::string>& stored,
+                                                  const std::string& where) {
+  // The naming of a file is one style throughout: recognise it once.
+  auto any = [&](const std::function<bool(const std::string&)>& pred) { return std::any_of(stored.begin(), stored.end(), pred); };
+  std::function<std::string(const std::string&)> rename = [](const std::string& n) { return n; };
+  if (c == Component::Transformer) {
+    const std::string comfy = "model.diffusion_model.";
+    const bool prefixed = any([&](const std::string& n) { return starts_with(n, comfy); });
+    const bool diffusers = any([](const std::string& n) { return contains(n, "condition_embedder.") || contains(n, ".attn1."); });
+    rename = [=](const std::string& n) {
+      const std::string s = prefixed && starts_with(n, comfy) ? n.substr(comfy.size()) : n;
+      return diffusers ? dit_from_diffusers(s) : s;
+    };
+  } else if (c == Component::TextEncoder) {
+    if (any([](const std::string& n) { return starts_with(n, "encoder.block.") || n == "shared.weight"; })) rename = umt5_from_hf;
+  } else if (any([](const std::string& n) { return starts_with(n, "quant_conv.") || contains(n, ".mid_block."); })) {
+    rename = vae_from_diffusers;
+  }
+  const bool tied_copy = std::find(stored.begin(), stored.end(), "shared.weight") != stored.end();
+  std::map<std::string, std::string> out;
+  for (const auto& n : stored) {
+    if (is_auxiliary(n) || (tied_copy && n == "encoder.embed_tokens.weight")) continue;
+    const std::string official = rename(n);
+    auto [it, fresh] = out.emplace(official, n);
+    if (!fresh) throw Error(concat(where, ": tensors '", it->second, "' and '", n, "' both stand for '", official, "'"));
+  }
+  return out;
+}
+
+std::string fp8_scale_name(const std::string& w) {
+  return ends_with(w, ".weight") ? w.substr(0, w.size() - 6) + "scale_weight" : std::string();
+}
+
+nlohmann::json infer_config(Component c, const TensorSet& set, const std::map<std::string, std::string>& names) {
+  nlohmann::json j;
+  switch (c) {
+    case Component::Transformer: {
+      const auto& patch = need(set, names, "patch_embedding.weight", 5).shape;
+      j["dim"] = patch[0];
+      j["in_dim"] = patch[1];
+      j["patch_size"] = {patch[2], patch[3], patch[4]};
+      j["text_dim"] = need(set, names, "text_embedding.0.weight", 2).shape[1];
+      j["freq_dim"] = need(set, names, "time_embedding.0.weight", 2).shape[1];
+      j["ffn_dim"] = need(set, names, "blocks.0.ffn.0.weight", 2).shape[0];
+      j["num_layers"] = count_blocks(names, "blocks.", "modulation");
+      const int64_t per_token = need(set, names, "head.head.weight", 2).shape[0], cells = patch[2] * patch[3] * patch[4];
+      if (per_token % cells) throw Error(concat(set.path(), ": head.head.weight rows ", per_token, " are not a multiple of the patch's ", cells));
+      j["out_dim"] = per_token / cells;
+      j["qk_norm"] = names.count("blocks.0.self_attn.norm_q.weight") > 0;
+      j["cross_attn_norm"] = names.count("blocks.0.norm3.weight") > 0;
+      break;
+    }
+    case Component::TextEncoder: {
+      const auto& emb = need(set, names, "token_embedding.weight", 2).shape;
+      j["vocab"] = emb[0];
+      j["dim"] = emb[1];
+      j["dim_attn"] = need(set, names, "blocks.0.attn.q.weight", 2).shape[0];
+      j["dim_ffn"] = need(set, names, "blocks.0.ffn.fc1.weight", 2).shape[0];
+      j["num_layers"] = count_blocks(names, "blocks.", "norm1.weight");
+      const bool shared = names.count("pos_embedding.embedding.weight") > 0;
+      const auto& pos = need(set, names, shared ? "pos_embedding.embedding.weight" : "blocks.0.pos_embedding.embedding.weight", 2).shape;
+      j["shared_pos"] = shared;
+      j["num_buckets"] = pos[0];
+      j["num_heads"] = pos[1];
+      break;
+    }
+    case Component::Vae: {
+      j["dim"] = need(set, names, "encoder.conv1.weight", 5).shape[0];
+      j["z_dim"] = need(set, names, "conv2.weight", 5).shape[0];
+      break;
+    }
+  }
+  return j;
+}
+
+std::string component_weights(const std::string& path) {
+  std::error_code ec;
+  if (!fs::is_directory(path, ec)) return path;
+  std::vector<std::string> index, single;
+  for (const auto& e : fs::directory_iterator(path, ec)) {
+    const std::string name = e.path().filename().string();
+    if (ends_with(name, ".safetensors.index.json")) index.push_back(e.path().string());
+    else if (ends_with(name, ".safetensors")) single.push_back(e.path().string());
+  }
+  if (index.size() == 1) return index[0];
+  if (index.empty() && single.size() == 1) return single[0];
+  throw Error(concat(path, ": expected one *.safetensors.index.json or one *.safetensors file in this folder, found ",
+                     index.size(), " and ", single.size()));
+}
+
+}  // namespace kino

@@ -1,0 +1,245 @@
+// The tiny Wan2.1 weights in the layouts users download (official release,
+// Diffusers folders, ComfyUI single files; ../shared/fixtures/wan21-layouts):
+// every tensor read back under its official name, configs from the shapes,
+// whole folders as models, and the end-to-end case of wan21-tiny with each.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kino/layouts.h"
+#include "kino/manifest.h"
+#include "kino/wan_t2v.h"
+#include "kino/weights.h"
+#include "support.h"
+
+using namespace kino;
+using Json = nlohmann::json;
+
+namespace {
+
+std::string layouts(const std::string& rel = "") { return test::fixture_dir("wan21-layouts") + "/" + rel; }
+std::string tiny(const std::string& file) { return test::fixture(file); }
+
+const char* kDitF16 = "comfyui/diffusion_models/wan2.1_t2v_1.3B_fp16.safetensors";
+const char* kDitFp8 = "comfyui/diffusion_models/wan2.1_t2v_1.3B_fp8_scaled.safetensors";
+const char* kT5F16 = "comfyui/text_encoders/umt5_xxl_fp16.safetensors";
+const char* kT5Fp8 = "comfyui/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors";
+const char* kVaeBf16 = "comfyui/vae/wan_2.1_vae.safetensors";
+
+// The MANIFEST's suggested end-to-end tolerance of one run and tensor.
+double suggested_tol(const std::string& run, const std::string& tensor) {
+  static const Json m = Json::parse(test::read_file(layouts("MANIFEST.json")));
+  return m.at("e2e").at("suggested_rel_tol").at(run).at(tensor).get<double>();
+}
+
+// How a stored weight must relate to the float32 original.
+enum class Rounding { Exact, F16, BF16, Fp8Scaled };
+
+struct LayoutFile {
+  const char* path;  // under wan21-layouts/
+  Component component;
+  const char* reference;  // wan21-tiny weights
+  Rounding linear, rest;   // Linear weights (fp8 in scaled files) and everything else
+};
+
+class LayoutWeights : public ::testing::TestWithParam<LayoutFile> {};
+
+// Every official tensor is there under the layout's name, as the original
+// rounded once to the file's dtype (fp8: code * scale_weight, within half an
+// fp8 step); nothing is left over.
+TEST_P(LayoutWeights, HoldTheFixtureWeightsUnderOfficialNames) {
+  KINO_REQUIRE_FIXTURES();
+  const LayoutFile& f = GetParam();
+  Weights w(layouts(f.path), f.component);
+  const auto ref = test::load_tensors(tiny(f.reference));
+  size_t fp8 = 0;
+  for (const auto& [name, r] : ref) {
+    at::Tensor got = w.take(name);
+    ASSERT_TRUE(got.defined()) << name;
+    ASSERT_EQ(got.sizes(), r.sizes()) << name;
+    const bool linear = r.dim() == 2 && name.find("embedding.weight") == std::string::npos && name != "token_embedding.weight";
+    switch (linear ? f.linear : f.rest) {
+      case Rounding::Exact: EXPECT_TRUE(at::equal(got, r)) << name; break;
+      case Rounding::F16: EXPECT_TRUE(at::equal(got, r.to(at::kHalf).to(at::kFloat))) << name; break;
+      case Rounding::BF16: EXPECT_TRUE(at::equal(got, r.to(at::kBFloat16).to(at::kFloat))) << name; break;
+      case Rounding::Fp8Scaled: {
+        // e4m3: 3 mantissa bits, so rounding moves a normal value by at most
+        // 2^-4 of itself; subnormal steps are 2^-9 of the scale, which is
+        // max|W| / 448 in these files.
+        ++fp8;
+        const double scale = r.abs().max().item<double>() / 448;
+        const at::Tensor bound = r.abs() * std::ldexp(1.0, -4) + scale * std::ldexp(1.0, -10) + 1e-12;
+        EXPECT_TRUE((got - r).abs().le(bound).all().item<bool>()) << name;
+        EXPECT_GT(test::rel_error(got, r), 0.0) << name << " was not rounded: not read as fp8?";
+        break;
+      }
+    }
+  }
+  if (f.linear == Rounding::Fp8Scaled) {
+    EXPECT_GT(fp8, 10u);
+  }
+  EXPECT_NO_THROW(w.finish());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Files, LayoutWeights,
+    ::testing::Values(
+        LayoutFile{"official/diffusion_pytorch_model.safetensors", Component::Transformer, "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"official/models_t5_umt5-xxl-enc-bf16.pth", Component::TextEncoder, "t5_weights.safetensors", Rounding::BF16, Rounding::BF16},
+        LayoutFile{"official/Wan2.1_VAE.pth", Component::Vae, "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/transformer/diffusion_pytorch_model.safetensors.index.json", Component::Transformer, "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/text_encoder/model.safetensors.index.json", Component::TextEncoder, "t5_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/vae/diffusion_pytorch_model.safetensors", Component::Vae, "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{kDitF16, Component::Transformer, "dit_weights.safetensors", Rounding::F16, Rounding::F16},
+        LayoutFile{kDitFp8, Component::Transformer, "dit_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
+        LayoutFile{kT5F16, Component::TextEncoder, "t5_weights.safetensors", Rounding::F16, Rounding::F16},
+        LayoutFile{kT5Fp8, Component::TextEncoder, "t5_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
+        LayoutFile{kVaeBf16, Component::Vae, "vae_weights.safetensors", Rounding::BF16, Rounding::BF16}));
+
+// The configs every layout implies, from shapes alone, equal the fixture
+// manifest's (DiT num_heads and text_len are not in the shapes).
+TEST(Layouts, ConfigsFollowFromTheShapes) {
+  KINO_REQUIRE_FIXTURES();
+  const Json tiny_manifest = Json::parse(test::read_file(test::fixture_manifest_path()));
+  const std::vector<std::pair<Component, std::vector<std::string>>> cases = {
+      {Component::Transformer, {"official/diffusion_pytorch_model.safetensors", "diffusers/transformer", kDitF16, kDitFp8}},
+      {Component::TextEncoder, {"official/models_t5_umt5-xxl-enc-bf16.pth", "diffusers/text_encoder", kT5F16, kT5Fp8}},
+      {Component::Vae, {"official/Wan2.1_VAE.pth", "diffusers/vae", kVaeBf16}}};
+  for (const auto& [component, files] : cases) {
+    const char* key = component == Component::Transformer ? "transformer" : component == Component::TextEncoder ? "text_encoder" : "vae";
+    const Json& expected = tiny_manifest[key]["config"];
+    for (const auto& file : files) {
+      const std::string path = component_weights(layouts(file));
+      const TensorSet set = TensorSet::open(path);
+      const Json got = infer_config(component, set, official_names(component, set.names(), path));
+      EXPECT_FALSE(got.empty());
+      for (auto it = got.begin(); it != got.end(); ++it)
+        if (expected.contains(it.key())) EXPECT_EQ(it.value(), expected[it.key()]) << file << ": " << it.key();
+        else EXPECT_EQ(component, Component::Vae) << file << ": " << it.key() << " not in the fixture manifest";
+    }
+  }
+}
+
+// A release folder given to --model is a model: the official one with its
+// config.json, the Diffusers one with its component configs and scheduler.
+TEST(Layouts, ReleaseFoldersAreModels) {
+  KINO_REQUIRE_FIXTURES();
+  const ModelManifest off = load_manifest(layouts("official"));
+  EXPECT_EQ(off.tokenizer, layouts("official/google/umt5-xxl/spiece.model"));
+  EXPECT_EQ(off.text_encoder, layouts("official/models_t5_umt5-xxl-enc-bf16.pth"));  // the release's name
+  EXPECT_EQ(off.transformer_config["text_len"], 32);
+  EXPECT_EQ(off.transformer_config["num_heads"], 4);
+  EXPECT_EQ(off.text_encoder_config["num_layers"], 3);
+  EXPECT_EQ(off.defaults.negative_prompt, kWanNegativePrompt);
+
+  const ModelManifest dif = load_manifest(layouts("diffusers"));
+  EXPECT_EQ(dif.tokenizer, layouts("diffusers/tokenizer/spiece.model"));
+  EXPECT_EQ(dif.transformer, layouts("diffusers/transformer/diffusion_pytorch_model.safetensors.index.json"));
+  EXPECT_EQ(dif.transformer_config["num_heads"], 4);
+  EXPECT_FALSE(dif.transformer_config.contains("text_len"));  // Diffusers' max_sequence_length: 512
+  EXPECT_EQ(dif.defaults.shift, 5.0);                          // scheduler_config.json flow_shift
+  EXPECT_EQ(dif.vae_config["latents_std"].size(), 16u);
+
+  // A ComfyUI text encoder carries its tokenizer.
+  test::TempDir dir;
+  std::ofstream(dir / "kino.json") << Json{{"kino_manifest", 1},
+                                           {"text_encoder", {{"weights", layouts(kT5F16)}}},
+                                           {"transformer", {{"weights", layouts(kDitF16)}, {"config", {{"num_heads", 4}, {"text_len", 32}}}}},
+                                           {"vae", {{"weights", layouts(kVaeBf16)}}}}
+                                          .dump();
+  EXPECT_EQ(load_manifest(dir.path).tokenizer, layouts(kT5F16));
+
+  test::TempDir empty;
+  try {
+    load_manifest(empty.path);
+    ADD_FAILURE() << "an empty folder loaded as a model";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model_index.json"), std::string::npos) << e.what();
+  }
+}
+
+// The wan21-tiny end-to-end case (UniPC and DPM++, 4 steps, cfg 5, seed 42)
+// with some components read from one layout (the rest: wan21-tiny's
+// float32 files), stage by stage from the reference inputs. A stage whose
+// files are float32 must match e2e_io at the wan21-tiny tolerances; a stage
+// with rounded weights must match the official run with the same files
+// (expected_quantized, at 1e-4), or, where that run is not stored, e2e_io
+// within the MANIFEST's suggested tolerance (the error of the rounding).
+struct Mix {
+  const char* run;  // MANIFEST e2e run name and expected_quantized prefix
+  const char *text_encoder, *tokenizer, *transformer, *vae;  // "" = wan21-tiny's
+  bool t5_rounded, dit_rounded, vae_rounded;
+};
+
+class LayoutEndToEnd : public ::testing::TestWithParam<Mix> {};
+
+TEST_P(LayoutEndToEnd, MatchesTheOfficialRunWithTheSameFiles) {
+  KINO_REQUIRE_FIXTURES();
+  const Mix& mix = GetParam();
+  const Json tiny_manifest = Json::parse(test::read_file(test::fixture_manifest_path()));
+  auto path = [&](const char* rel, const char* fallback) { return rel[0] ? layouts(rel) : tiny(fallback); };
+  Json j = {{"kino_manifest", 1},
+            {"text_encoder", {{"weights", path(mix.text_encoder, "t5_weights.safetensors")}}},
+            {"transformer", {{"weights", path(mix.transformer, "dit_weights.safetensors")}, {"config", {{"num_heads", 4}, {"text_len", 32}}}}},
+            {"vae", {{"weights", path(mix.vae, "vae_weights.safetensors")}}}};
+  if (mix.tokenizer[0] || !mix.text_encoder[0]) j["tokenizer"] = path(mix.tokenizer, "tokenizer.model");
+  test::TempDir dir;
+  WanT2V p(parse_manifest(j.dump(), dir / "kino.json"), at::kCPU, at::kFloat);
+
+  const std::string e2e_file = "e2e_io.safetensors";
+  const auto e2e = test::load_tensors(tiny(e2e_file));
+  const auto quant = test::load_tensors(layouts("expected_quantized.safetensors"));
+  const std::string run = mix.run;
+  // Compares one stage's output with its reference (see above).
+  auto check = [&](const at::Tensor& got, const std::string& name, const at::Tensor& e2e_ref, bool rounded, const std::string& kind) {
+    double tol = 0;
+    at::Tensor ref = e2e_ref;
+    if (!rounded) {
+      tol = test::tolerance(e2e_file, name.find("latents") != std::string::npos ? "unipc.latents" : name);
+    } else if (quant.count(run + "." + name)) {
+      ref = quant.at(run + "." + name);
+      tol = 1e-4;
+    } else {
+      tol = suggested_tol(run, kind);
+    }
+    const double err = test::rel_error(got, ref);
+    EXPECT_LE(err, tol) << run << " " << name;
+    std::printf("[ parity ] %-24s %-20s rel %.3e (tol %.0e)\n", run.c_str(), name.c_str(), err, tol);
+  };
+
+  const TensorFile meta = TensorFile::open(tiny(e2e_file));
+  check(p.encode_text(meta.metadata().at("prompt")), "context_cond", e2e.at("context_cond"), mix.t5_rounded, "context_cond");
+  check(p.encode_text(tiny_manifest["defaults"]["negative_prompt"].get<std::string>()), "context_uncond", e2e.at("context_uncond"),
+        mix.t5_rounded, "context_uncond");
+  for (const std::string s : {"unipc", "dpmpp"}) {
+    const SamplerKind kind = s == "unipc" ? SamplerKind::UniPC : SamplerKind::DPMpp;
+    const at::Tensor latent = p.sample(e2e.at("noise"), e2e.at("context_cond"), e2e.at("context_uncond"), kind, 4, 5.0,
+                                       e2e.at("guide_scale").item<double>());
+    const at::Tensor final_ref = e2e.at(s + ".latents")[-1];
+    if (mix.dit_rounded) {
+      check(latent, s + ".final_latent", final_ref, true, "final_latent");
+      // The official video of that latent is not stored: decode the reference latent.
+      check(p.decode(final_ref), s + ".video", e2e.at(s + ".video"), mix.vae_rounded, "video");
+    } else {
+      check(latent, s + ".latents", final_ref, false, "final_latent");
+      check(p.decode(latent), s + ".video", e2e.at(s + ".video"), mix.vae_rounded, "video");
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Runs, LayoutEndToEnd,
+    ::testing::Values(
+        Mix{"diffusers", "diffusers/text_encoder", "diffusers/tokenizer/spiece.model", "diffusers/transformer", "diffusers/vae", false, false, false},
+        Mix{"official_bf16_t5", "official/models_t5_umt5-xxl-enc-bf16.pth", "official/google/umt5-xxl/spiece.model",
+            "official/diffusion_pytorch_model.safetensors", "official/Wan2.1_VAE.pth", true, false, false},
+        Mix{"comfyui_dit_fp16", "", "", kDitF16, "", false, true, false},
+        Mix{"comfyui_dit_fp8_scaled", "", "", kDitFp8, "", false, true, false},
+        Mix{"comfyui_t5_fp16", kT5F16, "", "", "", true, false, false},
+        Mix{"comfyui_t5_fp8_scaled", kT5Fp8, "", "", "", true, false, false},
+        Mix{"comfyui_vae_bf16", "", "", "", kVaeBf16, false, false, true}),
+    [](const auto& info) { return std::string(info.param.run); });
+
+}  // namespace
