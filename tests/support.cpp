@@ -34,9 +34,8 @@ std::map<std::string, at::Tensor> load_tensors(const std::string& path) {
   return out;
 }
 
-double tolerance(const std::string& file, const std::string& tensor) {
+double tolerance(const std::string& file, const std::string& tensor, const std::string& set) {
   static std::map<std::string, nlohmann::json> manifests;
-  const std::string set = "wan21-tiny";
   auto it = manifests.find(set);
   if (it == manifests.end()) {
     std::ifstream in(fixture("MANIFEST.json", set));

@@ -18,8 +18,8 @@ std::string fixture(const std::string& file, const std::string& set = "wan21-tin
 
 // Every tensor of a safetensors file, as owned tensors.
 std::map<std::string, at::Tensor> load_tensors(const std::string& path);
-// The MANIFEST.json rel_tol of one tensor of one fixture file.
-double tolerance(const std::string& file, const std::string& tensor);
+// The MANIFEST.json rel_tol of one tensor of one file of a fixture set.
+double tolerance(const std::string& file, const std::string& tensor, const std::string& set = "wan21-tiny");
 // ||out - ref|| / ||ref|| in float64.
 double rel_error(const at::Tensor& out, const at::Tensor& ref);
 

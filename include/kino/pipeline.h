@@ -20,6 +20,7 @@ struct GenerationRequest {
   std::optional<uint64_t> seed;         // unset: a random seed (reported back)
   std::optional<int64_t> steps, width, height, frames;
   std::optional<double> cfg, shift, fps;
+  std::optional<double> cfg_low_noise;  // two-expert models; unset: the model's, or cfg when cfg is given
   std::optional<std::string> sampler;
   std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
@@ -31,6 +32,7 @@ struct GenerationSettings {
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;
+  double cfg_low_noise = 0;  // the low-noise expert's scale; equal to cfg for one-transformer models
   std::vector<std::string> warnings;  // values rounded to what the model takes
 };
 

@@ -21,7 +21,7 @@ namespace kino {
 
 // Component configs from a manifest (fields left out take the Wan2.1 values).
 UMT5Config umt5_config(const ModelManifest& m);
-WanDiTConfig dit_config(const ModelManifest& m);
+WanDiTConfig dit_config(const ModelManifest& m, bool low_noise = false);
 WanVAEConfig vae_config(const ModelManifest& m);
 
 // "auto" (cuda when this build and machine have it), "cpu", "cuda", "cuda:N";
@@ -35,11 +35,22 @@ at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape);
 // video [3, F, H, W] in [-1, 1] -> RGB24 [F, H, W, 3]: round(clamp((x+1)/2, 0, 1) * 255).
 at::Tensor video_to_uint8(const at::Tensor& video);
 
+// Classifier-free guidance scale; a two-expert model (Wan2.2 A14B) guides
+// its low-noise expert with `low_noise` (one number: the same for both, as
+// the official code takes a single float).
+struct Guidance {
+  Guidance(double s) : scale(s), low_noise(s) {}  // NOLINT: a plain number is a Guidance
+  Guidance(double s, double low) : scale(s), low_noise(low) {}
+  double scale, low_noise;
+};
+
 class WanT2V {
  public:
   struct Step {
     int64_t index;
     at::Tensor cond, uncond, guided, latent;  // velocities and the latent after the step
+    bool low_noise_expert = false;            // which transformer ran (two-expert models)
+    double guidance = 0;                      // the scale it was guided with
   };
   using StepObserver = std::function<void(const Step&)>;
 
@@ -55,8 +66,11 @@ class WanT2V {
   // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
   std::vector<int64_t> latent_shape(int64_t frames, int64_t height, int64_t width) const;
   // The denoising loop from `noise`; returns the final latent.
+  // Two-expert models switch to the low-noise transformer at the first step
+  // whose timestep is below boundary_ratio * 1000 (text2video.py), with one
+  // scheduler (and its multistep history) across the switch.
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
-                    int64_t steps, double shift, double cfg, const StepObserver& observer = {}) const;
+                    int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {}) const;
   // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
   at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const;
   // Waits for the device's queued work (stage timings on a GPU).
@@ -70,6 +84,7 @@ class WanT2V {
   int64_t size_multiple() const;
   const UMT5Encoder& text_encoder() const { return t5_; }
   const WanDiT& transformer() const { return dit_; }
+  bool has_low_noise_expert() const { return dit_low_.has_value(); }
   const WanVAE& vae() const { return vae_; }
 
  private:
@@ -81,6 +96,8 @@ class WanT2V {
   Tokenizer tokenizer_;
   UMT5Encoder t5_;
   WanDiT dit_;
+  std::optional<WanDiT> dit_low_;  // Wan2.2 A14B's low-noise expert
+  double boundary_ = 0;            // its boundary timestep
   WanVAE vae_;
 };
 

@@ -157,6 +157,8 @@ void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::s
       set(r.steps, integer(k));
     } else if (k == "cfg") {
       set(r.cfg, number(k));
+    } else if (k == "cfg_low_noise") {
+      set(r.cfg_low_noise, number(k));
     } else if (k == "shift") {
       set(r.shift, number(k));
     } else if (k == "fps") {

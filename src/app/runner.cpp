@@ -42,10 +42,12 @@ double peak_memory_mb() {
 }
 
 nlohmann::json settings_json(const GenerationSettings& s, const std::string& model) {
-  return {{"prompt", s.prompt}, {"negative", s.negative}, {"seed", s.seed},      {"steps", s.steps},
-          {"cfg", s.cfg},       {"shift", s.shift},       {"sampler", s.sampler}, {"width", s.width},
-          {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", model},
-          {"kino_version", KINO_VERSION}};
+  nlohmann::json j = {{"prompt", s.prompt}, {"negative", s.negative}, {"seed", s.seed},      {"steps", s.steps},
+                      {"cfg", s.cfg},       {"shift", s.shift},       {"sampler", s.sampler}, {"width", s.width},
+                      {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", model},
+                      {"kino_version", KINO_VERSION}};
+  if (s.cfg_low_noise != s.cfg) j["cfg_low_noise"] = s.cfg_low_noise;
+  return j;
 }
 
 std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model) {

@@ -49,7 +49,7 @@ struct Common {
   std::string model, device = "auto", dtype = "auto", size, aspect, negative, sampler, progress = "auto", audio, format;
   std::string preset;
   int64_t seed = -1, steps = 0, frames = 0;
-  double cfg = -1, shift = -1, fps = -1, seconds = -1;
+  double cfg = -1, cfg_low_noise = -1, shift = -1, fps = -1, seconds = -1;
   int threads = 0;
   int64_t vae_tile = 0;
   bool json = false, strict = false, label = false;
@@ -70,7 +70,9 @@ struct Common {
     app->add_option("-n,--negative", negative, "Negative prompt (default: the model's)");
     app->add_option("-s,--seed", seed, "Random seed (default: random, reported)")->check(CLI::NonNegativeNumber);
     app->add_option("--steps", steps, "Sampling steps")->check(CLI::Range(1, 1000));
-    app->add_option("--cfg", cfg, "Classifier-free guidance scale")->check(CLI::NonNegativeNumber);
+    app->add_option("--cfg", cfg, "Classifier-free guidance scale (two-expert models: both experts)")->check(CLI::NonNegativeNumber);
+    app->add_option("--cfg-low-noise", cfg_low_noise, "Guidance scale of a two-expert model's low-noise expert")
+        ->check(CLI::NonNegativeNumber);
     app->add_option("--shift", shift, "Sigma shift of the schedule")->check(CLI::PositiveNumber);
     app->add_option("--sampler", sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
     app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
@@ -89,6 +91,7 @@ struct Common {
     if (seed >= 0) r.seed = static_cast<uint64_t>(seed);
     if (steps > 0) r.steps = steps;
     if (cfg >= 0) r.cfg = cfg;
+    if (cfg_low_noise >= 0) r.cfg_low_noise = cfg_low_noise;
     if (shift > 0) r.shift = shift;
     if (fps > 0) r.fps = fps;
     if (frames > 0) r.frames = frames;
@@ -149,7 +152,8 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
   kino::Pipeline pipeline = c.load();
   const kino::GenerationSettings s = resolve_logged(pipeline, req, c.strict);
-  spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, s.cfg, s.seed);
+  const std::string cfg = s.cfg_low_noise == s.cfg ? kino::concat(s.cfg) : kino::concat(s.cfg, " (low noise ", s.cfg_low_noise, ")");
+  spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, cfg, s.seed);
   const nlohmann::json record = kino::render_one(pipeline, s, output, c.run_options());
   const auto& t = record["timings"];
   spdlog::info("wrote {}; text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output == "-" ? "<stdout>" : output,

@@ -44,24 +44,31 @@ nlohmann::json read_json(const fs::path& file) {
   }
 }
 
-// Wan2.1 text-to-video defaults (wan/configs: 50 steps, guide 5, shift 5,
-// 832x480, 81 frames at 16 fps, the shared negative prompt).
-nlohmann::json wan21_defaults(double shift) {
-  return {{"sampler", "unipc"}, {"steps", 50},   {"cfg", 5.0}, {"shift", shift},
-          {"width", 832},       {"height", 480}, {"frames", 81}, {"fps", 16}, {"negative_prompt", kWanNegativePrompt}};
+// Wan text-to-video defaults (wan/configs): Wan2.1 50 steps, guide 5,
+// 832x480; Wan2.2 A14B 40 steps, guide 4 (high noise) and 3 (low noise),
+// 1280x720; both 81 frames at 16 fps and the shared negative prompt.
+nlohmann::json wan_defaults(bool a14b, double shift) {
+  nlohmann::json d = {{"sampler", "unipc"}, {"steps", 50},   {"cfg", 5.0},  {"shift", shift},
+                      {"width", 832},       {"height", 480}, {"frames", 81}, {"fps", 16}, {"negative_prompt", kWanNegativePrompt}};
+  if (a14b) d.update({{"steps", 40}, {"cfg", 4.0}, {"cfg_low_noise", 3.0}, {"width", 1280}, {"height", 720}});
+  return d;
 }
 
-// The official Wan-AI release folder: config.json (WanModel), the DiT's
-// safetensors, models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth and
-// google/umt5-xxl/spiece.model.
-nlohmann::json official_manifest(const fs::path& dir) {
-  const fs::path cfg_file = dir / "config.json";
-  const nlohmann::json cfg = read_json(cfg_file);
+// The DiT config fields a WanModel config.json holds (t2v only).
+nlohmann::json wan_model_config(const fs::path& file) {
+  const nlohmann::json cfg = read_json(file);
   const std::string type = cfg.value("model_type", "t2v");
-  if (type != "t2v") throw Error(concat(cfg_file.string(), ": model_type '", type, "' is not supported (kino runs text-to-video, t2v)"));
+  if (type != "t2v") throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs text-to-video, t2v)"));
   nlohmann::json dit = nlohmann::json::object();
   for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps"})
     if (cfg.contains(k)) dit[k] = cfg[k];
+  return dit;
+}
+
+// An official Wan-AI release folder: the DiT's config.json (WanModel) and
+// safetensors — for Wan2.2 A14B in high_noise_model/ and low_noise_model/ —
+// models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth, google/umt5-xxl/spiece.model.
+nlohmann::json official_manifest(const fs::path& dir) {
   // The release's name, else the one models_t5_*.pth there is.
   std::string t5 = "models_t5_umt5-xxl-enc-bf16.pth";
   std::error_code ec;
@@ -74,39 +81,67 @@ nlohmann::json official_manifest(const fs::path& dir) {
       throw Error(concat(dir.string(), ": expected one models_t5_*.pth (the umT5 text encoder) in this Wan folder, found ", found.size()));
     t5 = found[0];
   }
-  return {{"kino_manifest", 1},
-          {"name", dir.filename().string()},
-          {"tokenizer", "google/umt5-xxl/spiece.model"},
-          {"text_encoder", {{"weights", t5}}},
-          {"transformer", {{"weights", component_weights(dir.string())}, {"config", dit}}},
-          {"vae", {{"weights", "Wan2.1_VAE.pth"}}},
-          {"defaults", wan21_defaults(5.0)}};
+  nlohmann::json m = {{"kino_manifest", 1},
+                      {"name", dir.filename().string()},
+                      {"tokenizer", "google/umt5-xxl/spiece.model"},
+                      {"text_encoder", {{"weights", t5}}},
+                      {"vae", {{"weights", "Wan2.1_VAE.pth"}}}};
+  if (fs::exists(dir / "high_noise_model" / "config.json", ec)) {
+    // wan/configs/wan_t2v_A14B.py: boundary 0.875, shift 12.
+    m["family"] = "wan2.2";
+    m["transformer"] = {{"weights", component_weights((dir / "high_noise_model").string())},
+                        {"config", wan_model_config(dir / "high_noise_model" / "config.json")}};
+    m["transformer_low_noise"] = {{"weights", component_weights((dir / "low_noise_model").string())},
+                                  {"config", wan_model_config(dir / "low_noise_model" / "config.json")}};
+    m["boundary_ratio"] = 0.875;
+    m["defaults"] = wan_defaults(true, 12.0);
+  } else {
+    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", wan_model_config(dir / "config.json")}};
+    m["defaults"] = wan_defaults(false, 5.0);
+  }
+  return m;
 }
 
-// A Diffusers WanPipeline folder (model_index.json).
+// A Diffusers WanPipeline folder (model_index.json); Wan2.2 A14B adds
+// transformer_2 (the low-noise expert) and boundary_ratio.
 nlohmann::json diffusers_manifest(const fs::path& dir) {
   const fs::path index_file = dir / "model_index.json";
-  const std::string cls = read_json(index_file).value("_class_name", "");
+  const nlohmann::json index = read_json(index_file);
+  const std::string cls = index.value("_class_name", "");
   if (cls != "WanPipeline") throw Error(concat(index_file.string(), ": '", cls, "' is not supported (expected WanPipeline, text-to-video)"));
-  const nlohmann::json t = read_json(dir / "transformer" / "config.json");
-  nlohmann::json dit = nlohmann::json::object();
-  if (t.contains("num_attention_heads")) dit["num_heads"] = t["num_attention_heads"];
-  if (t.contains("eps")) dit["eps"] = t["eps"];
+  auto dit_config = [&](const char* folder) {
+    const nlohmann::json t = read_json(dir / folder / "config.json");
+    nlohmann::json dit = nlohmann::json::object();
+    if (t.contains("num_attention_heads")) dit["num_heads"] = t["num_attention_heads"];
+    if (t.contains("eps")) dit["eps"] = t["eps"];
+    return dit;
+  };
   const nlohmann::json v = read_json(dir / "vae" / "config.json");
   nlohmann::json vae = nlohmann::json::object();
   for (const char* k : {"latents_mean", "latents_std"})
     if (v.contains(k)) vae[k] = v[k];
+  if (v.value("z_dim", 16) != 16)
+    throw Error(concat((dir / "vae" / "config.json").string(), ": a ", v.value("z_dim", 16), "-channel VAE (Wan2.2 TI2V) is not supported yet"));
   double shift = 5.0;
   std::error_code ec;
   if (fs::exists(dir / "scheduler" / "scheduler_config.json", ec))
     shift = read_json(dir / "scheduler" / "scheduler_config.json").value("flow_shift", shift);
-  return {{"kino_manifest", 1},
-          {"name", dir.filename().string()},
-          {"tokenizer", "tokenizer/spiece.model"},
-          {"text_encoder", {{"weights", "text_encoder"}}},
-          {"transformer", {{"weights", "transformer"}, {"config", dit}}},
-          {"vae", {{"weights", "vae"}, {"config", vae}}},
-          {"defaults", wan21_defaults(shift)}};
+  const bool a14b = index.contains("transformer_2") && !index["transformer_2"].is_null() && fs::exists(dir / "transformer_2", ec);
+  nlohmann::json m = {{"kino_manifest", 1},
+                      {"name", dir.filename().string()},
+                      {"tokenizer", "tokenizer/spiece.model"},
+                      {"text_encoder", {{"weights", "text_encoder"}}},
+                      {"transformer", {{"weights", "transformer"}, {"config", dit_config("transformer")}}},
+                      {"vae", {{"weights", "vae"}, {"config", vae}}},
+                      {"defaults", wan_defaults(a14b, shift)}};
+  if (a14b) {
+    if (!index.contains("boundary_ratio") || !index["boundary_ratio"].is_number())
+      throw Error(concat(index_file.string(), ": transformer_2 without a numeric boundary_ratio"));
+    m["family"] = "wan2.2";
+    m["transformer_low_noise"] = {{"weights", "transformer_2"}, {"config", dit_config("transformer_2")}};
+    m["boundary_ratio"] = index["boundary_ratio"];
+  }
+  return m;
 }
 
 // Fills every config field the weight shapes decide and the manifest left
@@ -131,8 +166,10 @@ ModelManifest load_manifest(const std::string& path, bool weights_required) {
     const fs::path dir = fs::absolute(path).lexically_normal();
     if (fs::exists(dir / "model_index.json", ec))
       return parse_manifest(diffusers_manifest(dir).dump(), (dir / "model_index.json").string(), weights_required);
-    if (fs::exists(dir / "config.json", ec) && read_json(dir / "config.json").value("_class_name", "") == "WanModel")
-      return parse_manifest(official_manifest(dir).dump(), (dir / "config.json").string(), weights_required);
+    const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
+    if (a14b || (fs::exists(dir / "config.json", ec) && read_json(dir / "config.json").value("_class_name", "") == "WanModel"))
+      return parse_manifest(official_manifest(dir).dump(), (dir / (a14b ? "high_noise_model" : "config.json")).string(),
+                            weights_required);
     throw Error(concat(path, ": no kino.json, Diffusers model_index.json or Wan config.json in this folder"));
   }
   fs::path file = fs::is_directory(path, ec) ? fs::path(path) / "kino.json" : fs::path(path);
@@ -147,7 +184,7 @@ ModelManifest load_manifest(const std::string& path, bool weights_required) {
 ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required) {
   std::error_code ec;
   const fs::path file(path);
-  nlohmann::json j;
+  nlohmann::json j;  // not const: a low-noise expert inherits the transformer's config
   try {
     j = nlohmann::json::parse(text);
   } catch (const nlohmann::json::exception& e) {
@@ -182,15 +219,31 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   m.path = fs::absolute(file).lexically_normal().string();
   m.name = field<std::string>(j, where, "name", file.parent_path().filename().string());
   m.family = field<std::string>(j, where, "family", "wan2.1");
-  if (m.family != "wan2.1") throw Error(concat(where, ": family '", m.family, "' is not supported (expected wan2.1)"));
+  if (m.family != "wan2.1" && m.family != "wan2.2")
+    throw Error(concat(where, ": family '", m.family, "' is not supported (expected wan2.1 or wan2.2)"));
+  const std::string tokenizer = field<std::string>(j, where, "tokenizer", "");
+  if (!tokenizer.empty()) m.tokenizer = resolve(tokenizer, "tokenizer");
   component("text_encoder", Component::TextEncoder, m.text_encoder, m.text_encoder_config);
   component("transformer", Component::Transformer, m.transformer, m.transformer_config);
   component("vae", Component::Vae, m.vae, m.vae_config);
+  if (j.contains("transformer_low_noise")) {
+    // The experts share one architecture: fields given for "transformer" hold for both.
+    nlohmann::json& own = j["transformer_low_noise"];
+    if (own.is_object()) {
+      nlohmann::json merged = j["transformer"].value("config", nlohmann::json::object());
+      merged.update(own.value("config", nlohmann::json::object()));
+      own["config"] = merged;
+    }
+    component("transformer_low_noise", Component::Transformer, m.transformer_low_noise, m.transformer_low_noise_config);
+    m.boundary_ratio = field<double>(j, where, "boundary_ratio", 0.0);
+    check_range(where, "boundary_ratio", m.boundary_ratio, 1e-3, 1.0);
+  } else if (j.contains("boundary_ratio")) {
+    throw Error(concat(where, ": field 'boundary_ratio' needs a 'transformer_low_noise'"));
+  }
   // Without a tokenizer file, a safetensors text encoder carries its own
   // (ComfyUI's `spiece_model`).
-  const std::string tokenizer = field<std::string>(j, where, "tokenizer", "");
-  m.tokenizer = !tokenizer.empty() || fs::path(m.text_encoder).extension() != ".safetensors" ? resolve(tokenizer, "tokenizer")
-                                                                                             : m.text_encoder;
+  if (tokenizer.empty())
+    m.tokenizer = fs::path(m.text_encoder).extension() == ".safetensors" ? m.text_encoder : resolve(tokenizer, "tokenizer");
 
   const nlohmann::json d = j.value("defaults", nlohmann::json::object());
   const std::string dw = where + " defaults";
@@ -198,6 +251,7 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   g.sampler = field(d, dw, "sampler", g.sampler);
   g.steps = field(d, dw, "steps", g.steps);
   g.cfg = field(d, dw, "cfg", g.cfg);
+  if (d.contains("cfg_low_noise")) g.cfg_low_noise = field(d, dw, "cfg_low_noise", g.cfg);
   g.shift = field(d, dw, "shift", g.shift);
   g.width = field(d, dw, "width", g.width);
   g.height = field(d, dw, "height", g.height);
@@ -206,6 +260,7 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   g.negative_prompt = field(d, dw, "negative_prompt", g.negative_prompt);
   check_range<int64_t>(dw, "steps", g.steps, 1, 1000);
   check_range(dw, "cfg", g.cfg, 0.0, 100.0);
+  if (g.cfg_low_noise) check_range(dw, "cfg_low_noise", *g.cfg_low_noise, 0.0, 100.0);
   check_range(dw, "shift", g.shift, 0.01, 100.0);
   check_range<int64_t>(dw, "width", g.width, 16, 8192);
   check_range<int64_t>(dw, "height", g.height, 16, 8192);

@@ -49,7 +49,8 @@ Module load_module(const std::string& path, Component component, const Config& c
 // (nothing is loaded).
 int64_t weight_bytes(const ModelManifest& m, at::ScalarType dtype) {
   int64_t total = 0;
-  for (const std::string& path : {m.text_encoder, m.transformer, m.vae}) {
+  for (const std::string& path : {m.text_encoder, m.transformer, m.transformer_low_noise, m.vae}) {
+    if (path.empty()) continue;
     const TensorSet set = TensorSet::open(path);
     for (const auto& name : set.names()) {
       const TensorView* v = set.find(name);
@@ -100,10 +101,10 @@ UMT5Config umt5_config(const ModelManifest& m) {
   return c;
 }
 
-WanDiTConfig dit_config(const ModelManifest& m) {
+WanDiTConfig dit_config(const ModelManifest& m, bool low_noise) {
   WanDiTConfig c;
-  const std::string w = m.path + " transformer";
-  const Json& j = m.transformer_config;
+  const std::string w = m.path + (low_noise ? " transformer_low_noise" : " transformer");
+  const Json& j = low_noise ? m.transformer_low_noise_config : m.transformer_config;
   read(j, "in_dim", c.in_dim, w);
   read(j, "out_dim", c.out_dim, w);
   read(j, "dim", c.dim, w);
@@ -161,6 +162,15 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
       t5_(load_module<UMT5Encoder>(model.text_encoder, Component::TextEncoder, umt5_config(model), random)),
       dit_(load_module<WanDiT>(model.transformer, Component::Transformer, dit_config(model), random)),
       vae_(load_module<WanVAE>(model.vae, Component::Vae, vae_config(model), random)) {
+  if (!model.transformer_low_noise.empty()) {
+    dit_low_.emplace(load_module<WanDiT>(model.transformer_low_noise, Component::Transformer, dit_config(model, true), random));
+    boundary_ = model.boundary_ratio * 1000;
+    const WanDiTConfig &a = dit_.config(), &b = dit_low_->config();
+    if (a.in_dim != b.in_dim || a.out_dim != b.out_dim || a.text_dim != b.text_dim || a.text_len != b.text_len ||
+        a.patch_size != b.patch_size)
+      throw Error(concat(model.path, ": the two transformers differ in in_dim, out_dim, text_dim, text_len or patch_size"));
+    dit_low_->to(device, dtype);
+  }
   if (tokenizer_.vocab_size() > t5_.config().vocab)
     throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
                     t5_.config().vocab));
@@ -214,23 +224,25 @@ std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_
 }
 
 at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
-                          int64_t steps, double shift, double cfg, const StepObserver& observer) const {
+                          int64_t steps, double shift, Guidance cfg, const StepObserver& observer) const {
   c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
-  // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
-  const bool guided = cfg != 1.0;
   at::Tensor latent = noise.to(device_);
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
-    if (guided) {
-      std::vector<at::Tensor> v = dit_.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len);
+    s.low_noise_expert = dit_low_ && static_cast<double>(t) < boundary_;
+    s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
+    const WanDiT& dit = s.low_noise_expert ? *dit_low_ : dit_;
+    // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
+    if (s.guidance != 1.0) {
+      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len);
       s.cond = v[0];
       s.uncond = v[1];
-      s.guided = s.uncond + cfg * (s.cond - s.uncond);
+      s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
     } else {
-      s.cond = s.guided = dit_.forward({latent}, {t}, {cond}, seq_len)[0];
+      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len)[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
     s.latent = latent;
@@ -292,6 +304,11 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
   s.sampler = sampler_name(parse_sampler(r.sampler.value_or(d.sampler)));
   s.steps = r.steps.value_or(d.steps);
   s.cfg = r.cfg.value_or(d.cfg);
+  // A single --cfg guides both experts, as the official code's single float.
+  s.cfg_low_noise = !impl_->has_low_noise_expert() ? s.cfg
+                    : r.cfg_low_noise                ? *r.cfg_low_noise
+                    : r.cfg                          ? *r.cfg
+                                                     : d.cfg_low_noise.value_or(d.cfg);
   s.shift = r.shift.value_or(d.shift);
   s.width = r.width.value_or(d.width);
   s.height = r.height.value_or(d.height);
@@ -306,6 +323,8 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
       s.warnings.push_back(concat("the ", what, " is longer than the text encoder's ", impl_->text_len(), " tokens; the rest is ignored"));
   if (s.steps < 1 || s.steps > 1000) throw Error(concat("--steps must be in 1..1000, got ", s.steps));
   if (!std::isfinite(s.cfg) || s.cfg < 0) throw Error(concat("--cfg must be a non-negative number, got ", s.cfg));
+  if (!std::isfinite(s.cfg_low_noise) || s.cfg_low_noise < 0)
+    throw Error(concat("--cfg-low-noise must be a non-negative number, got ", s.cfg_low_noise));
   if (!std::isfinite(s.shift) || s.shift <= 0) throw Error(concat("--shift must be positive, got ", s.shift));
   if (!std::isfinite(s.fps) || s.fps <= 0 || s.fps > 240) throw Error(concat("--fps must be in (0, 240], got ", s.fps));
 
@@ -341,7 +360,8 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
   fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
       concat("a multiple of ", sm));
   if (check_memory_)
-    check_fits(memory_, MemoryRequest{s.width, s.height, s.frames, s.cfg != 1.0}, available_memory_bytes(), fm, sm);
+    check_fits(memory_, MemoryRequest{s.width, s.height, s.frames, s.cfg != 1.0 || s.cfg_low_noise != 1.0},
+               available_memory_bytes(), fm, sm);
   return s;
 }
 
@@ -359,7 +379,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   report("encode");
   auto t0 = std::chrono::steady_clock::now();
   // Guidance 1 never uses the negative prompt (see WanT2V::sample).
-  const bool guided = s.cfg != 1.0;
+  const bool guided = s.cfg != 1.0 || s.cfg_low_noise != 1.0;
   std::vector<at::Tensor> contexts = impl_->encode_texts(guided ? std::vector<std::string>{s.prompt, s.negative}
                                                                 : std::vector<std::string>{s.prompt});
   at::Tensor cond = contexts[0], uncond = contexts.back();
@@ -371,7 +391,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   report("denoise", 0, s.steps);
   t0 = std::chrono::steady_clock::now();
   at::Tensor noise = seeded_noise(s.seed, impl_->latent_shape(s.frames, s.height, s.width));
-  at::Tensor latent = impl_->sample(noise, cond, uncond, parse_sampler(s.sampler), s.steps, s.shift, s.cfg,
+  at::Tensor latent = impl_->sample(noise, cond, uncond, parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
                                     [&](const WanT2V::Step& st) {
                                       report("denoise", st.index + 1, s.steps);
                                       check_stop();

@@ -1,0 +1,171 @@
+// Wan2.2 against the official code (../shared/fixtures/wan22-tiny): the
+// T2V-A14B pipeline, two experts switched at the boundary timestep.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "kino/layouts.h"
+#include "kino/manifest.h"
+#include "kino/pipeline.h"
+#include "kino/wan_t2v.h"
+#include "support.h"
+
+using namespace kino;
+
+namespace {
+
+const std::string kSet = "wan22-tiny";
+const std::string kMoe = "moe_e2e_io.safetensors";
+
+std::string moe_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json"; }
+
+#define EXPECT_PARITY22(out, ref, file, name)                                                      \
+  do {                                                                                             \
+    const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
+    EXPECT_LE(err_, tol_) << name;                                                                 \
+    std::printf("[ parity ] wan22 %-34s rel %.3e (tol %.0e)\n", std::string(name).c_str(), err_, tol_); \
+  } while (0)
+
+}  // namespace
+
+// WanT2V.generate() of Wan2.2 with the two tiny experts: contexts, which
+// expert runs and with which guide scale at every step, every step's
+// velocities and latent, the video.
+TEST(Wan22Moe, EveryStepTheExpertAndTheVideoMatch) {
+  KINO_REQUIRE_FIXTURES();
+  const ModelManifest m = load_manifest(moe_manifest());
+  WanT2V p(m, at::kCPU, at::kFloat);
+  ASSERT_TRUE(p.has_low_noise_expert());
+  const auto io = test::load_tensors(test::fixture(kMoe, kSet));
+  const TensorFile meta = TensorFile::open(test::fixture(kMoe, kSet));
+  EXPECT_PARITY22(p.encode_text(meta.metadata().at("prompt")), io.at("context_cond"), kMoe, "context_cond");
+  EXPECT_PARITY22(p.encode_text(m.defaults.negative_prompt), io.at("context_uncond"), kMoe, "context_uncond");
+
+  EXPECT_DOUBLE_EQ(m.boundary_ratio * 1000, io.at("boundary_timestep").item<double>());
+  const at::Tensor scales = io.at("guide_scales_low_high");  // (low, high)
+  EXPECT_EQ(m.defaults.cfg, scales[1].item<double>());
+  EXPECT_EQ(m.defaults.cfg_low_noise, scales[0].item<double>());
+  const int64_t steps = io.at("timesteps").size(0);
+  const Schedule sched = make_schedule(SamplerKind::UniPC, steps, m.defaults.shift);
+  EXPECT_TRUE(at::equal(at::tensor(sched.timesteps, at::kLong), io.at("timesteps")));
+
+  // generate(seed=1234) drew the noise as kino does from a seed.
+  EXPECT_TRUE(at::equal(seeded_noise(1234, p.latent_shape(9, 48, 64)), io.at("noise")));
+
+  int64_t seen = 0;
+  const at::Tensor latent = p.sample(
+      io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, m.defaults.shift,
+      Guidance(m.defaults.cfg, *m.defaults.cfg_low_noise), [&](const WanT2V::Step& s) {
+        ++seen;
+        const int64_t i = s.index;
+        EXPECT_EQ(s.low_noise_expert, io.at("expert_is_high_noise")[i].item<int64_t>() == 0) << "step " << i;
+        EXPECT_EQ(s.guidance, io.at("guide_scale_per_step")[i].item<double>()) << "step " << i;
+        EXPECT_PARITY22(s.cond, io.at("noise_pred_cond")[i], kMoe, "noise_pred_cond");
+        EXPECT_PARITY22(s.uncond, io.at("noise_pred_uncond")[i], kMoe, "noise_pred_uncond");
+        EXPECT_PARITY22(s.guided, io.at("noise_pred")[i], kMoe, "noise_pred");
+        EXPECT_PARITY22(s.latent, io.at("latents")[i], kMoe, "latents");
+      });
+  EXPECT_EQ(seen, steps);
+  // Both experts ran: the switch is exercised, not one expert alone.
+  EXPECT_EQ(io.at("expert_is_high_noise").sum().item<int64_t>(), 4);
+  EXPECT_PARITY22(p.decode(latent), io.at("video"), kMoe, "video");
+
+  // The real 40-step, shift-12 schedule switches where the official code does.
+  const at::Tensor real_t = io.at("real_schedule.timesteps");
+  const Schedule real = make_schedule(SamplerKind::UniPC, real_t.size(0), 12.0);
+  EXPECT_TRUE(at::equal(at::tensor(real.timesteps, at::kLong), real_t));
+  for (int64_t i = 0; i < real_t.size(0); ++i)
+    EXPECT_EQ(static_cast<double>(real.timesteps[static_cast<size_t>(i)]) >= m.boundary_ratio * 1000,
+              io.at("real_schedule.expert_is_high_noise")[i].item<int64_t>() == 1)
+        << "step " << i;
+}
+
+// One --cfg guides both experts (the official single float); the manifest's
+// pair is the default; --cfg-low-noise sets the low-noise expert's alone.
+TEST(Wan22Moe, GuidanceScalesResolvePerExpert) {
+  KINO_REQUIRE_FIXTURES();
+  RuntimeOptions rt;
+  rt.threads = 1;
+  Pipeline p(load_manifest(moe_manifest()), rt);
+  GenerationRequest r;
+  r.prompt = "a cat";
+  GenerationSettings s = p.resolve(r);
+  EXPECT_EQ(s.cfg, 4.0);
+  EXPECT_EQ(s.cfg_low_noise, 3.0);
+  r.cfg = 5.0;
+  s = p.resolve(r);
+  EXPECT_EQ(s.cfg_low_noise, 5.0);
+  r.cfg_low_noise = 2.0;
+  s = p.resolve(r);
+  EXPECT_EQ(s.cfg, 5.0);
+  EXPECT_EQ(s.cfg_low_noise, 2.0);
+
+  // A one-transformer model has one scale.
+  Pipeline one(load_manifest(test::fixture_manifest_path()), rt);
+  s = one.resolve(r);
+  EXPECT_EQ(s.cfg_low_noise, s.cfg);
+}
+
+// The release folders of Wan2.2 T2V-A14B given to --model: the official one
+// (high_noise_model/, low_noise_model/) and the Diffusers one (transformer_2,
+// boundary_ratio), built here from the fixture's files, load as the
+// two-expert model with the A14B defaults.
+TEST(Wan22Moe, ReleaseFoldersAreTwoExpertModels) {
+  KINO_REQUIRE_FIXTURES();
+  namespace fs = std::filesystem;
+  using Json = nlohmann::json;
+  const std::string high = test::fixture("moe_high_noise_model_weights.safetensors", kSet);
+  const std::string low = test::fixture("moe_low_noise_model_weights.safetensors", kSet);
+  const Json wan_model = {{"_class_name", "WanModel"}, {"model_type", "t2v"}, {"dim", 64}, {"ffn_dim", 128}, {"num_heads", 4},
+                          {"num_layers", 2}, {"in_dim", 16}, {"out_dim", 16}, {"text_len", 32}, {"eps", 1e-6}, {"freq_dim", 256}};
+  test::TempDir off;
+  for (const auto& [folder, weights] : {std::pair<std::string, std::string>{"high_noise_model", high}, {"low_noise_model", low}}) {
+    fs::create_directories(off / folder);
+    std::ofstream(off / folder + "/config.json") << wan_model.dump();
+    fs::create_symlink(weights, off / folder + "/diffusion_pytorch_model.safetensors");
+  }
+  fs::create_directories(off / "google/umt5-xxl");
+  fs::create_symlink(test::fixture("tokenizer.model"), off / "google/umt5-xxl/spiece.model");
+  fs::create_symlink(test::fixture("t5_weights.safetensors"), off / "models_t5_umt5-xxl-enc-bf16.pth");
+  fs::create_symlink(test::fixture("vae_weights.safetensors"), off / "Wan2.1_VAE.pth");
+
+  const ModelManifest m = load_manifest(off.path);
+  EXPECT_EQ(m.family, "wan2.2");
+  EXPECT_EQ(m.transformer, off / "high_noise_model/diffusion_pytorch_model.safetensors");
+  EXPECT_EQ(m.transformer_low_noise, off / "low_noise_model/diffusion_pytorch_model.safetensors");
+  EXPECT_EQ(m.boundary_ratio, 0.875);
+  EXPECT_EQ(m.defaults.shift, 12.0);
+  EXPECT_EQ(m.defaults.steps, 40);
+  EXPECT_EQ(m.defaults.cfg, 4.0);
+  EXPECT_EQ(m.defaults.cfg_low_noise, 3.0);
+  EXPECT_EQ(m.defaults.negative_prompt, kWanNegativePrompt);
+
+  // The same model as the fixture manifest: its first step matches.
+  const auto io = test::load_tensors(test::fixture(kMoe, kSet));
+  WanT2V p(m, at::kCPU, at::kFloat);
+  p.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, 6, 12.0, Guidance(4.0, 3.0),
+           [&](const WanT2V::Step& s) { EXPECT_PARITY22(s.latent, io.at("latents")[s.index], kMoe, "latents"); });
+
+  test::TempDir dif;
+  std::ofstream(dif / "model_index.json") << Json{{"_class_name", "WanPipeline"}, {"boundary_ratio", 0.875},
+                                                   {"transformer", {"diffusers", "WanTransformer3DModel"}},
+                                                   {"transformer_2", {"diffusers", "WanTransformer3DModel"}}}
+                                                  .dump();
+  for (const auto& [folder, weights] : {std::pair<std::string, std::string>{"transformer", high}, {"transformer_2", low}}) {
+    fs::create_directories(dif / folder);
+    std::ofstream(dif / folder + "/config.json") << Json{{"num_attention_heads", 4}}.dump();
+    fs::create_symlink(weights, dif / folder + "/diffusion_pytorch_model.safetensors");
+  }
+  for (const char* folder : {"tokenizer", "text_encoder", "vae"}) fs::create_directories(dif / folder);
+  fs::create_symlink(test::fixture("tokenizer.model"), dif / "tokenizer/spiece.model");
+  fs::create_symlink(test::fixture("t5_weights.safetensors"), dif / "text_encoder/model.safetensors");
+  fs::create_symlink(test::fixture("vae_weights.safetensors"), dif / "vae/diffusion_pytorch_model.safetensors");
+  std::ofstream(dif / "vae/config.json") << "{}";
+  const ModelManifest d = load_manifest(dif.path);
+  EXPECT_EQ(d.family, "wan2.2");
+  EXPECT_EQ(d.transformer_low_noise, dif / "transformer_2/diffusion_pytorch_model.safetensors");
+  EXPECT_EQ(d.boundary_ratio, 0.875);
+  EXPECT_EQ(d.transformer_low_noise_config["num_heads"], 4);
+}
