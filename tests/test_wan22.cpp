@@ -169,3 +169,76 @@ TEST(Wan22Moe, ReleaseFoldersAreTwoExpertModels) {
   EXPECT_EQ(d.boundary_ratio, 0.875);
   EXPECT_EQ(d.transformer_low_noise_config["num_heads"], 4);
 }
+
+// ---- The Wan2.2 VAE (vae2_2.py through the Wan2_2_VAE wrapper) ----
+
+namespace {
+
+const std::string kVae = "vae22_io.safetensors";
+
+WanVAE vae22() {
+  const std::string path = test::fixture("vae22_weights.safetensors", kSet);
+  WanVAEConfig c = WanVAEConfig::wan22_defaults();
+  c.dim = 4;
+  c.dec_dim = 8;
+  Weights w(path, Component::Vae);
+  WanVAE v(c, w);
+  w.finish();
+  return v;
+}
+
+}  // namespace
+
+TEST(Wan22Vae, BlocksConstantsAndConfigAreTheOfficialOnes) {
+  KINO_REQUIRE_FIXTURES();
+  const auto io = test::load_tensors(test::fixture(kVae, kSet));
+  EXPECT_TRUE(at::equal(vae_patchify(io.at("unit.patchify_in")), io.at("unit.patchify_out")));
+  EXPECT_TRUE(at::equal(vae_unpatchify(io.at("unit.patchify_out")), io.at("unit.patchify_in")));
+  EXPECT_PARITY22(vae_avg_down(io.at("unit.avgdown_in"), 8, 2, 2), io.at("unit.avgdown_out"), kVae, "unit.avgdown_out");
+  EXPECT_TRUE(at::equal(vae_dup_up(io.at("unit.dupup_in"), 4, 2, 2, false), io.at("unit.dupup_out")));
+  EXPECT_TRUE(at::equal(vae_dup_up(io.at("unit.dupup_in"), 4, 2, 2, true), io.at("unit.dupup_out_first_chunk")));
+
+  const WanVAEConfig c = WanVAEConfig::wan22_defaults();
+  EXPECT_TRUE(at::equal(at::tensor(c.latents_mean), io.at("mean")));
+  EXPECT_TRUE(at::equal(at::tensor(c.latents_std), io.at("std")));
+  EXPECT_TRUE(at::equal(1.0f / at::tensor(c.latents_std), io.at("inv_std")));
+  EXPECT_EQ(c.spatial_stride(), 16);
+
+  const std::string path = test::fixture("vae22_weights.safetensors", kSet);
+  const TensorSet set = TensorSet::open(path);
+  const nlohmann::json inferred = infer_config(Component::Vae, set, official_names(Component::Vae, set.names(), path));
+  EXPECT_EQ(inferred, (nlohmann::json{{"dim", 4}, {"dec_dim", 8}, {"z_dim", 48}, {"is_residual", true}}));
+}
+
+TEST(Wan22Vae, EncodeMatchesReference) {
+  KINO_REQUIRE_FIXTURES();
+  const auto io = test::load_tensors(test::fixture(kVae, kSet));
+  const WanVAE vae = vae22();
+  c10::InferenceMode inference;
+  Trace trace;
+  const at::Tensor latent = vae.encode(io.at("video"), &trace);
+  for (const char* name : {"inter.enc.level0", "inter.enc.level1", "inter.enc.level1_avg_shortcut", "inter.enc.level2",
+                           "inter.enc.level3", "inter.enc.middle_attn", "inter.enc.middle", "inter.enc.head", "mu_raw"})
+    EXPECT_PARITY22(trace.at(name), io.at(name), kVae, name);
+  EXPECT_PARITY22(latent, io.at("latent"), kVae, "latent");
+  EXPECT_PARITY22(latent, io.at("latent_f64"), kVae, "latent_f64");
+  // The first frame alone (image-to-video) encodes to the first latent frame.
+  EXPECT_PARITY22(vae.encode(io.at("video").slice(1, 0, 1)), io.at("latent_frame0_only"), kVae, "latent_frame0_only");
+}
+
+TEST(Wan22Vae, ChunkedDecodeMatchesReference) {
+  KINO_REQUIRE_FIXTURES();
+  const auto io = test::load_tensors(test::fixture(kVae, kSet));
+  const WanVAE vae = vae22();
+  c10::InferenceMode inference;
+  EXPECT_PARITY22(vae.decode_raw(io.at("latent")), io.at("decoded_raw"), kVae, "decoded_raw");
+  EXPECT_PARITY22(vae.decode_raw(io.at("latent")), io.at("decoded_raw_f64"), kVae, "decoded_raw_f64");
+  EXPECT_PARITY22(vae.decode(io.at("latent")), io.at("decoded"), kVae, "decoded");
+  Trace trace;
+  const at::Tensor raw5 = vae.decode_raw(io.at("z5"), &trace);
+  for (const char* name : {"inter.dec.conv2", "inter.dec.conv1", "inter.dec.middle_attn", "inter.dec.middle", "inter.dec.level0",
+                           "inter.dec.level0_dup_shortcut", "inter.dec.level1"})
+    EXPECT_PARITY22(trace.at(name), io.at(name), kVae, name);
+  EXPECT_PARITY22(raw5, io.at("decoded5_raw"), kVae, "decoded5_raw");
+  EXPECT_PARITY22(vae.decode(io.at("z5")), io.at("decoded5"), kVae, "decoded5");
+}

@@ -205,6 +205,11 @@ nlohmann::json infer_config(Component c, const TensorSet& set, const std::map<st
     case Component::Vae: {
       j["dim"] = need(set, names, "encoder.conv1.weight", 5).shape[0];
       j["z_dim"] = need(set, names, "conv2.weight", 5).shape[0];
+      // Wan2.2 (vae2_2.py) nests its blocks per level and has its own decoder width.
+      if (names.count("encoder.downsamples.0.downsamples.0.residual.0.gamma")) {
+        j["is_residual"] = true;
+        j["dec_dim"] = need(set, names, "decoder.head.0.gamma", 4).shape[0];
+      }
       break;
     }
   }

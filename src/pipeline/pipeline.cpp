@@ -122,10 +122,13 @@ WanDiTConfig dit_config(const ModelManifest& m, bool low_noise) {
 }
 
 WanVAEConfig vae_config(const ModelManifest& m) {
-  WanVAEConfig c;
   const std::string w = m.path + " vae";
   const Json& j = m.vae_config;
+  bool residual = false;  // Diffusers' name for the Wan2.2 design
+  read(j, "is_residual", residual, w);
+  WanVAEConfig c = residual ? WanVAEConfig::wan22_defaults() : WanVAEConfig();
   read(j, "dim", c.dim, w);
+  read(j, "dec_dim", c.dec_dim, w);
   read(j, "z_dim", c.z_dim, w);
   read(j, "num_res_blocks", c.num_res_blocks, w);
   read(j, "dim_mult", c.dim_mult, w);

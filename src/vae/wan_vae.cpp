@@ -39,11 +39,49 @@ at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& gamma) {
 
 }  // namespace
 
+at::Tensor vae_patchify(const at::Tensor& x) {
+  const int64_t B = x.size(0), C = x.size(1), T = x.size(2), H = x.size(3), W = x.size(4);
+  return x.reshape({B, C, T, H / 2, 2, W / 2, 2}).permute({0, 1, 6, 4, 2, 3, 5}).reshape({B, 4 * C, T, H / 2, W / 2});
+}
+
+at::Tensor vae_unpatchify(const at::Tensor& x) {
+  const int64_t B = x.size(0), C = x.size(1) / 4, T = x.size(2), h = x.size(3), w = x.size(4);
+  return x.reshape({B, C, 2, 2, T, h, w}).permute({0, 1, 4, 5, 3, 6, 2}).reshape({B, C, T, 2 * h, 2 * w});
+}
+
+// AvgDown3D: front-pad time with zero frames to a multiple of ft, fold each
+// ft x fs x fs block into channels (c, a, b, d), then average groups of
+// C*ft*fs*fs/out consecutive channels.
+at::Tensor vae_avg_down(const at::Tensor& x, int64_t out, int64_t ft, int64_t fs) {
+  const int64_t pad = (ft - x.size(2) % ft) % ft;
+  const at::Tensor xp = pad ? at::constant_pad_nd(x, {0, 0, 0, 0, pad, 0}) : x;
+  const int64_t B = xp.size(0), C = xp.size(1), T = xp.size(2) / ft, H = xp.size(3) / fs, W = xp.size(4) / fs;
+  const int64_t group = C * ft * fs * fs / out;
+  return xp.reshape({B, C, T, ft, H, fs, W, fs})
+      .permute({0, 1, 3, 5, 7, 2, 4, 6})
+      .reshape({B, out, group, T, H, W})
+      .mean(2);
+}
+
+// DupUp3D: each input channel repeated out*ft*fs*fs/C times, unfolded into
+// ft x fs x fs blocks; the first chunk of a stream drops its first ft - 1
+// frames.
+at::Tensor vae_dup_up(const at::Tensor& x, int64_t out, int64_t ft, int64_t fs, bool first_chunk) {
+  const int64_t B = x.size(0), C = x.size(1), T = x.size(2), H = x.size(3), W = x.size(4);
+  const at::Tensor y = x.repeat_interleave(out * ft * fs * fs / C, 1)
+                           .reshape({B, out, ft, fs, fs, T, H, W})
+                           .permute({0, 1, 5, 2, 6, 3, 7, 4})
+                           .reshape({B, out, T * ft, H * fs, W * fs});
+  return first_chunk ? y.slice(2, ft - 1) : y;
+}
+
 // Streaming state of a chunked pass: the last two input frames of every
-// causal conv, and whether each temporal upsampler has seen frame 0.
+// causal conv, whether each temporal upsampler has seen frame 0, and whether
+// this is the stream's first chunk.
 struct StreamState {
   std::vector<at::Tensor> frames;
   std::vector<char> started;
+  bool first_chunk = true;
 };
 
 struct CausalConv3d {
@@ -84,9 +122,18 @@ struct WanVAE::Impl {
     CausalConv3d time_conv;
     int up_slot = -1;
   };
+  // One resolution level: residual blocks, then (except the last) a
+  // resampler; Wan2.2 adds a parameter-free shortcut from the level's input
+  // (AvgDown3D in the encoder, DupUp3D in the decoder) to its output.
+  struct Level {
+    std::vector<Layer> layers;
+    bool shortcut = false;
+    int64_t out = 0, ft = 1, fs = 1;  // shortcut channels and factors
+  };
   struct Stack {
     CausalConv3d conv_in;
-    std::vector<Layer> layers, middle;
+    std::vector<Level> levels;
+    std::vector<Layer> middle;
     at::Tensor head_gamma;
     CausalConv3d head_conv;
   };
@@ -130,11 +177,12 @@ struct WanVAE::Impl {
     return l;
   }
 
-  Layer make_resample(Weights& w, const std::string& p, int64_t c, Kind kind) {
+  // Wan2.1's upsamplers halve the channels, Wan2.2's keep them.
+  Layer make_resample(Weights& w, const std::string& p, int64_t c, Kind kind, bool halve_up) {
     Layer l;
     l.kind = kind;
     const bool up = kind == Kind::Up2d || kind == Kind::Up3d;
-    const int64_t out = up ? c / 2 : c;
+    const int64_t out = up && halve_up ? c / 2 : c;
     l.resample_w = w.take(p + "resample.1.weight", {out, c, 3, 3});
     l.resample_b = w.take(p + "resample.1.bias", {out});
     if (kind == Kind::Down3d) l.time_conv = make_conv(w, p + "time_conv", c, c, 3, 1, 0, 0);
@@ -205,6 +253,17 @@ struct WanVAE::Impl {
     return x;
   }
 
+  // A level's layers plus its shortcut; `shortcut_out` (when tracing) gets
+  // the shortcut's output alone.
+  at::Tensor run_level(const Level& lv, const at::Tensor& x, StreamState* s, bool decoder, at::Tensor* shortcut_out) const {
+    at::Tensor y = x;
+    for (const auto& l : lv.layers) y = run(l, y, s);
+    if (!lv.shortcut) return y;
+    const at::Tensor sc = decoder ? vae_dup_up(x, lv.out, lv.ft, lv.fs, s && s->first_chunk) : vae_avg_down(x, lv.out, lv.ft, lv.fs);
+    if (shortcut_out) *shortcut_out = sc;
+    return y + sc;
+  }
+
   at::Tensor head(const Stack& st, const at::Tensor& x, StreamState* s) const {
     return st.head_conv(at::silu(rms_norm(x, st.head_gamma)), s);
   }
@@ -216,7 +275,31 @@ int64_t WanVAEConfig::temporal_stride() const {
   return s;
 }
 
-int64_t WanVAEConfig::spatial_stride() const { return int64_t{1} << (dim_mult.size() - 1); }
+int64_t WanVAEConfig::spatial_stride() const { return patch() << (dim_mult.size() - 1); }
+
+WanVAEConfig WanVAEConfig::wan22_defaults() {
+  WanVAEConfig c;
+  c.wan22 = true;
+  c.dim = 160;
+  c.dec_dim = 256;
+  c.z_dim = 48;
+  // Wan2_2_VAE's constants.
+  c.latents_mean = {
+      -0.2289f, -0.0052f, -0.1323f, -0.2339f, -0.2799f, 0.0174f, 0.1838f, 0.1557f,
+      -0.1382f, 0.0542f, 0.2813f, 0.0891f, 0.157f, -0.0098f, 0.0375f, -0.1825f,
+      -0.2246f, -0.1207f, -0.0698f, 0.5109f, 0.2665f, -0.2108f, -0.2158f, 0.2502f,
+      -0.2055f, -0.0322f, 0.1109f, 0.1567f, -0.0729f, 0.0899f, -0.2799f, -0.123f,
+      -0.0313f, -0.1649f, 0.0117f, 0.0723f, -0.2839f, -0.2083f, -0.052f, 0.3748f,
+      0.0152f, 0.1957f, 0.1433f, -0.2944f, 0.3573f, -0.0548f, -0.1681f, -0.0667f};
+  c.latents_std = {
+      0.4765f, 1.0364f, 0.4514f, 1.1677f, 0.5313f, 0.499f, 0.4818f, 0.5013f,
+      0.8158f, 1.0344f, 0.5894f, 1.0901f, 0.6885f, 0.6165f, 0.8454f, 0.4978f,
+      0.5759f, 0.3523f, 0.7135f, 0.6804f, 0.5833f, 1.4146f, 0.8986f, 0.5659f,
+      0.7069f, 0.5338f, 0.4889f, 0.4917f, 0.4069f, 0.4999f, 0.6866f, 0.4093f,
+      0.5709f, 0.6065f, 0.6415f, 0.4944f, 0.5726f, 1.2042f, 0.5458f, 1.6887f,
+      0.3971f, 1.06f, 0.3943f, 0.5537f, 0.5444f, 0.4089f, 0.7468f, 0.7744f};
+  return c;
+}
 
 WanVAE::WanVAE(WanVAE&&) noexcept = default;
 WanVAE::~WanVAE() = default;
@@ -229,18 +312,30 @@ WanVAE::WanVAE(const WanVAEConfig& cfg, Weights& w) : cfg_(cfg), impl_(std::make
   if (cfg.latents_mean.size() != static_cast<size_t>(cfg.z_dim) || cfg.latents_std.size() != static_cast<size_t>(cfg.z_dim))
     throw Error(concat("VAE config: latents_mean/latents_std need z_dim = ", cfg.z_dim, " entries"));
 
+  // Wan2.1 names the blocks of all levels in one run (downsamples.N);
+  // Wan2.2 nests them per level (downsamples.i.downsamples.j).
+  auto block_name = [&](const char* stack, const char* list, int64_t level, int64_t j, int flat) {
+    return cfg.wan22 ? concat(stack, ".", list, ".", level, ".", list, ".", j, ".") : concat(stack, ".", list, ".", flat, ".");
+  };
+  const int64_t pixels = 3 * cfg.patch() * cfg.patch();  // channels after the pixel patchify
+
   // Encoder: widths dim * [1, mult...].
   std::vector<int64_t> enc{cfg.dim};
   for (int64_t u : cfg.dim_mult) enc.push_back(cfg.dim * u);
-  m.encoder.conv_in = m.make_conv(w, "encoder.conv1", 3, enc[0], 3, 3, 1, 1);
+  m.encoder.conv_in = m.make_conv(w, "encoder.conv1", pixels, enc[0], 3, 3, 1, 1);
   int idx = 0;
   for (int64_t i = 0; i < levels; ++i) {
-    int64_t in = enc[i];
-    for (int64_t j = 0; j < cfg.num_res_blocks; ++j, in = enc[i + 1])
-      m.encoder.layers.push_back(m.make_residual(w, concat("encoder.downsamples.", idx++, "."), in, enc[i + 1]));
-    if (i != levels - 1)
-      m.encoder.layers.push_back(m.make_resample(w, concat("encoder.downsamples.", idx++, "."), enc[i + 1],
-                                                 cfg.temporal_downsample[i] ? Impl::Kind::Down3d : Impl::Kind::Down2d));
+    Impl::Level lv;
+    int64_t in = enc[i], j = 0;
+    for (; j < cfg.num_res_blocks; ++j, in = enc[i + 1])
+      lv.layers.push_back(m.make_residual(w, block_name("encoder", "downsamples", i, j, idx++), in, enc[i + 1]));
+    const bool last = i == levels - 1, temporal = !last && cfg.temporal_downsample[static_cast<size_t>(i)];
+    if (!last)
+      lv.layers.push_back(m.make_resample(w, block_name("encoder", "downsamples", i, j, idx++), enc[i + 1],
+                                          temporal ? Impl::Kind::Down3d : Impl::Kind::Down2d, true));
+    // The last level's shortcut has factors 1: the identity.
+    if (cfg.wan22) lv = {lv.layers, true, enc[i + 1], temporal ? 2 : 1, last ? 1 : 2};
+    m.encoder.levels.push_back(std::move(lv));
   }
   const int64_t top = enc.back();
   m.make_middle(w, "encoder.middle.", top, m.encoder.middle);
@@ -249,25 +344,29 @@ WanVAE::WanVAE(const WanVAEConfig& cfg, Weights& w) : cfg_(cfg), impl_(std::make
   m.conv1 = m.make_conv(w, "conv1", 2 * cfg.z_dim, 2 * cfg.z_dim, 1, 1, 0, 0);
   m.conv2 = m.make_conv(w, "conv2", cfg.z_dim, cfg.z_dim, 1, 1, 0, 0);
 
-  // Decoder: widths dim * [mult[-1], reversed mult...]; each upsampler halves
-  // the channels, so the next level's first block starts from half.
-  std::vector<int64_t> dec{cfg.dim * cfg.dim_mult.back()};
-  for (auto it = cfg.dim_mult.rbegin(); it != cfg.dim_mult.rend(); ++it) dec.push_back(cfg.dim * *it);
+  // Decoder: widths dec_dim * [mult[-1], reversed mult...]. Wan2.1's
+  // upsamplers halve the channels, so its next level starts from half.
+  const int64_t dd = cfg.decoder_dim();
+  std::vector<int64_t> dec{dd * cfg.dim_mult.back()};
+  for (auto it = cfg.dim_mult.rbegin(); it != cfg.dim_mult.rend(); ++it) dec.push_back(dd * *it);
   m.decoder.conv_in = m.make_conv(w, "decoder.conv1", cfg.z_dim, dec[0], 3, 3, 1, 1);
   m.make_middle(w, "decoder.middle.", dec[0], m.decoder.middle);
   idx = 0;
   for (int64_t i = 0; i < levels; ++i) {
-    int64_t in = i == 0 ? dec[0] : dec[i] / 2;
-    for (int64_t j = 0; j <= cfg.num_res_blocks; ++j, in = dec[i + 1])
-      m.decoder.layers.push_back(m.make_residual(w, concat("decoder.upsamples.", idx++, "."), in, dec[i + 1]));
+    Impl::Level lv;
+    int64_t in = i == 0 || cfg.wan22 ? dec[i] : dec[i] / 2, j = 0;
+    for (; j <= cfg.num_res_blocks; ++j, in = dec[i + 1])
+      lv.layers.push_back(m.make_residual(w, block_name("decoder", "upsamples", i, j, idx++), in, dec[i + 1]));
     if (i != levels - 1) {
       const bool temporal = cfg.temporal_downsample[static_cast<size_t>(levels - 2 - i)];
-      m.decoder.layers.push_back(m.make_resample(w, concat("decoder.upsamples.", idx++, "."), dec[i + 1],
-                                                 temporal ? Impl::Kind::Up3d : Impl::Kind::Up2d));
+      lv.layers.push_back(m.make_resample(w, block_name("decoder", "upsamples", i, j, idx++), dec[i + 1],
+                                          temporal ? Impl::Kind::Up3d : Impl::Kind::Up2d, !cfg.wan22));
+      if (cfg.wan22) lv = {lv.layers, true, dec[i + 1], temporal ? 2 : 1, 2};
     }
+    m.decoder.levels.push_back(std::move(lv));
   }
   m.decoder.head_gamma = w.take("decoder.head.0.gamma", {dec.back(), 1, 1, 1});
-  m.decoder.head_conv = m.make_conv(w, "decoder.head.2", dec.back(), 3, 3, 3, 1, 1);
+  m.decoder.head_conv = m.make_conv(w, "decoder.head.2", dec.back(), pixels, 3, 3, 1, 1);
 
   // scale = [mean, 1 / std] in float32 (WanVAE wrapper).
   m.mean = at::tensor(cfg.latents_mean).view({cfg.z_dim, 1, 1, 1});
@@ -287,7 +386,9 @@ void WanVAE::to(at::Device device, at::ScalarType dtype) {
     conv(st->conv_in);
     conv(st->head_conv);
     mv(st->head_gamma);
-    for (auto* list : {&st->layers, &st->middle})
+    std::vector<std::vector<Impl::Layer>*> lists{&st->middle};
+    for (auto& lv : st->levels) lists.push_back(&lv.layers);
+    for (auto* list : lists)
       for (auto& l : *list) {
         for (at::Tensor* t : {&l.gamma0, &l.gamma3, &l.norm_gamma, &l.qkv_w, &l.qkv_b, &l.proj_w, &l.proj_b,
                               &l.resample_w, &l.resample_b})
@@ -308,15 +409,24 @@ std::pair<at::Tensor, at::Tensor> WanVAE::encode_moments(const at::Tensor& video
     throw Error(concat("VAE encode: video shape ", videos.sizes().slice(1), " must be [3, ", ts,
                        "k+1, H, W] with H, W multiples of ", s));
   const at::Tensor& w0 = m.encoder.conv_in.w;
-  at::Tensor x = m.encoder.conv_in(videos.to(w0.device(), w0.scalar_type()), nullptr);
-  int resample = 0;
-  for (const auto& l : m.encoder.layers) {
-    x = m.run(l, x, nullptr);
-    if (trace && l.kind != Impl::Kind::Residual) (*trace)[concat("inter.enc.resample", resample++)] = x[0];
+  at::Tensor x = videos.to(w0.device(), w0.scalar_type());
+  x = m.encoder.conv_in(cfg_.wan22 ? vae_patchify(x) : x, nullptr);
+  for (size_t i = 0; i < m.encoder.levels.size(); ++i) {
+    at::Tensor shortcut;
+    x = m.run_level(m.encoder.levels[i], x, nullptr, false, trace ? &shortcut : nullptr);
+    if (!trace) continue;
+    (*trace)[concat("inter.enc.level", i)] = x[0];
+    if (shortcut.defined()) (*trace)[concat("inter.enc.level", i, "_avg_shortcut")] = shortcut[0];
+    if (i + 1 < m.encoder.levels.size()) (*trace)[concat("inter.enc.resample", i)] = x[0];
   }
-  for (const auto& l : m.encoder.middle) x = m.run(l, x, nullptr);
+  for (size_t i = 0; i < m.encoder.middle.size(); ++i) {
+    x = m.run(m.encoder.middle[i], x, nullptr);
+    if (trace && i == 1) (*trace)["inter.enc.middle_attn"] = x[0];
+  }
   if (trace) (*trace)["inter.enc.middle"] = x[0];
-  x = m.conv1(m.head(m.encoder, x, nullptr), nullptr).to(at::kFloat);
+  x = m.head(m.encoder, x, nullptr);
+  if (trace) (*trace)["inter.enc.head"] = x[0];
+  x = m.conv1(x, nullptr).to(at::kFloat);
   return {x.slice(1, 0, cfg_.z_dim), x.slice(1, cfg_.z_dim)};
 }
 
@@ -399,18 +509,27 @@ at::Tensor WanVAE::decode_frames(const at::Tensor& z_in, Trace* trace) const {
   };
   std::vector<at::Tensor> frames;
   for (int64_t f = 0; f < z.size(2); ++f) {
+    state.first_chunk = f == 0;
     at::Tensor x = z.slice(2, f, f + 1);
     record("inter.dec.conv2", x);
     x = m.decoder.conv_in(x, &state);
     record("inter.dec.conv1", x);
-    for (const auto& l : m.decoder.middle) x = m.run(l, x, &state);
+    for (size_t i = 0; i < m.decoder.middle.size(); ++i) {
+      x = m.run(m.decoder.middle[i], x, &state);
+      if (i == 1) record("inter.dec.middle_attn", x);
+    }
     record("inter.dec.middle", x);
     int up = 0;
-    for (const auto& l : m.decoder.layers) {
-      x = m.run(l, x, &state);
-      if (l.kind == Impl::Kind::Up3d) record(concat("inter.dec.resample", up++), x);
+    for (size_t i = 0; i < m.decoder.levels.size(); ++i) {
+      const Impl::Level& lv = m.decoder.levels[i];
+      at::Tensor shortcut;
+      x = m.run_level(lv, x, &state, true, trace ? &shortcut : nullptr);
+      record(concat("inter.dec.level", i), x);
+      if (shortcut.defined()) record(concat("inter.dec.level", i, "_dup_shortcut"), shortcut);
+      if (!lv.layers.empty() && lv.layers.back().kind == Impl::Kind::Up3d) record(concat("inter.dec.resample", up++), x);
     }
-    frames.push_back(m.head(m.decoder, x, &state).to(at::kFloat));
+    x = m.head(m.decoder, x, &state).to(at::kFloat);
+    frames.push_back(cfg_.wan22 ? vae_unpatchify(x) : x);
   }
   if (trace)
     for (auto& [key, list] : pieces) (*trace)[key] = at::cat(list, 1);
