@@ -242,3 +242,65 @@ TEST(Wan22Vae, ChunkedDecodeMatchesReference) {
   EXPECT_PARITY22(raw5, io.at("decoded5_raw"), kVae, "decoded5_raw");
   EXPECT_PARITY22(vae.decode(io.at("z5")), io.at("decoded5"), kVae, "decoded5");
 }
+
+// ---- The Wan2.2 DiT: TI2V-5B's 48 channels, per-token timesteps ----
+
+namespace {
+
+const std::string kDit = "dit22_ti2v_io.safetensors";
+
+WanDiT dit22() {
+  const std::string path = test::fixture("dit22_ti2v_weights.safetensors", kSet);
+  const TensorSet set = TensorSet::open(path);
+  const nlohmann::json inferred = infer_config(Component::Transformer, set, official_names(Component::Transformer, set.names(), path));
+  WanDiTConfig c;
+  c.in_dim = inferred["in_dim"];
+  c.out_dim = inferred["out_dim"];
+  c.dim = inferred["dim"];
+  c.ffn_dim = inferred["ffn_dim"];
+  c.text_dim = inferred["text_dim"];
+  c.num_layers = inferred["num_layers"];
+  c.num_heads = 4;
+  c.text_len = 32;
+  Weights w(path, Component::Transformer);
+  WanDiT d(c, w);
+  w.finish();
+  return d;
+}
+
+}  // namespace
+
+// a/b: one timestep for all tokens (as Wan2.1); c: latent frame 0's tokens at
+// t = 0 (TI2V image-to-video), with every intermediate; d: a ragged batch of
+// two samples, each with its first frame at 0.
+TEST(Wan22Dit, PerTokenTimestepsMatchTheOfficialModel) {
+  KINO_REQUIRE_FIXTURES();
+  const auto io = test::load_tensors(test::fixture(kDit, kSet));
+  const WanDiT dit = dit22();
+  EXPECT_EQ(dit.config().in_dim, 48);
+  c10::InferenceMode inference;
+  const int64_t seq_len = io.at("seq_len").item<int64_t>();
+  const at::Tensor x = io.at("x"), ctx = io.at("context");
+
+  Trace a;
+  const at::Tensor out_a = dit.forward({x}, {717}, {ctx}, seq_len, &a)[0];
+  EXPECT_PARITY22(out_a, io.at("a.out"), kDit, "a.out");
+  EXPECT_PARITY22(out_a, io.at("b.out"), kDit, "b.out");
+  EXPECT_PARITY22(a.at("e").unsqueeze(1).expand({1, seq_len, -1}), io.at("a.e"), kDit, "a.e");
+  // A first frame at the same timestep is the one-timestep model exactly.
+  EXPECT_TRUE(at::equal(dit.forward({x}, {717}, {ctx}, seq_len, nullptr, {717})[0], out_a));
+
+  Trace c;
+  const at::Tensor out_c = dit.forward({x}, {717}, {ctx}, seq_len, &c, {0})[0];
+  for (const char* name : {"e", "e0", "patch_embedding_out", "context_embedded", "block0_self_q_roped", "block0_self_k_roped",
+                           "block0_self_v", "block0_self_attn_core", "block0_self_attn_out", "block0_cross_q", "block0_cross_k",
+                           "block0_cross_v", "block0_cross_attn_core", "block0_cross_attn_out", "block0_ffn_out", "block0_out",
+                           "block1_out", "head_out"})
+    EXPECT_PARITY22(c.at(name), io.at(std::string("c.") + name), kDit, std::string("c.") + name);
+  EXPECT_PARITY22(out_c, io.at("c.out"), kDit, "c.out");
+  EXPECT_GT(test::rel_error(out_c, out_a), 0.1);  // the first frame's timestep matters
+
+  const std::vector<at::Tensor> d = dit.forward({x, io.at("d.x1")}, {717, 250}, {ctx, io.at("d.context1")}, seq_len, nullptr, {0, 0});
+  EXPECT_PARITY22(d[0], io.at("d.out0"), kDit, "d.out0");
+  EXPECT_PARITY22(d[1], io.at("d.out1"), kDit, "d.out1");
+}

@@ -21,8 +21,8 @@ void set_enabled(bool on);
 
 // (LayerNorm(x) * weight + bias) * (1 + scale) + shift, returned in `out`.
 // x: float32 [B, L, C]; weight, bias: [C] or undefined (WanLayerNorm without
-// affine); shift, scale: [B, 1, C] (the block's modulation chunks) or both
-// undefined.
+// affine); shift, scale: [B, 1, C] (the block's modulation chunks; [B, L, C]
+// per token for Wan2.2 image-to-video) or both undefined.
 at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                          const at::Tensor& shift, const at::Tensor& scale, double eps, at::ScalarType out);
 

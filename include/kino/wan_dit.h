@@ -1,6 +1,7 @@
-// Wan diffusion transformer (wan/modules/model.py WanModel, t2v): 1x2x2
-// spacetime patches, 3-axis RoPE, qk RMS-norm, adaLN-style modulation from
-// the timestep, cross-attention to the text context.
+// Wan diffusion transformer (wan/modules/model.py WanModel, t2v; Wan2.2's
+// TI2V-5B is the same with 48 channels): 1x2x2 spacetime patches, 3-axis
+// RoPE, qk RMS-norm, adaLN-style modulation from the timestep, cross-attention
+// to the text context.
 #pragma once
 #include <ATen/ATen.h>
 
@@ -31,10 +32,13 @@ class WanDiT {
   // Batched forward. x: per-sample latents [C, F, H, W] (sizes may differ);
   // t: integer timesteps, one per sample; context: per-sample [L_i, text_dim]
   // with L_i <= text_len; seq_len: padded token count (>= every sample's).
+  // first_frame_t (Wan2.2 image-to-video; empty: t): per sample, the
+  // timestep of the tokens of latent frame 0, which Wan2.2's per-token time
+  // embedding and modulation then apply to those tokens alone.
   // Returns per-sample velocities shaped like x.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
-                                  const std::vector<at::Tensor>& context, int64_t seq_len,
-                                  Trace* trace = nullptr) const;
+                                  const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
+                                  const std::vector<int64_t>& first_frame_t = {}) const;
 
   const WanDiTConfig& config() const { return cfg_; }
   // Moves the weights; `dtype` applies to the matrices, while modulation,

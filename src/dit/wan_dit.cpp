@@ -141,10 +141,12 @@ at::Tensor WanDiT::rope_table(const std::vector<std::array<int64_t, 3>>& grids, 
 }
 
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
-                                        const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace) const {
+                                        const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
+                                        const std::vector<int64_t>& first_frame_t) const {
   const int64_t B = static_cast<int64_t>(x.size());
-  if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B)
-    throw Error("WanDiT: x, t and context need one entry per sample");
+  if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
+      (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))
+    throw Error("WanDiT: x, t, first_frame_t and context need one entry per sample");
   const int64_t d = cfg_.dim, H = cfg_.num_heads, hd = d / H, C = cfg_.in_dim;
   const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
   const at::Device device = patch_w_.device();
@@ -169,8 +171,27 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     (*trace)["patch_embedding_out"] = h.slice(1, 0, f * hh * ww).transpose(1, 2).reshape({1, d, f, hh, ww});
   }
 
-  at::Tensor e = time2_(at::silu(time0_(timestep_sinusoid(t, cfg_.freq_dim).to(device))));  // [B, d]
-  at::Tensor e0 = time_proj_(at::silu(e)).unflatten(1, {6, d});                          // [B, 6, d]
+  // Time embedding e [B, d] and its projection e0 [B, 6, d]. With another
+  // timestep on the first latent frame (Wan2.2: per token), both become
+  // per token, [B, S, d] and [B, S, 6, d]: the MLPs run once per distinct
+  // value, then each token takes its frame's row.
+  auto embed = [&](const std::vector<int64_t>& ts) {
+    at::Tensor emb = time2_(at::silu(time0_(timestep_sinusoid(ts, cfg_.freq_dim).to(device))));
+    return std::make_pair(emb, time_proj_(at::silu(emb)).unflatten(1, {6, d}));
+  };
+  auto [e, e0] = embed(t);
+  if (!first_frame_t.empty() && first_frame_t != t) {
+    const auto [e_first, e0_first] = embed(first_frame_t);
+    std::vector<at::Tensor> rows;
+    for (int64_t i = 0; i < B; ++i) {
+      const auto& g = grids[static_cast<size_t>(i)];
+      rows.push_back(at::arange(seq_len, at::kLong).lt(g[1] * g[2] * pt));
+    }
+    const at::Tensor first = at::stack(rows).to(device).unsqueeze(-1);  // [B, S, 1]
+    e = at::where(first, e_first.unsqueeze(1), e.unsqueeze(1));
+    e0 = at::where(first.unsqueeze(-1), e0_first.unsqueeze(1), e0.unsqueeze(1));
+  }
+  const bool per_token = e.dim() == 3;
   if (trace) {
     (*trace)["e"] = e;
     (*trace)["e0"] = e0;
@@ -227,16 +248,18 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   // with the head's norm. Residuals and modulation in float32 (model.py).
   const at::Tensor none;
   const at::ScalarType run = patch_w_.scalar_type();
-  std::vector<std::vector<at::Tensor>> mods;  // per block 6 x [B, 1, d]: shift, scale, gate (x2), ...
-  for (const Block& b : blocks_) mods.push_back((b.modulation + e0).chunk(6, 1));
+  // A block's 6 modulation rows (shift, scale, gate; twice), each [B, 1, d]
+  // or per token [B, S, d]; made when the block runs.
+  auto modulation = [&](const at::Tensor& table, int64_t n, const at::Tensor& emb) {
+    return per_token ? (table.unsqueeze(0) + emb).unbind(2) : (table + emb).chunk(n, 1);
+  };
   // Head: modulated by the time embedding e (not e0).
-  const std::vector<at::Tensor> hm = (head_modulation_ + e.unsqueeze(1)).chunk(2, 1);
+  const std::vector<at::Tensor> hm = modulation(head_modulation_, 2, per_token ? e.unsqueeze(2) : e.unsqueeze(1));
+  std::vector<at::Tensor> m = blocks_.empty() ? hm : modulation(blocks_[0].modulation, 6, e0);
 
-  at::Tensor xin = fused::norm_modulate(h, none, none, mods.empty() ? hm[0] : mods[0][0],
-                                        mods.empty() ? hm[1] : mods[0][1], cfg_.eps, run);
+  at::Tensor xin = fused::norm_modulate(h, none, none, m[0], m[1], cfg_.eps, run);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
-    const std::vector<at::Tensor>& m = mods[i];
     const int64_t bi = static_cast<int64_t>(i);
     at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
     if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
@@ -254,8 +277,9 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
     if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
     const bool last = i + 1 == blocks_.size();
-    std::tie(h, xin) = fused::residual_norm_modulate(h, y, m[5], none, none, last ? hm[0] : mods[i + 1][0],
-                                                     last ? hm[1] : mods[i + 1][1], cfg_.eps, run);
+    const at::Tensor gate = m[5];
+    m = last ? hm : modulation(blocks_[i + 1].modulation, 6, e0);
+    std::tie(h, xin) = fused::residual_norm_modulate(h, y, gate, none, none, m[0], m[1], cfg_.eps, run);
     if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
   }
   at::Tensor out = head_(xin).to(at::kFloat);

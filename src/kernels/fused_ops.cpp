@@ -38,6 +38,12 @@ at::Tensor rope(const at::Tensor& x, const at::Tensor& table) {
   return at::view_as_real(xc * table).flatten(3).to(at::kFloat);
 }
 
+#ifdef KINO_CUDA_KERNELS
+// The kernels read one modulation row per sample ([B, 1, C]); Wan2.2's
+// per-token rows ([B, L, C]) take the composite.
+bool per_sample(const at::Tensor& m) { return !m.defined() || m.size(1) == 1; }
+#endif
+
 }  // namespace
 
 bool kernels_built() {
@@ -54,7 +60,7 @@ at::Tensor norm_modulate(const at::Tensor& x, const at::Tensor& weight, const at
                          const at::Tensor& shift, const at::Tensor& scale, double eps, at::ScalarType out) {
   if (shift.defined() != scale.defined()) throw Error("norm_modulate: shift and scale go together");
 #ifdef KINO_CUDA_KERNELS
-  if (fusable(x, out) && x.scalar_type() == at::kFloat && x.dim() == 3 && x.size(2) % 4 == 0) {
+  if (fusable(x, out) && x.scalar_type() == at::kFloat && x.dim() == 3 && x.size(2) % 4 == 0 && per_sample(shift)) {
     at::Tensor y = at::empty(x.sizes(), x.options().dtype(out)), none;
     cuda::norm_modulate(x.contiguous(), none, none, weight, bias, shift, scale, eps, none, y);
     return y;
@@ -72,7 +78,7 @@ std::pair<at::Tensor, at::Tensor> residual_norm_modulate(const at::Tensor& h, co
 #ifdef KINO_CUDA_KERNELS
   if (fusable(h, out) && h.scalar_type() == at::kFloat && h.dim() == 3 && h.size(2) % 4 == 0 &&
       y.sizes() == h.sizes() && !(c10::GradMode::is_enabled() && y.requires_grad()) &&
-      shift.defined() == scale.defined()) {
+      shift.defined() == scale.defined() && per_sample(shift) && per_sample(gate)) {
     at::Tensor h_new = at::empty_like(h, at::MemoryFormat::Contiguous), x = at::empty(h.sizes(), h.options().dtype(out));
     cuda::norm_modulate(h.contiguous(), y.contiguous(), gate, weight, bias, shift, scale, eps, h_new, x);
     return {h_new, x};
