@@ -1,5 +1,7 @@
 // Wan2.2 against the official code (../shared/fixtures/wan22-tiny): the
-// T2V-A14B pipeline, two experts switched at the boundary timestep.
+// T2V-A14B pipeline (two experts switched at the boundary timestep), the
+// Wan2.2 VAE, the TI2V-5B DiT (per-token timesteps) and the TI2V-5B
+// pipeline (text-to-video and image-to-video).
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -303,4 +305,55 @@ TEST(Wan22Dit, PerTokenTimestepsMatchTheOfficialModel) {
   const std::vector<at::Tensor> d = dit.forward({x, io.at("d.x1")}, {717, 250}, {ctx, io.at("d.context1")}, seq_len, nullptr, {0, 0});
   EXPECT_PARITY22(d[0], io.at("d.out0"), kDit, "d.out0");
   EXPECT_PARITY22(d[1], io.at("d.out1"), kDit, "d.out1");
+}
+
+// ---- The TI2V-5B pipeline (textimage2video.py) ----
+
+namespace {
+
+const std::string kTi2v = "ti2v_e2e_io.safetensors";
+std::string ti2v_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan22-ti2v-tiny.kino.json"; }
+
+}  // namespace
+
+// Text-to-video and image-to-video, every step: velocities, latents, the
+// per-token timesteps' effect (frame 0 at t = 0, written back), the video.
+TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
+  KINO_REQUIRE_FIXTURES();
+  const ModelManifest m = load_manifest(ti2v_manifest());
+  WanT2V p(m, at::kCPU, at::kFloat);
+  ASSERT_TRUE(p.takes_first_frame());
+  EXPECT_EQ(p.size_multiple(), 32);
+  const auto io = test::load_tensors(test::fixture(kTi2v, kSet));
+  const TensorFile meta = TensorFile::open(test::fixture(kTi2v, kSet));
+  EXPECT_PARITY22(p.encode_text(meta.metadata().at("prompt")), io.at("context_cond"), kTi2v, "context_cond");
+  EXPECT_PARITY22(p.encode_text(m.defaults.negative_prompt), io.at("context_uncond"), kTi2v, "context_uncond");
+  EXPECT_TRUE(at::equal(seeded_noise(42, p.latent_shape(9, 64, 96)), io.at("noise")));
+  const int64_t steps = io.at("timesteps").size(0);
+  EXPECT_TRUE(at::equal(at::tensor(make_schedule(SamplerKind::UniPC, steps, 5.0).timesteps, at::kLong), io.at("timesteps")));
+  const double cfg = io.at("guide_scale").item<double>();
+
+  for (const std::string run : {"t2v", "i2v"}) {
+    const std::string r = run + ".";
+    at::Tensor first;
+    if (run == "i2v") {
+      // The image (already at the output size) as the official code feeds it.
+      const at::Tensor img = io.at("i2v.image_u8").permute({2, 0, 1}).unsqueeze(1).to(at::kFloat).div(255).sub(0.5).div(0.5);
+      EXPECT_TRUE(at::equal(img, io.at("i2v.image_tensor")));
+      first = p.encode_image(img);
+      EXPECT_PARITY22(first, io.at("i2v.z"), kTi2v, "i2v.z");
+      // Frame 0's tokens run at t = 0, the others at the step's t.
+      EXPECT_EQ(io.at("i2v.t_per_token")[0].slice(0, 0, 6).sum().item<double>(), 0.0);
+    }
+    const at::Tensor latent = p.sample(
+        io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 5.0, cfg,
+        [&](const WanT2V::Step& s) {
+          EXPECT_PARITY22(s.cond, io.at(r + "noise_pred_cond")[s.index], kTi2v, r + "noise_pred_cond");
+          EXPECT_PARITY22(s.uncond, io.at(r + "noise_pred_uncond")[s.index], kTi2v, r + "noise_pred_uncond");
+          EXPECT_PARITY22(s.guided, io.at(r + "noise_pred")[s.index], kTi2v, r + "noise_pred");
+          EXPECT_PARITY22(s.latent, io.at(r + "latents")[s.index], kTi2v, r + "latents");
+        },
+        first);
+    EXPECT_PARITY22(p.decode(latent), io.at(r + "video"), kTi2v, r + "video");
+  }
 }

@@ -69,8 +69,18 @@ class WanT2V {
   // Two-expert models switch to the low-noise transformer at the first step
   // whose timestep is below boundary_ratio * 1000 (text2video.py), with one
   // scheduler (and its multistep history) across the switch.
+  // `first_frame` (Wan2.2 TI2V image-to-video, textimage2video.py): the
+  // normalised latent [z, 1, h, w] of an image, which is latent frame 0
+  // throughout: written over the noise, given timestep 0 in the DiT, and
+  // written back after every step.
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
-                    int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {}) const;
+                    int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {},
+                    const at::Tensor& first_frame = {}) const;
+  // Whether the model animates a first frame (sample's first_frame): Wan2.2
+  // TI2V, whose DiT takes per-token timesteps with the Wan2.2 VAE.
+  bool takes_first_frame() const;
+  // image [3, 1, H, W] in [-1, 1] -> normalised latent [z, 1, H/s, W/s].
+  at::Tensor encode_image(const at::Tensor& image) const;
   // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
   at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const;
   // Waits for the device's queued work (stage timings on a GPU).

@@ -227,11 +227,22 @@ std::vector<int64_t> WanT2V::latent_shape(int64_t frames, int64_t height, int64_
 }
 
 at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
-                          int64_t steps, double shift, Guidance cfg, const StepObserver& observer) const {
+                          int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
+                          const at::Tensor& first_frame) const {
   c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
   at::Tensor latent = noise.to(device_);
+  const bool image = first_frame.defined();
+  if (image) {
+    if (!takes_first_frame()) throw Error("this model does not animate an image (Wan2.2 TI2V models do)");
+    if (first_frame.dim() != 4 || first_frame.size(1) != 1 || first_frame.size(0) != latent.size(0) ||
+        first_frame.size(2) != latent.size(2) || first_frame.size(3) != latent.size(3))
+      throw Error(concat("first frame latent ", first_frame.sizes(), " does not fit the latent ", latent.sizes()));
+    latent = latent.clone();
+    latent.slice(1, 0, 1).copy_(first_frame);
+  }
+  const std::vector<int64_t> first_t = image ? std::vector<int64_t>{0, 0} : std::vector<int64_t>{};
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
@@ -240,18 +251,27 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
     const WanDiT& dit = s.low_noise_expert ? *dit_low_ : dit_;
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     if (s.guidance != 1.0) {
-      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len);
+      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t);
       s.cond = v[0];
       s.uncond = v[1];
       s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
     } else {
-      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len)[0];
+      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len, nullptr,
+                                      image ? std::vector<int64_t>{0} : std::vector<int64_t>{})[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
+    if (image) latent.slice(1, 0, 1).copy_(first_frame);
     s.latent = latent;
     if (observer) observer(s);
   }
   return latent;
+}
+
+bool WanT2V::takes_first_frame() const { return vae_.config().wan22 && !dit_low_; }
+
+at::Tensor WanT2V::encode_image(const at::Tensor& image) const {
+  c10::InferenceMode inference;
+  return vae_.encode(image);
 }
 
 at::Tensor WanT2V::decode(const at::Tensor& latent, int64_t tile) const {
