@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/tensor_file.h"
+#include "kino/video_writer.h"
 #include "support.h"
 
 namespace fs = std::filesystem;
@@ -50,6 +51,43 @@ TEST(Cli, FixtureModelReproducesTheReferenceFrames) {
     const double max_diff = (got - ref_bytes[f]).abs().max().item<double>();
     EXPECT_LE(max_diff, 1.0) << name << ": pixels differ by more than 1/255";
   }
+}
+
+// Wan2.2 TI2V image-to-video from the command line: the fixture's image as a
+// PNG file gives the official frames (within 1/255), its size sets the
+// video's; a model that cannot animate images refuses --image.
+TEST(Cli, ImageToVideoReproducesTheReferenceFrames) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  auto io = kino::test::load_tensors(kino::test::fixture("ti2v_e2e_io.safetensors", "wan22-tiny"));
+  const at::Tensor image = io["i2v.image_u8"].contiguous();  // [64, 96, 3]
+  kino::write_png(dir / "first.png", image.data_ptr<uint8_t>(), 96, 64);
+  const std::string ti2v = std::string(KINO_TEST_DATA_DIR) + "/wan22-ti2v-tiny.kino.json";
+  auto r = kino_cli("generate " + shell_quote("a small blue square sliding down over a white background") + " --model " +
+                    shell_quote(ti2v) + " --image " + shell_quote(dir / "first.png") + " --size 64x64 --seed 42 -o " +
+                    shell_quote(dir / "out_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("the output size follows the image: 96x64"), std::string::npos) << r.err;
+  const at::Tensor ref_bytes = ((io["i2v.video"] + 1) / 2).clamp(0, 1).mul(255).permute({1, 2, 3, 0});
+  ASSERT_EQ(count_files(dir.path), 10u);  // 9 frames and the image
+  for (int64_t f = 0; f < 9; ++f) {
+    char name[32];
+    std::snprintf(name, sizeof name, "out_%04d.png", static_cast<int>(f));
+    std::vector<uint8_t> px = read_png(dir / name);
+    ASSERT_EQ(px.size(), 64u * 96u * 3u) << name;
+    const at::Tensor got = at::from_blob(px.data(), {64, 96, 3}, at::kByte).to(at::kFloat);
+    EXPECT_LE((got - ref_bytes[f]).abs().max().item<double>(), 1.0) << name << ": pixels differ by more than 1/255";
+  }
+
+  r = kino_cli("generate 'a red circle' --model " + shell_quote(kManifest) + " --image " + shell_quote(dir / "first.png") +
+               " -o " + shell_quote(dir / "no.mp4"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("does not animate images"), std::string::npos) << r.err;
+  r = kino_cli("generate 'a red circle' --model " + shell_quote(ti2v) + " --image " + shell_quote(dir / "absent.png") +
+               " -o " + shell_quote(dir / "no.mp4"));
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("absent.png"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "no.mp4"));
 }
 
 TEST(Cli, WritesAnMp4WithProvenance) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kino/image.h"
 #include "kino/layouts.h"
 #include "kino/manifest.h"
 #include "kino/pipeline.h"
@@ -356,4 +357,36 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
         first);
     EXPECT_PARITY22(p.decode(latent), io.at(r + "video"), kTi2v, r + "video");
   }
+}
+
+// The official image preprocessing: best_output_size on real and odd sizes,
+// and a 150x80 image scaled by PIL's LANCZOS to 120x64 and cropped to
+// 96x64, to the byte.
+TEST(Wan22Ti2v, ImagePreprocessingIsTheOfficialOne) {
+  KINO_REQUIRE_FIXTURES();
+  const auto io = test::load_tensors(test::fixture(kTi2v, kSet));
+  const at::Tensor table = io.at("preprocess.best_output_size_table");
+  ASSERT_EQ(table.size(1), 5);
+  for (int64_t i = 0; i < table.size(0); ++i) {
+    const auto row = [&](int64_t k) { return table[i][k].item<int64_t>(); };
+    EXPECT_EQ(best_output_size(row(0), row(1), 32, 32, row(2)), std::make_pair(row(3), row(4)))
+        << row(0) << "x" << row(1) << " in " << row(2);
+  }
+  const at::Tensor u8 = io.at("preprocess.image_u8").contiguous();
+  Image img;
+  img.height = u8.size(0);
+  img.width = u8.size(1);
+  img.rgb.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
+  const Image prepared = prepare_first_frame(img, 32, io.at("i2v.max_area").item<int64_t>());
+  ASSERT_EQ(prepared.width, 96);
+  ASSERT_EQ(prepared.height, 64);
+  const at::Tensor got = at::from_blob(const_cast<uint8_t*>(prepared.rgb.data()), {64, 96, 3}, at::kByte)
+                             .permute({2, 0, 1})
+                             .unsqueeze(1)
+                             .to(at::kFloat)
+                             .div(255)
+                             .sub(0.5)
+                             .div(0.5);
+  const at::Tensor ref = io.at("preprocess.image_tensor");
+  EXPECT_TRUE(at::equal(got, ref)) << "max difference " << (got - ref).abs().max().item<double>() * 127.5 << " of 255";
 }

@@ -24,11 +24,13 @@ struct GenerationRequest {
   std::optional<std::string> sampler;
   std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
+  std::optional<std::string> image;    // a first frame to animate (Wan2.2 TI2V); the size follows it
 };
 
 // A request resolved against the model's defaults and validated.
 struct GenerationSettings {
   std::string prompt, negative, sampler;
+  std::string image;  // the first frame's file, "" for text-to-video
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;

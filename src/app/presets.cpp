@@ -171,6 +171,8 @@ void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::s
       set(r.height, integer(k));
     } else if (k == "sampler") {
       set(r.sampler, text(k));
+    } else if (k == "image") {
+      set(r.image, text(k));
     } else if (k == "size") {
       const std::string s = text(k);
       int64_t w = 0, h = 0;

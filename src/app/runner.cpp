@@ -47,6 +47,7 @@ nlohmann::json settings_json(const GenerationSettings& s, const std::string& mod
                       {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", model},
                       {"kino_version", KINO_VERSION}};
   if (s.cfg_low_noise != s.cfg) j["cfg_low_noise"] = s.cfg_low_noise;
+  if (!s.image.empty()) j["image"] = s.image;
   return j;
 }
 

@@ -46,7 +46,7 @@ std::string default_model() {
 
 // Options shared by generate, batch and storyboard.
 struct Common {
-  std::string model, device = "auto", dtype = "auto", size, aspect, negative, sampler, progress = "auto", audio, format;
+  std::string model, device = "auto", dtype = "auto", size, aspect, image, negative, sampler, progress = "auto", audio, format;
   std::string preset;
   int64_t seed = -1, steps = 0, frames = 0;
   double cfg = -1, cfg_low_noise = -1, shift = -1, fps = -1, seconds = -1;
@@ -81,6 +81,7 @@ struct Common {
     app->add_option("--seconds", seconds, "Duration; frames = seconds x fps, rounded to a valid count")->check(CLI::PositiveNumber);
     app->add_option("--fps", fps, "Frames per second of the output")->check(CLI::PositiveNumber);
     app->add_option("--preset", preset, "Style preset (kino presets lists them)");
+    app->add_option("--image", image, "First frame to animate (Wan2.2 TI2V models; the size follows the image)");
     app->add_option("--audio", audio, "Audio file to mux (AAC), cut or padded to the video");
     app->add_option("--format", format, "Output format for -o -: mp4 (fragmented) or y4m")->check(CLI::IsMember({"mp4", "y4m"}));
   }
@@ -98,6 +99,7 @@ struct Common {
     if (seconds > 0) r.seconds = seconds;
     if (!sampler.empty()) r.sampler = sampler;
     if (!aspect.empty()) r.aspect = aspect;
+    if (!image.empty()) r.image = image;
     if (!size.empty()) {
       int64_t w = 0, h = 0;
       if (!kino::parse_size(size, w, h)) throw kino::Error(kino::concat("--size must look like WIDTHxHEIGHT, got '", size, "'"));

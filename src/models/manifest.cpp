@@ -54,11 +54,13 @@ nlohmann::json wan_defaults(bool a14b, double shift) {
   return d;
 }
 
-// The DiT config fields a WanModel config.json holds (t2v only).
+// The DiT config fields a WanModel config.json holds (t2v, or Wan2.2's
+// ti2v).
 nlohmann::json wan_model_config(const fs::path& file) {
   const nlohmann::json cfg = read_json(file);
   const std::string type = cfg.value("model_type", "t2v");
-  if (type != "t2v") throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs text-to-video, t2v)"));
+  if (type != "t2v" && type != "ti2v")
+    throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs t2v and ti2v models)"));
   nlohmann::json dit = nlohmann::json::object();
   for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps"})
     if (cfg.contains(k)) dit[k] = cfg[k];
@@ -95,6 +97,15 @@ nlohmann::json official_manifest(const fs::path& dir) {
                                   {"config", wan_model_config(dir / "low_noise_model" / "config.json")}};
     m["boundary_ratio"] = 0.875;
     m["defaults"] = wan_defaults(true, 12.0);
+  } else if (read_json(dir / "config.json").value("model_type", "t2v") == "ti2v") {
+    // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE, 50 steps, guide 5,
+    // shift 5, 121 frames at 24 fps, 1280x704 (the pixel count images are fit to).
+    m["family"] = "wan2.2";
+    m["vae"] = {{"weights", "Wan2.2_VAE.pth"}};
+    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", wan_model_config(dir / "config.json")}};
+    nlohmann::json d = wan_defaults(false, 5.0);
+    d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
+    m["defaults"] = d;
   } else {
     m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", wan_model_config(dir / "config.json")}};
     m["defaults"] = wan_defaults(false, 5.0);

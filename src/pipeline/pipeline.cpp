@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "kino/error.h"
+#include "kino/image.h"
 #include "kino/pipeline.h"
 #include "kino/tensor_file.h"
 #include "kino/wan_t2v.h"
@@ -367,6 +368,19 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
     const int64_t n = std::max<int64_t>(0, std::llround((*r.seconds * s.fps - 1) / fm));
     s.frames = n * fm + 1;
   }
+  if (r.image) {
+    // textimage2video.py: the output size follows the image's aspect ratio
+    // within the model's default pixel count, whatever the size asked.
+    if (!impl_->takes_first_frame())
+      throw Error(concat("--image: ", model_.name, " does not animate images (Wan2.2 TI2V models do)"));
+    s.image = *r.image;
+    const Image img = read_image(s.image);
+    const auto [w, h] = best_output_size(img.width, img.height, sm, sm, d.width * d.height);
+    if ((r.width || r.height || r.aspect) && (w != s.width || h != s.height))
+      s.warnings.push_back(concat("the output size follows the image: ", w, "x", h));
+    s.width = w;
+    s.height = h;
+  }
   if (s.frames < 1 || s.frames > 4096) throw Error(concat("--frames must be in 1..4096, got ", s.frames));
   if (s.width < 1 || s.height < 1 || s.width > 8192 || s.height > 8192)
     throw Error(concat("--size must be between 1 and 8192 on each side, got ", s.width, "x", s.height));
@@ -406,6 +420,21 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   std::vector<at::Tensor> contexts = impl_->encode_texts(guided ? std::vector<std::string>{s.prompt, s.negative}
                                                                 : std::vector<std::string>{s.prompt});
   at::Tensor cond = contexts[0], uncond = contexts.back();
+  at::Tensor first_frame;
+  if (!s.image.empty()) {
+    const Image img = prepare_first_frame(read_image(s.image), impl_->size_multiple(), model_.defaults.width * model_.defaults.height);
+    if (img.width != s.width || img.height != s.height)
+      throw Error(concat(s.image, ": prepared as ", img.width, "x", img.height, ", the settings say ", s.width, "x", s.height));
+    // (u8 / 255 - 0.5) / 0.5 as [3, 1, H, W].
+    const at::Tensor x = at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
+                             .permute({2, 0, 1})
+                             .unsqueeze(1)
+                             .to(at::kFloat)
+                             .div(255)
+                             .sub(0.5)
+                             .div(0.5);
+    first_frame = impl_->encode_image(x);
+  }
   impl_->synchronize();
   impl_->release_cached_memory();  // the encoder's GPU copy
   tm.text_s = seconds_since(t0);
@@ -418,7 +447,8 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
                                     [&](const WanT2V::Step& st) {
                                       report("denoise", st.index + 1, s.steps);
                                       check_stop();
-                                    });
+                                    },
+                                    first_frame);
   impl_->synchronize();
   tm.denoise_s = seconds_since(t0);
   impl_->release_cached_memory();  // the transformer's activations, before the VAE's
