@@ -76,6 +76,48 @@ TEST(BadInput, CorruptOrMismatchedWeightsAreNamed) {
   m["vae"]["weights"] = "vae.pth";
   std::ofstream(dir / "kino.json") << m.dump();
   expect_refused(kino_cli(run), 1, "vae.pth", dir / "out");
+
+  // A transformer file from another component (the VAE's names).
+  m = fixture_manifest();
+  m["transformer"]["weights"] = m["vae"]["weights"];
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "patch_embedding.weight", dir / "out");
+
+  // A second expert without its boundary, a boundary without a second expert.
+  m = fixture_manifest();
+  m["transformer_low_noise"] = m["transformer"];
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "boundary_ratio", dir / "out");
+  m.erase("transformer_low_noise");
+  m["boundary_ratio"] = 0.9;
+  std::ofstream(dir / "kino.json") << m.dump();
+  expect_refused(kino_cli(run), 1, "boundary_ratio", dir / "out");
+}
+
+// Release folders of kinds kino does not run are named, not half-loaded.
+TEST(BadInput, UnsupportedReleaseFoldersAreNamed) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  fs::create_directory(dir / "m");
+  const std::string run = "generate 'x' --model " + shell_quote(dir / "m") + " -o " + shell_quote(dir / "out/v.mp4");
+  expect_refused(kino_cli(run), 1, "model_index.json", dir / "out");  // nothing kino knows in it
+  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": "i2v"})";
+  expect_refused(kino_cli(run), 1, "model_type 'i2v'", dir / "out");
+  std::ofstream(dir / "m/model_index.json") << R"({"_class_name": "WanImageToVideoPipeline"})";
+  expect_refused(kino_cli(run), 1, "WanImageToVideoPipeline", dir / "out");
+}
+
+// An image that is not one, for a model that takes images.
+TEST(BadInput, UnreadableImageIsNamed) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  std::ofstream(dir / "photo.png") << "not a picture";
+  const std::string ti2v = std::string(KINO_TEST_DATA_DIR) + "/wan22-ti2v-tiny.kino.json";
+  expect_refused(kino_cli("generate 'x' --model " + shell_quote(ti2v) + " --image " + shell_quote(dir / "photo.png") + " -o " +
+                          shell_quote(dir / "out/v.mp4")),
+                 1, "photo.png", dir / "out");
 }
 
 TEST(BadInput, ManifestPointingAtAMissingFile) {

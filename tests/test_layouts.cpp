@@ -96,7 +96,13 @@ INSTANTIATE_TEST_SUITE_P(
         LayoutFile{kDitFp8, Component::Transformer, "dit_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
         LayoutFile{kT5F16, Component::TextEncoder, "t5_weights.safetensors", Rounding::F16, Rounding::F16},
         LayoutFile{kT5Fp8, Component::TextEncoder, "t5_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
-        LayoutFile{kVaeBf16, Component::Vae, "vae_weights.safetensors", Rounding::BF16, Rounding::BF16}));
+        LayoutFile{kVaeBf16, Component::Vae, "vae_weights.safetensors", Rounding::BF16, Rounding::BF16}),
+    [](const auto& info) {
+      std::string name = info.param.path;
+      for (char& c : name)
+        if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+      return name;
+    });
 
 // The configs every layout implies, from shapes alone, equal the fixture
 // manifest's (DiT num_heads and text_len are not in the shapes).

@@ -114,4 +114,13 @@ TEST(Pipeline, BenchManifestsNeedNoWeightFilesOnlyWhenAskedTo) {
   EXPECT_EQ(umt5_config(m).dim, 4096);
   EXPECT_EQ(vae_config(m).dim, 96);
   EXPECT_EQ(dit_config(load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.1-t2v-14b.kino.json", false)).dim, 5120);
+  // Wan2.2: TI2V-5B (48 channels, the Wan2.2 VAE) and T2V-A14B (two experts).
+  const ModelManifest ti2v = load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.2-ti2v-5b.kino.json", false);
+  EXPECT_EQ(dit_config(ti2v).in_dim, 48);
+  EXPECT_TRUE(vae_config(ti2v).wan22);
+  EXPECT_EQ(vae_config(ti2v).spatial_stride(), 16);
+  EXPECT_EQ(vae_config(ti2v).latents_mean.size(), 48u);
+  const ModelManifest a14b = load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.2-t2v-a14b.kino.json", false);
+  EXPECT_EQ(a14b.boundary_ratio, 0.875);
+  EXPECT_EQ(dit_config(a14b, true).dim, 5120);
 }

@@ -98,6 +98,15 @@ Image resample_pass(const Image& in, int64_t out_size, bool horizontal) {
 }  // namespace
 
 Image read_image(const std::string& path) {
+  // A file that does not decode gets kino's one-line error; FFmpeg's own
+  // messages about it show only with -vv.
+  struct QuietErrors {
+    int saved = av_log_get_level();
+    QuietErrors() {
+      if (saved <= AV_LOG_ERROR) av_log_set_level(AV_LOG_FATAL);
+    }
+    ~QuietErrors() { av_log_set_level(saved); }
+  } quiet;
   AVFormatContext* raw = nullptr;
   if (int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); rc < 0)
     throw Error(concat("cannot read image ", path, ": ", av_error(rc)));

@@ -71,9 +71,13 @@ nlohmann::json wan_model_config(const fs::path& file) {
 // safetensors — for Wan2.2 A14B in high_noise_model/ and low_noise_model/ —
 // models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth, google/umt5-xxl/spiece.model.
 nlohmann::json official_manifest(const fs::path& dir) {
+  std::error_code ec;
+  const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
+  // The model's kind first: a folder of another kind is named as such.
+  const nlohmann::json dit = wan_model_config(a14b ? dir / "high_noise_model" / "config.json" : dir / "config.json");
+  const bool ti2v = !a14b && read_json(dir / "config.json").value("model_type", "t2v") == "ti2v";
   // The release's name, else the one models_t5_*.pth there is.
   std::string t5 = "models_t5_umt5-xxl-enc-bf16.pth";
-  std::error_code ec;
   if (!fs::exists(dir / t5, ec)) {
     std::vector<std::string> found;
     for (const auto& e : fs::directory_iterator(dir, ec))
@@ -88,26 +92,25 @@ nlohmann::json official_manifest(const fs::path& dir) {
                       {"tokenizer", "google/umt5-xxl/spiece.model"},
                       {"text_encoder", {{"weights", t5}}},
                       {"vae", {{"weights", "Wan2.1_VAE.pth"}}}};
-  if (fs::exists(dir / "high_noise_model" / "config.json", ec)) {
+  if (a14b) {
     // wan/configs/wan_t2v_A14B.py: boundary 0.875, shift 12.
     m["family"] = "wan2.2";
-    m["transformer"] = {{"weights", component_weights((dir / "high_noise_model").string())},
-                        {"config", wan_model_config(dir / "high_noise_model" / "config.json")}};
+    m["transformer"] = {{"weights", component_weights((dir / "high_noise_model").string())}, {"config", dit}};
     m["transformer_low_noise"] = {{"weights", component_weights((dir / "low_noise_model").string())},
                                   {"config", wan_model_config(dir / "low_noise_model" / "config.json")}};
     m["boundary_ratio"] = 0.875;
     m["defaults"] = wan_defaults(true, 12.0);
-  } else if (read_json(dir / "config.json").value("model_type", "t2v") == "ti2v") {
+  } else if (ti2v) {
     // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE, 50 steps, guide 5,
     // shift 5, 121 frames at 24 fps, 1280x704 (the pixel count images are fit to).
     m["family"] = "wan2.2";
     m["vae"] = {{"weights", "Wan2.2_VAE.pth"}};
-    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", wan_model_config(dir / "config.json")}};
+    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
     nlohmann::json d = wan_defaults(false, 5.0);
     d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
     m["defaults"] = d;
   } else {
-    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", wan_model_config(dir / "config.json")}};
+    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
     m["defaults"] = wan_defaults(false, 5.0);
   }
   return m;

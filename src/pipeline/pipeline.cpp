@@ -304,7 +304,9 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
   memory_.patch_t = dit.patch_size[0];
   memory_.patch_h = dit.patch_size[1];
   memory_.patch_w = dit.patch_size[2];
-  memory_.vae_dim = vae.dim;
+  // Wan2.2's decoder ends at half resolution (then the pixel unpatchify):
+  // its widest full-frame stage is dec_dim / 2 channels per full-size pixel.
+  memory_.vae_dim = vae.decoder_dim() / vae.patch();
   memory_.vae_temporal = vae.temporal_stride();
   memory_.vae_spatial = vae.spatial_stride();
   const int64_t s = vae.spatial_stride();
