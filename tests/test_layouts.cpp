@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "kino/error.h"
 #include "kino/layouts.h"
 #include "kino/manifest.h"
 #include "kino/wan_t2v.h"
@@ -103,6 +104,39 @@ INSTANTIATE_TEST_SUITE_P(
         if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
       return name;
     });
+
+// Names map one by one, whatever the file holds: odd or hostile names stay
+// as they are (and are then reported as unexpected), never throw.
+TEST(Layouts, NamesMapOneByOne) {
+  const std::vector<std::string> dif = {"condition_embedder.time_proj.weight", "blocks.3.attn2.to_out.0.bias", "blocks.0.norm2.weight",
+                                        "blocks.1.scale_shift_table", "scale_shift_table", "proj_out.weight"};
+  const auto d = official_names(Component::Transformer, dif, "t");
+  EXPECT_EQ(d.at("time_projection.1.weight"), dif[0]);
+  EXPECT_EQ(d.at("blocks.3.cross_attn.o.bias"), dif[1]);
+  EXPECT_EQ(d.at("blocks.0.norm3.weight"), dif[2]);
+  EXPECT_EQ(d.at("blocks.1.modulation"), dif[3]);
+  EXPECT_EQ(d.at("head.modulation"), dif[4]);
+  EXPECT_EQ(d.at("head.head.weight"), dif[5]);
+  const auto comfy = official_names(Component::Transformer, {"model.diffusion_model.blocks.0.ffn.0.weight", "scaled_fp8",
+                                                             "model.diffusion_model.blocks.0.ffn.0.scale_weight"}, "t");
+  EXPECT_EQ(comfy.size(), 1u);
+  EXPECT_EQ(comfy.at("blocks.0.ffn.0.weight"), "model.diffusion_model.blocks.0.ffn.0.weight");
+  const auto vae = official_names(Component::Vae, {"quant_conv.weight", "decoder.up_blocks.2.resnets.1.conv2.bias",
+                                                   "decoder.up_blocks.1.upsamplers.0.time_conv.weight",
+                                                   "decoder.up_blocks.99999999999999999999.resnets.0.conv1.weight",
+                                                   "encoder.down_blocks.4.conv_shortcut.weight"}, "v");
+  EXPECT_EQ(vae.at("conv1.weight"), "quant_conv.weight");
+  EXPECT_EQ(vae.at("decoder.upsamples.9.residual.6.bias"), "decoder.up_blocks.2.resnets.1.conv2.bias");
+  EXPECT_EQ(vae.at("decoder.upsamples.7.time_conv.weight"), "decoder.up_blocks.1.upsamplers.0.time_conv.weight");
+  EXPECT_EQ(vae.at("encoder.downsamples.4.shortcut.weight"), "encoder.down_blocks.4.conv_shortcut.weight");
+  EXPECT_EQ(vae.size(), 5u);  // the absurd index is kept under a name nothing asks for
+  const auto t5 = official_names(Component::TextEncoder, {"shared.weight", "encoder.embed_tokens.weight",
+                                                          "encoder.block.2.layer.1.DenseReluDense.wi_0.weight"}, "t5");
+  EXPECT_EQ(t5.size(), 2u);  // the tied copy of the embedding is dropped
+  EXPECT_EQ(t5.at("blocks.2.ffn.gate.0.weight"), "encoder.block.2.layer.1.DenseReluDense.wi_0.weight");
+  EXPECT_THROW(official_names(Component::Transformer, {"condition_embedder.time_proj.weight", "proj_out.weight", "head.head.weight"}, "both"),
+               Error);
+}
 
 // The configs every layout implies, from shapes alone, equal the fixture
 // manifest's (DiT num_heads and text_len are not in the shapes).

@@ -29,13 +29,13 @@ std::string replace_prefix(const std::string& s, const std::vector<std::pair<std
   return s;
 }
 
-// "blocks.7.rest" -> ("blocks.7.", "rest") for `head` = "blocks."; false if
-// `s` is not of that form.
+// "blocks.7.rest" -> ("7", "rest") for `head` = "blocks."; false if `s` is
+// not of that form (or the index has more than 6 digits: no real model).
 bool split_block(const std::string& s, const std::string& head, std::string& block, std::string& rest) {
   if (!starts_with(s, head)) return false;
   size_t i = head.size();
   while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == head.size() || i >= s.size() || s[i] != '.') return false;
+  if (i == head.size() || i - head.size() > 6 || i >= s.size() || s[i] != '.') return false;
   block = s.substr(head.size(), i - head.size());
   rest = s.substr(i + 1);
   return true;
