@@ -27,6 +27,7 @@
 #include "kino/training.h"
 #include "kino/tokenizer.h"
 #include "kino/umt5.h"
+#include "kino/atomic_file.h"
 #include "kino/video_writer.h"
 #include "kino/wan_dit.h"
 #include "kino/wan_t2v.h"
@@ -63,6 +64,7 @@ struct Options {
   double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
   double dit_object_weight = 4;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
   double partial_captions = 0;   // share of training captions that leave out the colour or the shape (world::Omit)
+  double sigma_max = 1;          // the DiT trains on sigmas below this only (a low-noise expert: its boundary)
   int checkpoint_every = 250;
   bool resume = false;
   // Sampling defaults written to the manifest (chosen by `kino-train eval`).
@@ -324,8 +326,11 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
       lens.push_back(tk.length);
       x0s.push_back(latents[i]);
       masks.push_back(object_masks[i]);
-      const float u = u01(rng);
-      const float sigma = b % 2 ? 1 / (1 + std::exp(-normal(rng))) : 3 * u / (1 + 2 * u);
+      float sigma = 1;
+      do {  // a low-noise expert redraws sigmas above its boundary
+        const float u = u01(rng);
+        sigma = b % 2 ? 1 / (1 + std::exp(-normal(rng))) : 3 * u / (1 + 2 * u);
+      } while (o.sigma_max < 1 && sigma >= o.sigma_max);
       sigmas.push_back(sigma);
       ts.push_back(static_cast<int64_t>(sigma * 1000));
     }
@@ -770,6 +775,81 @@ Json continue_decoder(const Options& o) {
           {"seconds", now_s() - log.start}};
 }
 
+// A low-noise expert for a finished model (Wan2.2 A14B's mixture of experts
+// over time, at kino-tiny size): a copy of o.out's transformer (or its
+// expert, if it has one) continues for o.dit_steps steps on the timesteps
+// below o.sigma_max * 1000 only, with the frozen text encoder, on the cached
+// latents of o.clips clips; the model becomes a wan2.2 two-expert model whose
+// first transformer keeps the steps above that boundary. Logged as expertN_*.
+Json train_expert(const Options& o) {
+  const at::Device device = parse_device(o.device);
+  const ModelManifest m = load_manifest(o.out);
+  const std::string work = o.work.empty() ? o.out + "/.train" : o.work;
+  check_latent_cache(work + "/latents.safetensors", o.clips);
+  fs::create_directories(work);
+  const int index = next_run(o.out, "expert");
+  const std::string run = concat("expert", index);
+  std::mt19937 rng(static_cast<uint32_t>(o.seed + 2000 + index));
+  at::manual_seed(o.seed + 2000 + index);
+  LossLog log(concat(o.out, "/", run, "_loss.csv"));
+  const Tokenizer tokenizer(m.tokenizer);
+
+  const WanVAEConfig vcfg = vae_config(m);
+  Weights vw(m.vae, at::kFloat, /*trainable=*/false, device);
+  WanVAE vae(vcfg, vw);
+  vw.finish();
+  vae.to(device, at::kFloat);
+  double t0 = now_s();
+  auto [raw, object_masks, scenes] = encode_latents(o, device, rng, vae, vcfg, work + "/latents.safetensors");
+  const at::Tensor latents = vae.normalise(raw.to(device));
+  const double encode_s = now_s() - t0;
+
+  Weights tw(m.text_encoder, at::kFloat, /*trainable=*/false, device);
+  UMT5Encoder t5(umt5_config(m), tw);
+  tw.finish();
+  const bool again = !m.transformer_low_noise.empty();
+  Weights dw(again ? m.transformer_low_noise : m.transformer, at::kFloat, /*trainable=*/true, device);
+  WanDiT dit(dit_config(m, again), dw);
+  dit.to(device, at::kFloat);  // the RoPE tables
+  dw.finish();
+
+  // The manifest names the expert from its first checkpoint on.
+  Json manifest = Json::parse(std::ifstream(o.out + "/kino.json"));
+  manifest["family"] = "wan2.2";
+  manifest["description"] =
+      "kino's embedded default: the Wan architecture at tiny size (two experts over time, as Wan2.2 A14B), trained by "
+      "kino-train on a synthetic world of flat shapes";
+  manifest["transformer_low_noise"] = {{"weights", "transformer_low_noise.safetensors"}};
+  manifest["boundary_ratio"] = o.sigma_max;
+  if (!manifest["defaults"].contains("cfg_low_noise")) manifest["defaults"]["cfg_low_noise"] = manifest["defaults"]["cfg"];
+  bool written = false;
+  t0 = now_s();
+  train_flow(t5, dit, dw, tokenizer, latents, object_masks.to(device), scenes, rng, log, o, [&](const Params& ema_dit) {
+    save(o.out + "/transformer_low_noise.safetensors", ema_dit, "transformer_low_noise");
+    if (!written) {
+      AtomicFile file(o.out + "/kino.json");
+      std::ofstream(file.temp_path()) << manifest.dump(2) << '\n';
+      file.commit();
+      written = true;
+    }
+    log.csv.flush();
+  });
+  plot_losses(log, concat(o.out, "/", run, "_loss.png"));
+  return {{"run", run},
+          {"seed", o.seed},
+          {"threads", at::get_num_threads()},
+          {"device", device.str()},
+          {"from", again ? "transformer_low_noise.safetensors" : "transformer.safetensors"},
+          {"boundary_ratio", o.sigma_max},
+          {"clips", o.clips},
+          {"latents_seconds", encode_s},
+          {"steps", o.dit_steps},
+          {"batch", o.dit_batch},
+          {"lr", o.lr},
+          {"final_loss_mean100", tail_mean(log)},
+          {"seconds", now_s() - t0}};
+}
+
 // The VAE's ceiling on prompt following: random scenes (a third from the
 // held-out combinations) through encode and decode, measured from pixels as
 // the evaluation measures generated clips. No DiT can render what the VAE
@@ -892,6 +972,25 @@ int main(int argc, char** argv) {
   dec->add_option("--threads", o.threads);
   dec->add_option("--device", o.device)->capture_default_str();
 
+  // `expert`'s defaults: see scripts/train-tiny.sh and TRAINING.md.
+  auto* ex = app.add_subcommand("expert", "Train a low-noise expert for a finished model (two experts over time, as Wan2.2 A14B)");
+  std::string ex_model;
+  int ex_steps = 3000, ex_batch = 16, ex_clips = 600;
+  double ex_lr = 1e-3, ex_boundary = 0.875;
+  ex->add_option("--model", ex_model, "Model folder (gains transformer_low_noise.safetensors; its manifest becomes wan2.2)")->required();
+  ex->add_option("--boundary", ex_boundary, "Boundary ratio: the expert takes the timesteps below boundary x 1000")
+      ->check(CLI::Range(0.05, 0.99))
+      ->capture_default_str();
+  ex->add_option("--steps", ex_steps)->capture_default_str();
+  ex->add_option("--batch", ex_batch)->capture_default_str();
+  ex->add_option("--lr", ex_lr, "Peak learning rate")->capture_default_str();
+  ex->add_option("--clips", ex_clips, "Training clips (latents, cached in --work)")->capture_default_str();
+  ex->add_option("--work", o.work, "Latent cache folder (default: <model>/.train)");
+  ex->add_option("--checkpoint-every", o.checkpoint_every)->capture_default_str();
+  ex->add_option("--seed", o.seed)->capture_default_str();
+  ex->add_option("--threads", o.threads);
+  ex->add_option("--device", o.device)->capture_default_str();
+
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
   std::string model = "models/kino-tiny", json_out;
   int per_group = 24;
@@ -931,8 +1030,16 @@ int main(int argc, char** argv) {
       o.vae_lr = dec_lr;
       o.decoder_loss = {dec_halo, dec_edge, dec_l1, dec_stray};
     }
-    if (*tr || *dec) {
-      Json report = *tr ? run_training(o) : continue_decoder(o);
+    if (*ex) {
+      o.out = ex_model;
+      o.dit_steps = ex_steps;
+      o.dit_batch = ex_batch;
+      o.clips = ex_clips;
+      o.lr = ex_lr;
+      o.sigma_max = ex_boundary;
+    }
+    if (*tr || *dec || *ex) {
+      Json report = *tr ? run_training(o) : *dec ? continue_decoder(o) : train_expert(o);
       std::ofstream(concat(o.out, "/", report["run"].get<std::string>(), "_report.json")) << report.dump(2) << '\n';
       std::printf("%s\n", report.dump(2).c_str());
     } else if (*ve) {
