@@ -243,7 +243,8 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
     latent = latent.clone();
     latent.slice(1, 0, 1).copy_(first_frame);
   }
-  const std::vector<int64_t> first_t = image ? std::vector<int64_t>{0, 0} : std::vector<int64_t>{};
+  // Frame 0's tokens run at timestep 0 when it is an image.
+  auto first_t = [&](size_t n) { return image ? std::vector<int64_t>(n, 0) : std::vector<int64_t>{}; };
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
@@ -252,13 +253,12 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
     const WanDiT& dit = s.low_noise_expert ? *dit_low_ : dit_;
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     if (s.guidance != 1.0) {
-      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t);
+      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2));
       s.cond = v[0];
       s.uncond = v[1];
       s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
     } else {
-      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len, nullptr,
-                                      image ? std::vector<int64_t>{0} : std::vector<int64_t>{})[0];
+      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len, nullptr, first_t(1))[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
     if (image) latent.slice(1, 0, 1).copy_(first_frame);
