@@ -138,6 +138,54 @@ TEST(Layouts, NamesMapOneByOne) {
                Error);
 }
 
+// The newer ComfyUI spelling of scaled fp8 (`<layer>.weight_scale`,
+// `<layer>.input_scale`, a U8 `<layer>.comfy_quant` JSON; no marker), made
+// here from the legacy fixture file, reads as the same weights; without any
+// scale (plain fp8 files) the weights are the fp8 values themselves.
+TEST(Layouts, NewerAndPlainFp8SpellingsReadAsTheSameWeights) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string legacy = layouts(kDitFp8);
+  const TensorFile file = TensorFile::open(legacy);
+  const std::string quant = R"({"format": "float8_e4m3fn"})";
+  auto rewrite = [&](const std::string& path, bool keep_scales) {
+    std::vector<TensorToWrite> out;
+    for (const auto& v : file.tensors()) {
+      if (v.name == "scaled_fp8") continue;
+      std::string name = v.name;
+      for (const auto& [from, to] : {std::pair<std::string, std::string>{".scale_weight", ".weight_scale"}, {".scale_input", ".input_scale"}})
+        if (name.size() > from.size() && name.compare(name.size() - from.size(), from.size(), from) == 0) {
+          if (!keep_scales) name.clear();
+          else name = name.substr(0, name.size() - from.size()) + to;
+        }
+      if (name.empty()) continue;
+      out.push_back({name, v.dtype, v.shape, v.data});
+      if (keep_scales && v.dtype == DType::F8_E4M3)
+        out.push_back({v.name.substr(0, v.name.size() - 6) + "comfy_quant", DType::U8, {static_cast<int64_t>(quant.size())}, quant.data()});
+    }
+    write_safetensors(path, out);
+  };
+  test::TempDir dir;
+  rewrite(dir / "newer.safetensors", true);
+  rewrite(dir / "plain.safetensors", false);
+  Weights a(legacy, Component::Transformer), b(dir / "newer.safetensors", Component::Transformer),
+      c(dir / "plain.safetensors", Component::Transformer);
+  size_t scaled = 0;
+  for (const auto& name : test::load_tensors(tiny("dit_weights.safetensors"))) {
+    const at::Tensor wa = a.take(name.first), wb = b.take(name.first), wc = c.take(name.first);
+    EXPECT_TRUE(at::equal(wa, wb)) << name.first;
+    const TensorView* scale = file.find(name.first.substr(0, name.first.size() - 6) + "scale_weight");
+    if (!scale) {
+      EXPECT_TRUE(at::equal(wa, wc)) << name.first;
+      continue;
+    }
+    ++scaled;
+    EXPECT_TRUE(at::equal(wa, wc * to_tensor(*scale).reshape({}))) << name.first;
+  }
+  EXPECT_GT(scaled, 10u);
+  EXPECT_NO_THROW(b.finish());
+  EXPECT_NO_THROW(c.finish());
+}
+
 // The configs every layout implies, from shapes alone, equal the fixture
 // manifest's (DiT num_heads and text_len are not in the shapes).
 TEST(Layouts, ConfigsFollowFromTheShapes) {

@@ -28,9 +28,11 @@ enum class Component { TextEncoder, Transformer, Vae };
 std::map<std::string, std::string> official_names(Component c, const std::vector<std::string>& stored,
                                                   const std::string& where);
 
-// The tensor holding the fp8 scale of a stored weight (ComfyUI "scaled fp8":
-// weight = float(code) * scale_weight), "" when the name has no ".weight".
-std::string fp8_scale_name(const std::string& stored_weight);
+// The names the fp8 scale of a stored weight may have (ComfyUI "scaled fp8":
+// weight = float(code) * scale; `<layer>.scale_weight` in the legacy files,
+// `<layer>.weight_scale` in the newer comfy_quant ones); none for a name
+// without ".weight".
+std::vector<std::string> fp8_scale_names(const std::string& stored_weight);
 
 // Config fields (the manifest's spelling, see README) that follow from the
 // shapes of `set`'s tensors: every field the shapes decide. Fields they

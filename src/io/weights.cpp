@@ -128,12 +128,15 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
     throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape),
                     ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
-  // ComfyUI's "scaled fp8": weight = float(code) * <layer>.scale_weight.
+  // ComfyUI's "scaled fp8": weight = float(code) * scale (without a scale:
+  // plain fp8, the codes themselves).
   if (view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2)
-    if (const TensorView* scale = set_->find(fp8_scale_name(stored))) {
-      if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
-      t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
-    }
+    for (const std::string& name : fp8_scale_names(stored))
+      if (const TensorView* scale = set_->find(name)) {
+        if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
+        t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
+        break;
+      }
   if (!t.is_floating_point()) return t;
   t = t.to(device_, dtype_);
   if (trainable_) {

@@ -41,9 +41,13 @@ bool split_block(const std::string& s, const std::string& head, std::string& blo
   return true;
 }
 
-// Stored tensors that are not weights.
+// Stored tensors that are not weights: fp8 scales in ComfyUI's legacy
+// (scale_weight, scale_input, the scaled_fp8 marker) and newer
+// (weight_scale, input_scale, comfy_quant) spellings, the embedded tokenizer.
 bool is_auxiliary(const std::string& n) {
-  return ends_with(n, ".scale_weight") || ends_with(n, ".scale_input") || n == "scaled_fp8" || n == "spiece_model";
+  for (const char* suffix : {".scale_weight", ".scale_input", ".weight_scale", ".input_scale", ".comfy_quant"})
+    if (ends_with(n, suffix)) return true;
+  return n == "scaled_fp8" || n == "spiece_model";
 }
 
 // Diffusers WanTransformer3DModel -> official (the inverse of
@@ -165,8 +169,10 @@ std::map<std::string, std::string> official_names(Component c, const std::vector
   return out;
 }
 
-std::string fp8_scale_name(const std::string& w) {
-  return ends_with(w, ".weight") ? w.substr(0, w.size() - 6) + "scale_weight" : std::string();
+std::vector<std::string> fp8_scale_names(const std::string& w) {
+  if (!ends_with(w, ".weight")) return {};
+  const std::string layer = w.substr(0, w.size() - 6);
+  return {layer + "scale_weight", layer + "weight_scale"};
 }
 
 nlohmann::json infer_config(Component c, const TensorSet& set, const std::map<std::string, std::string>& names) {
