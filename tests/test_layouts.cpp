@@ -248,6 +248,25 @@ TEST(Layouts, ReleaseFoldersAreModels) {
   }
 }
 
+// `kino model` shows what kino reads; its --json is a kino.json that loads
+// as the same model (here: the Diffusers folder, and a two-expert manifest).
+TEST(Layouts, ModelCommandPrintsAManifestThatLoadsAsTheSameModel) {
+  KINO_REQUIRE_FIXTURES();
+  for (const std::string& path : {layouts("diffusers"), std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json"}) {
+    const auto r = test::kino_cli("model " + test::shell_quote(path) + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    test::TempDir dir;
+    std::ofstream(dir / "kino.json") << r.out;
+    const ModelManifest a = load_manifest(path), b = load_manifest(dir.path);
+    EXPECT_EQ(manifest_json(a), manifest_json(b)) << path;
+    EXPECT_EQ(b.transformer_low_noise, a.transformer_low_noise);
+    EXPECT_EQ(b.defaults.cfg_low_noise, a.defaults.cfg_low_noise);
+    const auto text = test::kino_cli("model " + test::shell_quote(path));
+    EXPECT_EQ(text.exit_code, 0) << text.err;
+    EXPECT_NE(text.out.find("\"num_heads\":4"), std::string::npos) << text.out;  // read from the config
+  }
+}
+
 // The wan21-tiny end-to-end case (UniPC and DPM++, 4 steps, cfg 5, seed 42)
 // with some components read from one layout (the rest: wan21-tiny's
 // float32 files), stage by stage from the reference inputs. A stage whose

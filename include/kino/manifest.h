@@ -43,4 +43,8 @@ ModelManifest load_manifest(const std::string& path, bool weights_required = tru
 // the relative component paths.
 ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required = true);
 
+// A complete manifest for `m` (absolute paths, every config field found):
+// what `kino model --json` prints, and a kino.json that loads as `m`.
+nlohmann::json manifest_json(const ModelManifest& m);
+
 }  // namespace kino

@@ -334,6 +334,27 @@ int run_presets(bool json) {
   return kExitOk;
 }
 
+// The model as kino reads it: components, configs (those given and those
+// read from the tensor shapes), experts and defaults.
+int run_model(const std::string& path, bool json) {
+  const kino::ModelManifest m = kino::load_manifest(path);
+  const nlohmann::json j = kino::manifest_json(m);
+  if (json) {
+    print_json(j);
+    return kExitOk;
+  }
+  std::printf("%s (%s), %s\n", m.name.c_str(), m.family.c_str(), m.path.c_str());
+  std::printf("  tokenizer              %s\n", m.tokenizer.c_str());
+  for (const char* key : {"text_encoder", "transformer", "transformer_low_noise", "vae"})
+    if (j.contains(key))
+      std::printf("  %-22s %s\n  %-22s %s\n", key, j[key]["weights"].get<std::string>().c_str(), "",
+                  j[key]["config"].dump().c_str());
+  if (!m.transformer_low_noise.empty())
+    std::printf("  low-noise expert below timestep %g\n", m.boundary_ratio * 1000);
+  std::printf("  defaults               %s\n", j["defaults"].dump().c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -378,6 +399,12 @@ int main(int argc, char** argv) {
   auto* pre = app.add_subcommand("presets", "List the style presets");
   pre->add_flag("--json", presets_json, "As JSON");
 
+  std::string model_path;
+  bool model_json = false;
+  auto* mod = app.add_subcommand("model", "Show what kino reads from a model folder or manifest (no weights are loaded)");
+  mod->add_option("path", model_path, "A kino.json, a folder holding one, or a Wan release folder")->required();
+  mod->add_flag("--json", model_json, "As a complete kino.json (absolute paths) on stdout");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -401,6 +428,7 @@ int main(int argc, char** argv) {
     if (*sb) return run_storyboard(common, board_file, board_out);
     if (*info) return run_info(info_file, info_json);
     if (*pre) return run_presets(presets_json);
+    if (*mod) return run_model(model_path, model_json);
   } catch (const kino::Interrupted&) {
     spdlog::error("interrupted; no partial output left");
     return kExitInterrupted;

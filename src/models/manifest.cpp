@@ -283,4 +283,25 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   return m;
 }
 
+nlohmann::json manifest_json(const ModelManifest& m) {
+  const GenerationDefaults& g = m.defaults;
+  nlohmann::json d = {{"sampler", g.sampler}, {"steps", g.steps},   {"cfg", g.cfg},       {"shift", g.shift},
+                      {"width", g.width},     {"height", g.height}, {"frames", g.frames}, {"fps", g.fps},
+                      {"negative_prompt", g.negative_prompt}};
+  if (g.cfg_low_noise) d["cfg_low_noise"] = *g.cfg_low_noise;
+  nlohmann::json j = {{"kino_manifest", 1},
+                      {"name", m.name},
+                      {"family", m.family},
+                      {"tokenizer", m.tokenizer},
+                      {"text_encoder", {{"weights", m.text_encoder}, {"config", m.text_encoder_config}}},
+                      {"transformer", {{"weights", m.transformer}, {"config", m.transformer_config}}},
+                      {"vae", {{"weights", m.vae}, {"config", m.vae_config}}},
+                      {"defaults", d}};
+  if (!m.transformer_low_noise.empty()) {
+    j["transformer_low_noise"] = {{"weights", m.transformer_low_noise}, {"config", m.transformer_low_noise_config}};
+    j["boundary_ratio"] = m.boundary_ratio;
+  }
+  return j;
+}
+
 }  // namespace kino
