@@ -24,6 +24,25 @@ const std::string kMoe = "moe_e2e_io.safetensors";
 
 std::string moe_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json"; }
 
+// A module of the fixture set from its weight file (official names).
+template <typename Module, typename Config>
+Module load22(const std::string& file, Component component, const Config& cfg) {
+  Weights w(test::fixture(file, kSet), component);
+  Module m(cfg, w);
+  w.finish();
+  return m;
+}
+
+// An RGB24 image from a fixture's uint8 [H, W, 3] tensor.
+Image image_of(const at::Tensor& u8) {
+  const at::Tensor c = u8.contiguous();
+  Image img;
+  img.height = c.size(0);
+  img.width = c.size(1);
+  img.rgb.assign(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+  return img;
+}
+
 #define EXPECT_PARITY22(out, ref, file, name)                                                      \
   do {                                                                                             \
     const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
@@ -180,14 +199,10 @@ namespace {
 const std::string kVae = "vae22_io.safetensors";
 
 WanVAE vae22() {
-  const std::string path = test::fixture("vae22_weights.safetensors", kSet);
   WanVAEConfig c = WanVAEConfig::wan22_defaults();
   c.dim = 4;
   c.dec_dim = 8;
-  Weights w(path, Component::Vae);
-  WanVAE v(c, w);
-  w.finish();
-  return v;
+  return load22<WanVAE>("vae22_weights.safetensors", Component::Vae, c);
 }
 
 }  // namespace
@@ -265,10 +280,7 @@ WanDiT dit22() {
   c.num_layers = inferred["num_layers"];
   c.num_heads = 4;
   c.text_len = 32;
-  Weights w(path, Component::Transformer);
-  WanDiT d(c, w);
-  w.finish();
-  return d;
+  return load22<WanDiT>("dit22_ti2v_weights.safetensors", Component::Transformer, c);
 }
 
 }  // namespace
@@ -339,7 +351,7 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
     at::Tensor first;
     if (run == "i2v") {
       // The image (already at the output size) as the official code feeds it.
-      const at::Tensor img = io.at("i2v.image_u8").permute({2, 0, 1}).unsqueeze(1).to(at::kFloat).div(255).sub(0.5).div(0.5);
+      const at::Tensor img = image_to_tensor(image_of(io.at("i2v.image_u8")));
       EXPECT_TRUE(at::equal(img, io.at("i2v.image_tensor")));
       first = p.encode_image(img);
       EXPECT_PARITY22(first, io.at("i2v.z"), kTi2v, "i2v.z");
@@ -372,21 +384,10 @@ TEST(Wan22Ti2v, ImagePreprocessingIsTheOfficialOne) {
     EXPECT_EQ(best_output_size(row(0), row(1), 32, 32, row(2)), std::make_pair(row(3), row(4)))
         << row(0) << "x" << row(1) << " in " << row(2);
   }
-  const at::Tensor u8 = io.at("preprocess.image_u8").contiguous();
-  Image img;
-  img.height = u8.size(0);
-  img.width = u8.size(1);
-  img.rgb.assign(u8.data_ptr<uint8_t>(), u8.data_ptr<uint8_t>() + u8.numel());
-  const Image prepared = prepare_first_frame(img, 32, io.at("i2v.max_area").item<int64_t>());
+  const Image prepared = prepare_first_frame(image_of(io.at("preprocess.image_u8")), 32, io.at("i2v.max_area").item<int64_t>());
   ASSERT_EQ(prepared.width, 96);
   ASSERT_EQ(prepared.height, 64);
-  const at::Tensor got = at::from_blob(const_cast<uint8_t*>(prepared.rgb.data()), {64, 96, 3}, at::kByte)
-                             .permute({2, 0, 1})
-                             .unsqueeze(1)
-                             .to(at::kFloat)
-                             .div(255)
-                             .sub(0.5)
-                             .div(0.5);
+  const at::Tensor got = image_to_tensor(prepared);
   const at::Tensor ref = io.at("preprocess.image_tensor");
   EXPECT_TRUE(at::equal(got, ref)) << "max difference " << (got - ref).abs().max().item<double>() * 127.5 << " of 255";
 }

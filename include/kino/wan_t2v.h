@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "kino/image.h"
 #include "kino/manifest.h"
 #include "kino/pipeline.h"
 #include "kino/sampler.h"
@@ -34,6 +35,9 @@ at::ScalarType parse_dtype(const std::string& s);
 at::Tensor seeded_noise(uint64_t seed, at::IntArrayRef shape);
 // video [3, F, H, W] in [-1, 1] -> RGB24 [F, H, W, 3]: round(clamp((x+1)/2, 0, 1) * 255).
 at::Tensor video_to_uint8(const at::Tensor& video);
+// An RGB24 image -> [3, 1, H, W] in [-1, 1]: (x / 255 - 0.5) / 0.5, float32
+// (textimage2video.py's image tensor).
+at::Tensor image_to_tensor(const Image& image);
 
 // Classifier-free guidance scale; a two-expert model (Wan2.2 A14B) guides
 // its low-noise expert with `low_noise` (one number: the same for both, as

@@ -1,27 +1,15 @@
 #include "kino/image.h"
 
-extern "C" {
-#include <libavcodec/avcodec.h>
-#include <libavformat/avformat.h>
-#include <libavutil/imgutils.h>
-#include <libswscale/swscale.h>
-}
-
 #include <algorithm>
 #include <cmath>
 #include <memory>
 
+#include "io/ffmpeg_util.h"
 #include "kino/error.h"
 
 namespace kino {
 
 namespace {
-
-std::string av_error(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
 
 // Pillow's Resample.c: lanczos with a = 3 and the coefficient layout of
 // precompute_coeffs / normalize_coeffs_8bpc.
@@ -109,20 +97,19 @@ Image read_image(const std::string& path) {
   } quiet;
   AVFormatContext* raw = nullptr;
   if (int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); rc < 0)
-    throw Error(concat("cannot read image ", path, ": ", av_error(rc)));
-  std::unique_ptr<AVFormatContext, void (*)(AVFormatContext*)> fmt(raw, [](AVFormatContext* f) { avformat_close_input(&f); });
+    throw Error(concat("cannot read image ", path, ": ", av::error_text(rc)));
+  const av::InputPtr fmt(raw);
   if (avformat_find_stream_info(fmt.get(), nullptr) < 0) throw Error(concat(path, ": not an image FFmpeg can read"));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) throw Error(concat(path, ": no image in this file"));
   const AVCodecParameters* par = fmt->streams[stream]->codecpar;
   const AVCodec* codec = avcodec_find_decoder(par->codec_id);
   if (!codec) throw Error(concat(path, ": no decoder for this image format"));
-  std::unique_ptr<AVCodecContext, void (*)(AVCodecContext*)> dec(avcodec_alloc_context3(codec),
-                                                                 [](AVCodecContext* c) { avcodec_free_context(&c); });
+  const av::CodecCtx dec(avcodec_alloc_context3(codec));
   if (avcodec_parameters_to_context(dec.get(), par) < 0 || avcodec_open2(dec.get(), codec, nullptr) < 0)
     throw Error(concat(path, ": cannot open its decoder"));
-  std::unique_ptr<AVPacket, void (*)(AVPacket*)> pkt(av_packet_alloc(), [](AVPacket* p) { av_packet_free(&p); });
-  std::unique_ptr<AVFrame, void (*)(AVFrame*)> frame(av_frame_alloc(), [](AVFrame* f) { av_frame_free(&f); });
+  const av::PacketPtr pkt(av_packet_alloc());
+  const av::FramePtr frame(av_frame_alloc());
   bool got = false;
   while (!got && av_read_frame(fmt.get(), pkt.get()) >= 0) {
     if (pkt->stream_index == stream && avcodec_send_packet(dec.get(), pkt.get()) >= 0)
@@ -138,14 +125,13 @@ Image read_image(const std::string& path) {
   img.width = frame->width;
   img.height = frame->height;
   img.rgb.resize(static_cast<size_t>(img.width * img.height * 3));
-  SwsContext* sws = sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), frame->width,
-                                   frame->height, AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                                   nullptr, nullptr, nullptr);
+  const av::SwsPtr sws(sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), frame->width,
+                                      frame->height, AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
+                                      nullptr, nullptr, nullptr));
   if (!sws) throw Error(concat(path, ": cannot convert its pixel format to RGB"));
   uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
   int dst_stride[4] = {static_cast<int>(img.width * 3), 0, 0, 0};
-  sws_scale(sws, frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
-  sws_freeContext(sws);
+  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
   return img;
 }
 

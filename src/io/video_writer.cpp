@@ -16,32 +16,15 @@ extern "C" {
 
 #include "kino/atomic_file.h"
 #include "kino/error.h"
+#include "io/ffmpeg_util.h"
 
 namespace kino {
 
 namespace {
 
-std::string av_error(int code) {
-  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
-  av_strerror(code, buf, sizeof buf);
-  return buf;
-}
-
-struct CodecCtxDeleter {
-  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
-};
-struct FrameDeleter {
-  void operator()(AVFrame* f) const { av_frame_free(&f); }
-};
-struct PacketDeleter {
-  void operator()(AVPacket* p) const { av_packet_free(&p); }
-};
-struct SwsDeleter {
-  void operator()(SwsContext* s) const { sws_freeContext(s); }
-};
-using CodecCtx = std::unique_ptr<AVCodecContext, CodecCtxDeleter>;
-using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
-using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+using av::CodecCtx;
+using av::FramePtr;
+using av::PacketPtr;
 
 const std::regex kPattern("%0?[0-9]*d");
 
@@ -65,12 +48,12 @@ void fill_rgb(AVFrame* dst, const Video& v, int64_t i) {
 template <typename Sink>
 void encode(AVCodecContext* enc, AVFrame* frame, AVPacket* pkt, const std::string& path, Sink&& sink) {
   int rc = avcodec_send_frame(enc, frame);
-  if (rc < 0) throw Error(concat("cannot encode ", path, ": ", av_error(rc)));
+  if (rc < 0) throw Error(concat("cannot encode ", path, ": ", av::error_text(rc)));
   while ((rc = avcodec_receive_packet(enc, pkt)) >= 0) {
     sink(pkt);
     av_packet_unref(pkt);
   }
-  if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) throw Error(concat("cannot encode ", path, ": ", av_error(rc)));
+  if (rc != AVERROR(EAGAIN) && rc != AVERROR_EOF) throw Error(concat("cannot encode ", path, ": ", av::error_text(rc)));
 }
 
 // One RGB24 image as PNG bytes.
@@ -82,7 +65,7 @@ std::vector<uint8_t> encode_png(const uint8_t* rgb, int64_t width, int64_t heigh
   enc->height = static_cast<int>(height);
   enc->pix_fmt = AV_PIX_FMT_RGB24;
   enc->time_base = AVRational{1, 1};
-  if (int rc = avcodec_open2(enc.get(), codec, nullptr); rc < 0) throw Error(concat("cannot open the PNG encoder: ", av_error(rc)));
+  if (int rc = avcodec_open2(enc.get(), codec, nullptr); rc < 0) throw Error(concat("cannot open the PNG encoder: ", av::error_text(rc)));
   FramePtr frame = make_frame(AV_PIX_FMT_RGB24, enc->width, enc->height);
   av_image_copy_plane(frame->data[0], frame->linesize[0], rgb, static_cast<int>(width * 3), static_cast<int>(width * 3),
                       static_cast<int>(height));
@@ -129,7 +112,7 @@ class AudioTrack {
   void open(const std::string& path, AVFormatContext* out, double duration) {
     AVFormatContext* in = nullptr;
     if (int rc = avformat_open_input(&in, path.c_str(), nullptr, nullptr); rc < 0)
-      throw Error(concat("cannot read audio ", path, ": ", av_error(rc)));
+      throw Error(concat("cannot read audio ", path, ": ", av::error_text(rc)));
     std::unique_ptr<AVFormatContext, void (*)(AVFormatContext*)> in_guard(in, [](AVFormatContext* c) { avformat_close_input(&c); });
     if (avformat_find_stream_info(in, nullptr) < 0) throw Error(concat(path, ": no stream information"));
     const AVCodec* dec_codec = nullptr;
@@ -148,7 +131,7 @@ class AudioTrack {
     enc_->bit_rate = 160000;
     enc_->time_base = AVRational{1, enc_->sample_rate};
     if (out->oformat->flags & AVFMT_GLOBALHEADER) enc_->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-    if (int rc = avcodec_open2(enc_.get(), aac, nullptr); rc < 0) throw Error(concat("cannot open the AAC encoder: ", av_error(rc)));
+    if (int rc = avcodec_open2(enc_.get(), aac, nullptr); rc < 0) throw Error(concat("cannot open the AAC encoder: ", av::error_text(rc)));
     stream_ = avformat_new_stream(out, nullptr);
     avcodec_parameters_from_context(stream_->codecpar, enc_.get());
     stream_->time_base = enc_->time_base;
@@ -211,7 +194,7 @@ class AudioTrack {
 
   void write(AVFormatContext* out, const std::string& path) {
     for (auto& p : packets_)
-      if (int e = av_interleaved_write_frame(out, p.get()); e < 0) throw Error(concat("cannot write ", path, ": ", av_error(e)));
+      if (int e = av_interleaved_write_frame(out, p.get()); e < 0) throw Error(concat("cannot write ", path, ": ", av::error_text(e)));
     packets_.clear();
   }
 
@@ -244,7 +227,7 @@ std::string write_container(const std::string& path, const Video& v, const std::
   const std::string target = to_stdout ? std::string("pipe:1") : out->temp_path();
   FormatCtx fmt;
   if (int rc = avformat_alloc_output_context2(&fmt.ctx, ofmt, nullptr, target.c_str()); rc < 0)
-    throw Error(concat("cannot create ", path, ": ", av_error(rc)));
+    throw Error(concat("cannot create ", path, ": ", av::error_text(rc)));
 
   const AVCodec* codec = avcodec_find_encoder_by_name("libx264");
   if (!codec) throw Error("this FFmpeg has no libx264 encoder");
@@ -268,7 +251,7 @@ std::string write_container(const std::string& path, const Video& v, const std::
   av_dict_set(&opts, "preset", "medium", 0);
   int rc = avcodec_open2(enc.get(), codec, &opts);
   av_dict_free(&opts);
-  if (rc < 0) throw Error(concat("cannot open libx264: ", av_error(rc)));
+  if (rc < 0) throw Error(concat("cannot open libx264: ", av::error_text(rc)));
   avcodec_parameters_from_context(st->codecpar, enc.get());
   st->time_base = enc->time_base;
   st->avg_frame_rate = rate;
@@ -277,7 +260,7 @@ std::string write_container(const std::string& path, const Video& v, const std::
   AudioTrack track;
   if (!audio.empty()) track.open(audio, fmt.ctx, static_cast<double>(v.frames) / v.fps);
   if ((rc = avio_open(&fmt.ctx->pb, target.c_str(), AVIO_FLAG_WRITE)) < 0)
-    throw Error(concat("cannot write ", path, ": ", av_error(rc)));
+    throw Error(concat("cannot write ", path, ": ", av::error_text(rc)));
   fmt.opened = true;
   AVDictionary* mux = nullptr;
   // A pipe cannot seek back to write the index: fragmented MP4 there.
@@ -285,9 +268,9 @@ std::string write_container(const std::string& path, const Video& v, const std::
                                                       : "+faststart+use_metadata_tags", 0);
   rc = avformat_write_header(fmt.ctx, &mux);
   av_dict_free(&mux);
-  if (rc < 0) throw Error(concat("cannot write ", path, ": ", av_error(rc)));
+  if (rc < 0) throw Error(concat("cannot write ", path, ": ", av::error_text(rc)));
 
-  std::unique_ptr<SwsContext, SwsDeleter> sws(sws_getContext(
+  av::SwsPtr sws(sws_getContext(
       static_cast<int>(v.width), static_cast<int>(v.height), AV_PIX_FMT_RGB24, static_cast<int>(v.width),
       static_cast<int>(v.height), AV_PIX_FMT_YUV420P, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
   if (!sws) throw Error("cannot set up colour conversion");
@@ -297,7 +280,7 @@ std::string write_container(const std::string& path, const Video& v, const std::
   auto sink = [&](AVPacket* p) {
     av_packet_rescale_ts(p, enc->time_base, st->time_base);
     p->stream_index = st->index;
-    if (int e = av_interleaved_write_frame(fmt.ctx, p); e < 0) throw Error(concat("cannot write ", path, ": ", av_error(e)));
+    if (int e = av_interleaved_write_frame(fmt.ctx, p); e < 0) throw Error(concat("cannot write ", path, ": ", av::error_text(e)));
   };
   for (int64_t i = 0; i < v.frames; ++i) {
     fill_rgb(rgb.get(), v, i);
@@ -308,8 +291,8 @@ std::string write_container(const std::string& path, const Video& v, const std::
   }
   encode(enc.get(), nullptr, pkt.get(), path, sink);
   if (!audio.empty()) track.write(fmt.ctx, path);
-  if ((rc = av_write_trailer(fmt.ctx)) < 0) throw Error(concat("cannot write ", path, ": ", av_error(rc)));
-  if ((rc = avio_closep(&fmt.ctx->pb)) < 0) throw Error(concat("cannot write ", path, ": ", av_error(rc)));
+  if ((rc = av_write_trailer(fmt.ctx)) < 0) throw Error(concat("cannot write ", path, ": ", av::error_text(rc)));
+  if ((rc = avio_closep(&fmt.ctx->pb)) < 0) throw Error(concat("cannot write ", path, ": ", av::error_text(rc)));
   fmt.opened = false;
   if (out) out->commit();
   return path;
@@ -325,7 +308,7 @@ std::string write_y4m(const std::string& path, const Video& v) {
   if (!fp) throw Error(concat("cannot write ", path));
   const AVRational rate = av_d2q(v.fps, 1001000);
   std::string header = concat("YUV4MPEG2 W", v.width, " H", v.height, " F", rate.num, ":", rate.den, " Ip A1:1 C420jpeg XCOLORRANGE=FULL\n");
-  std::unique_ptr<SwsContext, SwsDeleter> sws(sws_getContext(static_cast<int>(v.width), static_cast<int>(v.height), AV_PIX_FMT_RGB24,
+  av::SwsPtr sws(sws_getContext(static_cast<int>(v.width), static_cast<int>(v.height), AV_PIX_FMT_RGB24,
                                                              static_cast<int>(v.width), static_cast<int>(v.height), AV_PIX_FMT_YUVJ420P,
                                                              SWS_BICUBIC | SWS_ACCURATE_RND, nullptr, nullptr, nullptr));
   FramePtr rgb = make_frame(AV_PIX_FMT_RGB24, static_cast<int>(v.width), static_cast<int>(v.height));
@@ -383,7 +366,7 @@ void set_media_log_level(bool verbose) { av_log_set_level(verbose ? AV_LOG_INFO 
 std::map<std::string, std::string> read_metadata(const std::string& path) {
   AVFormatContext* in = nullptr;
   if (int rc = avformat_open_input(&in, path.c_str(), nullptr, nullptr); rc < 0)
-    throw Error(concat("cannot read ", path, ": ", av_error(rc)));
+    throw Error(concat("cannot read ", path, ": ", av::error_text(rc)));
   std::map<std::string, std::string> out;
   const AVDictionaryEntry* e = nullptr;
   while ((e = av_dict_get(in->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) out[e->key] = e->value;

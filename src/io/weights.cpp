@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 
@@ -51,8 +52,14 @@ std::string shape_str(at::IntArrayRef s) {
 
 at::Tensor to_tensor(const TensorView& view) {
   if (view.dtype == DType::F8_E4M3 || view.dtype == DType::F8_E5M2) {
-    float table[256];
-    for (int c = 0; c < 256; ++c) table[c] = fp8_value(static_cast<uint8_t>(c), view.dtype == DType::F8_E4M3);
+    using Table = std::array<float, 256>;
+    auto make = [](bool e4m3) {
+      Table t{};
+      for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = fp8_value(static_cast<uint8_t>(c), e4m3);
+      return t;
+    };
+    static const Table e4m3 = make(true), e5m2 = make(false);
+    const Table& table = view.dtype == DType::F8_E4M3 ? e4m3 : e5m2;
     at::Tensor t = at::empty(view.shape, at::kFloat);
     float* out = t.data_ptr<float>();
     for (size_t i = 0; i < view.nbytes; ++i) out[i] = table[view.data[i]];

@@ -153,6 +153,11 @@ at::Tensor video_to_uint8(const at::Tensor& video) {
   return (x * 255).round().to(at::kByte).permute({1, 2, 3, 0}).contiguous();
 }
 
+at::Tensor image_to_tensor(const Image& image) {
+  const at::Tensor u8 = at::from_blob(const_cast<uint8_t*>(image.rgb.data()), {image.height, image.width, 3}, at::kByte);
+  return u8.permute({2, 0, 1}).unsqueeze(1).to(at::kFloat).div(255).sub(0.5).div(0.5);
+}
+
 WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights)
     : WanT2V(model, device, dtype,
              random_weights ? std::optional<at::TensorOptions>(at::TensorOptions().device(device).dtype(dtype))
@@ -427,15 +432,7 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
     const Image img = prepare_first_frame(read_image(s.image), impl_->size_multiple(), model_.defaults.width * model_.defaults.height);
     if (img.width != s.width || img.height != s.height)
       throw Error(concat(s.image, ": prepared as ", img.width, "x", img.height, ", the settings say ", s.width, "x", s.height));
-    // (u8 / 255 - 0.5) / 0.5 as [3, 1, H, W].
-    const at::Tensor x = at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte)
-                             .permute({2, 0, 1})
-                             .unsqueeze(1)
-                             .to(at::kFloat)
-                             .div(255)
-                             .sub(0.5)
-                             .div(0.5);
-    first_frame = impl_->encode_image(x);
+    first_frame = impl_->encode_image(image_to_tensor(img));
   }
   impl_->synchronize();
   impl_->release_cached_memory();  // the encoder's GPU copy

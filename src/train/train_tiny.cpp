@@ -567,6 +567,11 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
         {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
 }
 
+// The fields every run's report starts with.
+Json run_record(const std::string& run, const Options& o, at::Device device) {
+  return {{"run", run}, {"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}};
+}
+
 // The number of the next run named `prefix`N in `folder`: one past the
 // highest N of any `prefix`N_* file there, so a gap left by a deleted or lost
 // log is never filled. It names the run's loss log, plot and report
@@ -610,7 +615,8 @@ Json run_training(const Options& o) {
   std::mt19937 rng(static_cast<uint32_t>(o.seed + index));
   at::manual_seed(o.seed + index);
   LossLog log(concat(o.out, "/", run, "_loss.csv"));
-  Json report = {{"run", run}, {"seed", o.seed}, {"threads", at::get_num_threads()}, {"device", device.str()}, {"resumed", o.resume}};
+  Json report = run_record(run, o, device);
+  report["resumed"] = o.resume;
 
   double t0 = now_s();
   if (!o.resume) {
@@ -759,20 +765,18 @@ Json continue_decoder(const Options& o) {
     }
   }
   plot_losses(log, concat(o.out, "/", run, "_loss.png"));
-  return {{"run", run},
-          {"seed", o.seed},
-          {"threads", at::get_num_threads()},
-          {"device", device.str()},
-          {"decoder_steps", o.vae_decoder_steps},
-          {"batch", o.vae_batch},
-          {"crop", o.vae_crop},
-          {"lr", o.vae_lr},
-          {"halo_weight", o.decoder_loss.halo},
-          {"edge_weight", o.decoder_loss.edge},
-          {"l1_weight", o.decoder_loss.l1},
-          {"stray_weight", o.decoder_loss.stray},
-          {"final_rec_mean100", tail_mean(log)},
-          {"seconds", now_s() - log.start}};
+  Json report = run_record(run, o, device);
+  report.update({{"decoder_steps", o.vae_decoder_steps},
+                 {"batch", o.vae_batch},
+                 {"crop", o.vae_crop},
+                 {"lr", o.vae_lr},
+                 {"halo_weight", o.decoder_loss.halo},
+                 {"edge_weight", o.decoder_loss.edge},
+                 {"l1_weight", o.decoder_loss.l1},
+                 {"stray_weight", o.decoder_loss.stray},
+                 {"final_rec_mean100", tail_mean(log)},
+                 {"seconds", now_s() - log.start}});
+  return report;
 }
 
 // A low-noise expert for a finished model (Wan2.2 A14B's mixture of experts
@@ -835,19 +839,17 @@ Json train_expert(const Options& o) {
     log.csv.flush();
   });
   plot_losses(log, concat(o.out, "/", run, "_loss.png"));
-  return {{"run", run},
-          {"seed", o.seed},
-          {"threads", at::get_num_threads()},
-          {"device", device.str()},
-          {"from", again ? "transformer_low_noise.safetensors" : "transformer.safetensors"},
-          {"boundary_ratio", o.sigma_max},
-          {"clips", o.clips},
-          {"latents_seconds", encode_s},
-          {"steps", o.dit_steps},
-          {"batch", o.dit_batch},
-          {"lr", o.lr},
-          {"final_loss_mean100", tail_mean(log)},
-          {"seconds", now_s() - t0}};
+  Json report = run_record(run, o, device);
+  report.update({{"from", again ? "transformer_low_noise.safetensors" : "transformer.safetensors"},
+                 {"boundary_ratio", o.sigma_max},
+                 {"clips", o.clips},
+                 {"latents_seconds", encode_s},
+                 {"steps", o.dit_steps},
+                 {"batch", o.dit_batch},
+                 {"lr", o.lr},
+                 {"final_loss_mean100", tail_mean(log)},
+                 {"seconds", now_s() - t0}});
+  return report;
 }
 
 // The VAE's ceiling on prompt following: random scenes (a third from the

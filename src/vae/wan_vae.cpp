@@ -129,6 +129,12 @@ struct WanVAE::Impl {
     std::vector<Layer> layers;
     bool shortcut = false;
     int64_t out = 0, ft = 1, fs = 1;  // shortcut channels and factors
+    void set_shortcut(int64_t channels, int64_t time, int64_t space) {
+      shortcut = true;
+      out = channels;
+      ft = time;
+      fs = space;
+    }
   };
   struct Stack {
     CausalConv3d conv_in;
@@ -334,7 +340,7 @@ WanVAE::WanVAE(const WanVAEConfig& cfg, Weights& w) : cfg_(cfg), impl_(std::make
       lv.layers.push_back(m.make_resample(w, block_name("encoder", "downsamples", i, j, idx++), enc[i + 1],
                                           temporal ? Impl::Kind::Down3d : Impl::Kind::Down2d, true));
     // The last level's shortcut has factors 1: the identity.
-    if (cfg.wan22) lv = {lv.layers, true, enc[i + 1], temporal ? 2 : 1, last ? 1 : 2};
+    if (cfg.wan22) lv.set_shortcut(enc[i + 1], temporal ? 2 : 1, last ? 1 : 2);
     m.encoder.levels.push_back(std::move(lv));
   }
   const int64_t top = enc.back();
@@ -361,7 +367,7 @@ WanVAE::WanVAE(const WanVAEConfig& cfg, Weights& w) : cfg_(cfg), impl_(std::make
       const bool temporal = cfg.temporal_downsample[static_cast<size_t>(levels - 2 - i)];
       lv.layers.push_back(m.make_resample(w, block_name("decoder", "upsamples", i, j, idx++), dec[i + 1],
                                           temporal ? Impl::Kind::Up3d : Impl::Kind::Up2d, !cfg.wan22));
-      if (cfg.wan22) lv = {lv.layers, true, dec[i + 1], temporal ? 2 : 1, 2};
+      if (cfg.wan22) lv.set_shortcut(dec[i + 1], temporal ? 2 : 1, 2);
     }
     m.decoder.levels.push_back(std::move(lv));
   }

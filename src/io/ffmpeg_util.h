@@ -1,0 +1,42 @@
+// What the FFmpeg readers and writers of src/io share: error text and owners
+// of FFmpeg's objects.
+#pragma once
+extern "C" {
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+#include <libswscale/swscale.h>
+}
+
+#include <memory>
+#include <string>
+
+namespace kino::av {
+
+inline std::string error_text(int code) {
+  char buf[AV_ERROR_MAX_STRING_SIZE] = {0};
+  av_strerror(code, buf, sizeof buf);
+  return buf;
+}
+
+struct CodecCtxDeleter {
+  void operator()(AVCodecContext* c) const { avcodec_free_context(&c); }
+};
+struct FrameDeleter {
+  void operator()(AVFrame* f) const { av_frame_free(&f); }
+};
+struct PacketDeleter {
+  void operator()(AVPacket* p) const { av_packet_free(&p); }
+};
+struct SwsDeleter {
+  void operator()(SwsContext* s) const { sws_freeContext(s); }
+};
+struct InputDeleter {
+  void operator()(AVFormatContext* f) const { avformat_close_input(&f); }
+};
+using CodecCtx = std::unique_ptr<AVCodecContext, CodecCtxDeleter>;
+using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
+using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
+using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
+using InputPtr = std::unique_ptr<AVFormatContext, InputDeleter>;
+
+}  // namespace kino::av
