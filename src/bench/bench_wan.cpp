@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   std::string model = KINO_SOURCE_DIR "/bench/models/wan2.1-t2v-1.3b.kino.json";
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
   std::string device_name, attention = "auto", profile_path;
-  bool attention_only = false, no_fused = false;
+  bool attention_only = false, no_fused = false, i2v = false;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -162,6 +162,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--vae-tile", vae_tile, "decode in spatial tiles of this many pixels (0: whole frames)")
       ->capture_default_str();
+  app.add_flag("--i2v", i2v,
+               "animate a synthetic first frame of --width x --height (TI2V models: the per-token timesteps of "
+               "image-to-video)");
   app.add_flag("--no-fused", no_fused, "run the DiT's fused stages as composites of ATen ops (for comparison)");
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
@@ -195,6 +198,12 @@ int main(int argc, char** argv) {
     req.cfg = cfg;
     req.seed = 42;
     if (video_path.empty()) video_path = (std::filesystem::temp_directory_path() / "kino-bench.mp4").string();
+    if (i2v) {  // a colour ramp; the request's size then follows the image, as `kino generate --image` does
+      std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3));
+      for (size_t i = 0; i < rgb.size(); ++i) rgb[i] = static_cast<uint8_t>((i / 3 % width) * 255 / width + 40 * (i % 3));
+      req.image = (std::filesystem::temp_directory_path() / "kino-bench-first-frame.png").string();
+      kino::write_png(*req.image, rgb.data(), width, height);
+    }
 
     if (warmup_steps > 0) {
       req.steps = warmup_steps;
@@ -202,6 +211,9 @@ int main(int argc, char** argv) {
     }
     req.steps = steps;
     const kino::GenerationSettings s = pipeline.resolve(req, true);
+    if (s.width != width || s.height != height)
+      throw kino::Error(kino::concat("--i2v: the model resizes a ", width, "x", height, " image to ", s.width, "x", s.height,
+                               "; bench at that size"));
     kino::StageTimes tm;
     // --profile: the trace covers exactly step 2 (synchronised on both ends);
     // it slows that step a little, so the record's times come from a run
@@ -253,6 +265,7 @@ int main(int argc, char** argv) {
                         {"frames", frames},
                         {"steps", steps},
                         {"cfg", cfg},
+                        {"image_to_video", i2v},
                         {"sampler", s.sampler},
                         {"fused_stages", !no_fused},
                         {"fused_kernels_built", kino::fused::kernels_built()},

@@ -28,6 +28,20 @@ at::Tensor rope_angles(int64_t max_len, int64_t dim) {
   return at::outer(at::arange(max_len, at::kDouble), inv);
 }
 
+// A modulation table [1, n, d] plus its time projection emb ([B, n, d], or
+// [B, 1, d] broadcast over the n rows). With a first-frame timestep, the tokens
+// marked by `first` [B, S, 1] take emb_first's rows instead, and a row is per
+// token, [B, S, d]. Rows are made when read: the six of a block at once would be
+// [B, S, 6, d] (as model.py holds them), 2 GB float32 per sample at
+// 1280x704x121 with Wan2.2 TI2V-5B, against one [B, S, d] at a time.
+struct Modulation {
+  at::Tensor table, emb, emb_first, first;
+  at::Tensor row(int64_t k) const {
+    auto pick = [&](const at::Tensor& m) { return table.narrow(1, k, 1) + m.narrow(1, m.size(1) == 1 ? 0 : k, 1); };
+    return first.defined() ? at::where(first, pick(emb_first), pick(emb)) : pick(emb);
+  }
+};
+
 }  // namespace
 
 WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
@@ -172,29 +186,27 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   }
 
   // Time embedding e [B, d] and its projection e0 [B, 6, d]. With another
-  // timestep on the first latent frame (Wan2.2: per token), both become
-  // per token, [B, S, d] and [B, S, 6, d]: the MLPs run once per distinct
-  // value, then each token takes its frame's row.
+  // timestep on the first latent frame (Wan2.2: per token), the MLPs run once
+  // more for that value and `first` [B, S, 1] marks the tokens of latent frame
+  // 0, which take its rows (see Modulation).
   auto embed = [&](const std::vector<int64_t>& ts) {
     at::Tensor emb = time2_(at::silu(time0_(timestep_sinusoid(ts, cfg_.freq_dim).to(device))));
     return std::make_pair(emb, time_proj_(at::silu(emb)).unflatten(1, {6, d}));
   };
-  auto [e, e0] = embed(t);
+  at::Tensor e, e0, e_first, e0_first, first;
+  std::tie(e, e0) = embed(t);
   if (!first_frame_t.empty() && first_frame_t != t) {
-    const auto [e_first, e0_first] = embed(first_frame_t);
+    std::tie(e_first, e0_first) = embed(first_frame_t);
     std::vector<at::Tensor> rows;
     for (int64_t i = 0; i < B; ++i) {
       const auto& g = grids[static_cast<size_t>(i)];
       rows.push_back(at::arange(seq_len, at::kLong).lt(g[1] * g[2] * pt));
     }
-    const at::Tensor first = at::stack(rows).to(device).unsqueeze(-1);  // [B, S, 1]
-    e = at::where(first, e_first.unsqueeze(1), e.unsqueeze(1));
-    e0 = at::where(first.unsqueeze(-1), e0_first.unsqueeze(1), e0.unsqueeze(1));
+    first = at::stack(rows).to(device).unsqueeze(-1);
   }
-  const bool per_token = e.dim() == 3;
-  if (trace) {
-    (*trace)["e"] = e;
-    (*trace)["e0"] = e0;
+  if (trace) {  // per token, as model.py has them: [B, S, d] and [B, S, 6, d]
+    (*trace)["e"] = first.defined() ? at::where(first, e_first.unsqueeze(1), e.unsqueeze(1)) : e;
+    (*trace)["e0"] = first.defined() ? at::where(first.unsqueeze(-1), e0_first.unsqueeze(1), e0.unsqueeze(1)) : e0;
   }
 
   std::vector<at::Tensor> ctx;
@@ -248,16 +260,14 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   // with the head's norm. Residuals and modulation in float32 (model.py).
   const at::Tensor none;
   const at::ScalarType run = patch_w_.scalar_type();
-  // A block's 6 modulation rows (shift, scale, gate; twice), each [B, 1, d]
-  // or per token [B, S, d]; made when the block runs.
-  auto modulation = [&](const at::Tensor& table, int64_t n, const at::Tensor& emb) {
-    return per_token ? (table.unsqueeze(0) + emb).unbind(2) : (table + emb).chunk(n, 1);
-  };
   // Head: modulated by the time embedding e (not e0).
-  const std::vector<at::Tensor> hm = modulation(head_modulation_, 2, per_token ? e.unsqueeze(2) : e.unsqueeze(1));
-  std::vector<at::Tensor> m = blocks_.empty() ? hm : modulation(blocks_[0].modulation, 6, e0);
+  const Modulation hm{head_modulation_, e.unsqueeze(1), first.defined() ? e_first.unsqueeze(1) : none, first};
+  auto block_modulation = [&](size_t i) {
+    return i < blocks_.size() ? Modulation{blocks_[i].modulation, e0, e0_first, first} : hm;
+  };
+  Modulation m = block_modulation(0);
 
-  at::Tensor xin = fused::norm_modulate(h, none, none, m[0], m[1], cfg_.eps, run);
+  at::Tensor xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, run);
   for (size_t i = 0; i < blocks_.size(); ++i) {
     const Block& b = blocks_[i];
     const int64_t bi = static_cast<int64_t>(i);
@@ -265,21 +275,20 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
     at::Tensor cross_in;
     if (cfg_.cross_attn_norm) {
-      std::tie(h, cross_in) = fused::residual_norm_modulate(h, y, m[2], b.norm3_w, b.norm3_b, none, none, cfg_.eps, run);
+      std::tie(h, cross_in) = fused::residual_norm_modulate(h, y, m.row(2), b.norm3_w, b.norm3_b, none, none, cfg_.eps, run);
     } else {
-      h = at::addcmul(h, y, m[2]);
+      h = at::addcmul(h, y, m.row(2));
       cross_in = h.to(run);
     }
     y = attend(b.cross_attn, cross_in, context_emb, false, bi);
     if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
     at::Tensor ffn_in;
-    std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m[3], m[4], cfg_.eps, run);
+    std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m.row(3), m.row(4), cfg_.eps, run);
     y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
     if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
-    const bool last = i + 1 == blocks_.size();
-    const at::Tensor gate = m[5];
-    m = last ? hm : modulation(blocks_[i + 1].modulation, 6, e0);
-    std::tie(h, xin) = fused::residual_norm_modulate(h, y, gate, none, none, m[0], m[1], cfg_.eps, run);
+    const at::Tensor gate = m.row(5);
+    m = block_modulation(i + 1);
+    std::tie(h, xin) = fused::residual_norm_modulate(h, y, gate, none, none, m.row(0), m.row(1), cfg_.eps, run);
     if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
   }
   at::Tensor out = head_(xin).to(at::kFloat);
