@@ -1,5 +1,6 @@
 // Fixture parity on a GPU. Runs where KINO_TEST_DEVICE names an available
-// device (scripts/gpu-test.sh on the CUDA machine); skipped elsewhere.
+// device (`KINO_TEST_DEVICE=cuda build-cuda/tests/kino_tests --gtest_filter=DeviceParity*`
+// on the CUDA machine, after scripts/gpu-build.sh); skipped elsewhere.
 //  - float32, TF32 off: the same MANIFEST tolerances as on the CPU.
 //  - bfloat16: the fixtures' float32 outputs are float64-accurate (MANIFEST
 //    f32_vs_f64_*: ~1e-6), so they measure bf16 error directly. The bound is
@@ -12,6 +13,8 @@
 #include <optional>
 
 #include "fixture_models.h"
+#include "kino/manifest.h"
+#include "kino/wan_t2v.h"
 #include "support.h"
 
 using namespace kino;
@@ -82,4 +85,26 @@ TEST(DeviceParity, WanVAEDecode) {
     vae.to(d, t);
     return vae.decode_raw(io["latent"]);
   });
+}
+
+// Wan2.2 A14B's two experts in float32 on the device, the idle one waiting in
+// host memory (the default: each visits the device for its run of steps) and
+// both kept on the device: the final latent against the official run
+// (wan22-tiny moe_e2e_io) at its tolerance, either way.
+TEST(DeviceParity, Wan22ExpertsFromHostOrDevice) {
+  KINO_REQUIRE_TEST_DEVICE();
+  const std::string set = "wan22-tiny", file = "moe_e2e_io.safetensors";
+  const auto io = test::load_tensors(test::fixture(file, set));
+  const ModelManifest m = load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json");
+  const int64_t steps = io.at("timesteps").size(0);
+  const at::Tensor ref = io.at("latents")[steps - 1];
+  for (const auto idle : {WanT2V::IdleExpert::Host, WanT2V::IdleExpert::Device}) {
+    const WanT2V p(m, *device, at::kFloat, false, idle);
+    const at::Tensor latent = p.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC,
+                                       steps, m.defaults.shift, Guidance(m.defaults.cfg, *m.defaults.cfg_low_noise));
+    const double err = test::rel_error(latent.cpu(), ref), tol = test::tolerance(file, "latents", set);
+    std::printf("[ f32    ] wan22 latents, idle expert in %s: %s rel %.3e (tol %.0e)\n",
+                idle == WanT2V::IdleExpert::Host ? "host memory" : "device memory", device->str().c_str(), err, tol);
+    EXPECT_LE(err, tol);
+  }
 }

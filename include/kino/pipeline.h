@@ -58,6 +58,9 @@ struct RuntimeOptions {
   // Decode in overlapping spatial tiles of this many pixels (0: whole frames),
   // so that decoding memory does not grow with the frame size.
   int64_t vae_tile = 0;
+  // Two-expert models (Wan2.2 A14B) on a GPU: keep both transformers on the
+  // device, instead of the idle one in host memory (WanT2V::IdleExpert).
+  bool keep_experts_on_device = false;
 };
 
 // Called at every stage change and sampler step (step counts from 1).

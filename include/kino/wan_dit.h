@@ -44,6 +44,10 @@ class WanDiT {
   // Moves the weights; `dtype` applies to the matrices, while modulation,
   // norms and embeddings of time stay float32 as in the official code.
   void to(at::Device device, at::ScalarType dtype);
+  // Moves the weights as they are (dtypes kept).
+  void to(at::Device device);
+  // Page-locks host weights, for fast copies to a GPU.
+  void pin_memory();
 
  private:
   struct Attention {
@@ -58,6 +62,8 @@ class WanDiT {
   };
 
   at::Tensor rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const;
+  template <typename F>
+  void apply(F&& f);
 
   WanDiTConfig cfg_;
   at::Tensor patch_w_, patch_b_;

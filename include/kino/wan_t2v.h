@@ -58,9 +58,17 @@ class WanT2V {
   };
   using StepObserver = std::function<void(const Step&)>;
 
+  // Where a two-expert model's idle transformer waits on a GPU: in host
+  // memory (pinned), the active one visiting the GPU, so that only one
+  // expert's weights are there at a time (the official code's
+  // --offload_model, its single-GPU default; ~2 x 28.6 GB copied per
+  // generation of A14B in bf16), or on the device beside the active one.
+  enum class IdleExpert { Host, Device };
+
   // On a GPU the text encoder is kept in host memory and visits the GPU only
   // while it encodes, so that it never shares GPU memory with the denoiser.
-  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false);
+  WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false,
+         IdleExpert idle_expert = IdleExpert::Host);
 
   // Trimmed umT5 outputs, one per prompt: [valid tokens, dim] each.
   std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts) const;
@@ -103,7 +111,7 @@ class WanT2V {
 
  private:
   WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype,
-         const std::optional<at::TensorOptions>& random_weights);
+         const std::optional<at::TensorOptions>& random_weights, IdleExpert idle_expert);
 
   at::Device device_;
   at::Device text_home_;  // where the text encoder's weights live between encodes
@@ -113,6 +121,7 @@ class WanT2V {
   std::optional<WanDiT> dit_low_;  // Wan2.2 A14B's low-noise expert
   double boundary_ = 0;            // its boundary timestep
   WanVAE vae_;
+  at::Device expert_home_;  // where the transformers' weights live between their steps (IdleExpert)
 };
 
 }  // namespace kino

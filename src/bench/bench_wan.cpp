@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
   std::string model = KINO_SOURCE_DIR "/bench/models/wan2.1-t2v-1.3b.kino.json";
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
   std::string device_name, attention = "auto", profile_path;
-  bool attention_only = false, no_fused = false, i2v = false;
+  bool attention_only = false, no_fused = false, i2v = false, keep_experts = false;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -165,6 +165,7 @@ int main(int argc, char** argv) {
   app.add_flag("--i2v", i2v,
                "animate a synthetic first frame of --width x --height (TI2V models: the per-token timesteps of "
                "image-to-video)");
+  app.add_flag("--keep-experts", keep_experts, "two-expert models: both transformers on the device (default: the idle one in host memory)");
   app.add_flag("--no-fused", no_fused, "run the DiT's fused stages as composites of ATen ops (for comparison)");
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
@@ -187,7 +188,7 @@ int main(int argc, char** argv) {
     }
     kino::nn::select_attention_backend(attention);
     kino::fused::set_enabled(!no_fused);
-    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile});
+    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile, keep_experts});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     kino::GenerationRequest req;
@@ -266,6 +267,7 @@ int main(int argc, char** argv) {
                         {"steps", steps},
                         {"cfg", cfg},
                         {"image_to_video", i2v},
+                        {"keep_experts_on_device", keep_experts},
                         {"sampler", s.sampler},
                         {"fused_stages", !no_fused},
                         {"fused_kernels_built", kino::fused::kernels_built()},

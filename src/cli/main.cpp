@@ -52,7 +52,7 @@ struct Common {
   double cfg = -1, cfg_low_noise = -1, shift = -1, fps = -1, seconds = -1;
   int threads = 0;
   int64_t vae_tile = 0;
-  bool json = false, strict = false, label = false;
+  bool json = false, strict = false, label = false, keep_experts = false;
 
   void add_to(CLI::App* app, bool generation_settings = true) {
     app->add_option("-m,--model", model, "Model folder or kino.json (default: the embedded kino-tiny)");
@@ -61,6 +61,9 @@ struct Common {
     app->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app->add_option("--vae-tile", vae_tile, "Decode in overlapping tiles of this many pixels (bounded memory for large frames; 0: off)")
         ->check(CLI::NonNegativeNumber);
+    app->add_flag("--keep-experts", keep_experts,
+                  "Two-expert models (Wan2.2 A14B) on a GPU: keep both on the device (default: the idle one waits in host "
+                  "memory)");
     app->add_flag("--json", json, "Print one JSON object per finished video on stdout");
     app->add_option("--progress", progress, "auto (a bar on a terminal), bar, json (events on stderr) or none")
         ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
@@ -124,7 +127,7 @@ struct Common {
   kino::Pipeline load() const {
     const kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
     spdlog::debug("model {} from {}", m.name, m.path);
-    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile});
+    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile, keep_experts});
   }
 };
 

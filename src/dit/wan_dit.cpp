@@ -92,42 +92,52 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   rope_sin_ = at::sin(angles);
 }
 
-void WanDiT::to(at::Device device, at::ScalarType dtype) {
-  auto mat = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(device, dtype);
+// f(tensor, float32) for every weight; `float32`: one the official code keeps
+// in float32 whatever the run dtype (time embedding, modulation, norms).
+template <typename F>
+void WanDiT::apply(F&& f) {
+  auto one = [&](at::Tensor& t, bool float32) {
+    if (t.defined()) t = f(t, float32);
   };
-  auto f32 = [&](at::Tensor& t) {
-    if (t.defined()) t = t.to(device, at::kFloat);
+  auto lin = [&](nn::Linear& l, bool float32) {
+    one(l.weight, float32);
+    one(l.bias, float32);
   };
-  auto lin = [&](nn::Linear& l) {
-    mat(l.weight);
-    mat(l.bias);
-  };
-  mat(patch_w_);
-  mat(patch_b_);
-  lin(text0_);
-  lin(text2_);
-  // Time embedding and all modulation arithmetic stay float32 (model.py).
-  for (nn::Linear* l : {&time0_, &time2_, &time_proj_}) {
-    f32(l->weight);
-    f32(l->bias);
-  }
+  one(patch_w_, false);
+  one(patch_b_, false);
+  lin(text0_, false);
+  lin(text2_, false);
+  for (nn::Linear* l : {&time0_, &time2_, &time_proj_}) lin(*l, true);
   for (auto& b : blocks_) {
-    f32(b.modulation);
+    one(b.modulation, true);
     for (Attention* a : {&b.self_attn, &b.cross_attn}) {
-      for (nn::Linear* l : {&a->q, &a->k, &a->v, &a->o}) lin(*l);
-      f32(a->norm_q);
-      f32(a->norm_k);
+      for (nn::Linear* l : {&a->q, &a->k, &a->v, &a->o}) lin(*l, false);
+      one(a->norm_q, true);
+      one(a->norm_k, true);
     }
-    f32(b.norm3_w);
-    f32(b.norm3_b);
-    lin(b.ffn0);
-    lin(b.ffn2);
+    one(b.norm3_w, true);
+    one(b.norm3_b, true);
+    lin(b.ffn0, false);
+    lin(b.ffn2, false);
   }
-  f32(head_modulation_);
-  lin(head_);
+  one(head_modulation_, true);
+  lin(head_, false);
+}
+
+void WanDiT::to(at::Device device, at::ScalarType dtype) {
+  apply([&](const at::Tensor& t, bool float32) { return t.to(device, float32 ? at::kFloat : dtype); });
   rope_cos_ = rope_cos_.to(device);
   rope_sin_ = rope_sin_.to(device);
+}
+
+void WanDiT::to(at::Device device) {
+  apply([&](const at::Tensor& t, bool) { return t.to(device); });
+  rope_cos_ = rope_cos_.to(device);
+  rope_sin_ = rope_sin_.to(device);
+}
+
+void WanDiT::pin_memory() {
+  apply([](const at::Tensor& t, bool) { return t.pin_memory(); });
 }
 
 // rope_apply's rotations for a batch: per token, the unit complex numbers of

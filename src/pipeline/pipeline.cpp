@@ -158,19 +158,24 @@ at::Tensor image_to_tensor(const Image& image) {
   return u8.permute({2, 0, 1}).unsqueeze(1).to(at::kFloat).div(255).sub(0.5).div(0.5);
 }
 
-WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights)
+WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights,
+               IdleExpert idle_expert)
     : WanT2V(model, device, dtype,
              random_weights ? std::optional<at::TensorOptions>(at::TensorOptions().device(device).dtype(dtype))
-                            : std::nullopt) {}
+                            : std::nullopt,
+             idle_expert) {}
 
 WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dtype,
-               const std::optional<at::TensorOptions>& random)
+               const std::optional<at::TensorOptions>& random, IdleExpert idle_expert)
     : device_(device),
       text_home_(device.is_cuda() ? at::Device(at::kCPU) : device),
       tokenizer_(model.tokenizer),
       t5_(load_module<UMT5Encoder>(model.text_encoder, Component::TextEncoder, umt5_config(model), random)),
       dit_(load_module<WanDiT>(model.transformer, Component::Transformer, dit_config(model), random)),
-      vae_(load_module<WanVAE>(model.vae, Component::Vae, vae_config(model), random)) {
+      vae_(load_module<WanVAE>(model.vae, Component::Vae, vae_config(model), random)),
+      expert_home_(device.is_cuda() && !model.transformer_low_noise.empty() && idle_expert == IdleExpert::Host
+                       ? at::Device(at::kCPU)
+                       : device) {
   if (!model.transformer_low_noise.empty()) {
     dit_low_.emplace(load_module<WanDiT>(model.transformer_low_noise, Component::Transformer, dit_config(model, true), random));
     boundary_ = model.boundary_ratio * 1000;
@@ -178,7 +183,8 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
     if (a.in_dim != b.in_dim || a.out_dim != b.out_dim || a.text_dim != b.text_dim || a.text_len != b.text_len ||
         a.patch_size != b.patch_size)
       throw Error(concat(model.path, ": the two transformers differ in in_dim, out_dim, text_dim, text_len or patch_size"));
-    dit_low_->to(device, dtype);
+    dit_low_->to(expert_home_, dtype);
+    if (expert_home_ != device_) dit_low_->pin_memory();
   }
   if (tokenizer_.vocab_size() > t5_.config().vocab)
     throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
@@ -190,7 +196,8 @@ WanT2V::WanT2V(const ModelManifest& model, at::Device device, at::ScalarType dty
   // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
   t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
   if (text_home_ != device_) t5_.pin_memory();
-  dit_.to(device, dtype);
+  dit_.to(expert_home_, dtype);
+  if (expert_home_ != device_) dit_.pin_memory();
   vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
 }
 
@@ -250,12 +257,27 @@ at::Tensor WanT2V::sample(const at::Tensor& noise, const at::Tensor& cond, const
   }
   // Frame 0's tokens run at timestep 0 when it is an image.
   auto first_t = [&](size_t n) { return image ? std::vector<int64_t>(n, 0) : std::vector<int64_t>{}; };
+  // Experts kept in host memory visit the device for their run of steps: a
+  // copy of the weights, dropped (its memory reused by the next) at the switch.
+  std::optional<WanDiT> visiting;
+  bool visiting_low = false;
+  auto expert = [&](bool low) -> const WanDiT& {
+    const WanDiT& home = low ? *dit_low_ : dit_;
+    if (expert_home_ == device_) return home;
+    if (!visiting || visiting_low != low) {
+      visiting.reset();
+      visiting.emplace(home);
+      visiting->to(device_);
+      visiting_low = low;
+    }
+    return *visiting;
+  };
   for (int64_t i = 0; i < steps; ++i) {
     const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
     s.low_noise_expert = dit_low_ && static_cast<double>(t) < boundary_;
     s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
-    const WanDiT& dit = s.low_noise_expert ? *dit_low_ : dit_;
+    const WanDiT& dit = expert(s.low_noise_expert);
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     if (s.guidance != 1.0) {
       std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2));
@@ -300,7 +322,8 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
       throw Error(concat(model.path, ": the weights need ", format_gb(memory_.weight_bytes), " of memory in ",
                          c10::toString(dtype), ", ", format_gb(available), " are available: use a smaller --dtype"));
   }
-  impl_ = std::make_unique<WanT2V>(model, device, dtype, runtime.random_weights);
+  impl_ = std::make_unique<WanT2V>(model, device, dtype, runtime.random_weights,
+                                   runtime.keep_experts_on_device ? WanT2V::IdleExpert::Device : WanT2V::IdleExpert::Host);
   const WanDiTConfig& dit = impl_->transformer().config();
   const WanVAEConfig& vae = impl_->vae().config();
   memory_.dit_dim = dit.dim;
