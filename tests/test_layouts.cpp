@@ -4,8 +4,10 @@
 // whole folders as models, and the end-to-end case of wan21-tiny with each.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
@@ -17,6 +19,7 @@
 
 using namespace kino;
 using Json = nlohmann::json;
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -184,6 +187,106 @@ TEST(Layouts, NewerAndPlainFp8SpellingsReadAsTheSameWeights) {
   EXPECT_GT(scaled, 10u);
   EXPECT_NO_THROW(b.finish());
   EXPECT_NO_THROW(c.finish());
+}
+
+// Diffusers' names of the Wan2.2 VAE (AutoencoderKLWan with is_residual, as in
+// Wan2.2-TI2V-5B-Diffusers/vae). No Diffusers-saved file is among the
+// fixtures, so the official fixture file is renamed here by the rules of
+// Diffusers' convert_vae_22() (scripts/convert_wan_to_diffusers.py), written
+// out literally: each tensor reads back under its official name, equal, and
+// the config follows from the shapes as from the official file. A Diffusers
+// folder with that VAE is a TI2V model with TI2V-5B's defaults.
+TEST(Layouts, DiffusersWan22VaeAndTi2vFolder) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string official = test::fixture("vae22_weights.safetensors", "wan22-tiny");
+  auto replace = [](std::string s, const std::string& from, const std::string& to) {
+    const size_t at = s.find(from);
+    return at == std::string::npos ? s : s.replace(at, from.size(), to);
+  };
+  auto convert_vae_22 = [&](const std::string& key) {
+    static const std::vector<std::pair<std::string, std::string>> residual = {
+        {".residual.0.gamma", ".norm1.gamma"}, {".residual.2.weight", ".conv1.weight"}, {".residual.2.bias", ".conv1.bias"},
+        {".residual.3.gamma", ".norm2.gamma"}, {".residual.6.weight", ".conv2.weight"}, {".residual.6.bias", ".conv2.bias"},
+        {".shortcut.weight", ".conv_shortcut.weight"}, {".shortcut.bias", ".conv_shortcut.bias"}};
+    auto rename_residual = [&](std::string k) {
+      for (const auto& [from, to] : residual)
+        if (k.find(from) != std::string::npos) return replace(k, from, to);
+      return k;
+    };
+    for (const std::string part : {"encoder", "decoder"}) {
+      for (const auto& [from, to] : {std::pair<std::string, std::string>{".middle.0.", ".mid_block.resnets.0."},
+                                     {".middle.2.", ".mid_block.resnets.1."}})
+        if (key.rfind(part + from, 0) == 0) return rename_residual(replace(key, from, to));
+      if (key.rfind(part + ".middle.1.", 0) == 0) return replace(key, ".middle.1.", ".mid_block.attentions.0.");
+      for (const auto& [from, to] : {std::pair<std::string, std::string>{".head.0.", ".norm_out."}, {".head.2.", ".conv_out."},
+                                     {".conv1.", ".conv_in."}})
+        if (key.rfind(part + from, 0) == 0) return replace(key, from, to);
+    }
+    if (key.rfind("conv1.", 0) == 0) return "quant_conv." + key.substr(6);
+    if (key.rfind("conv2.", 0) == 0) return "post_quant_conv." + key.substr(6);
+    for (const auto& [from, blocks, inner, resampler] :
+         {std::array<std::string, 4>{"encoder.downsamples.", "encoder.down_blocks.", ".downsamples.", "downsampler"},
+          {"decoder.upsamples.", "decoder.up_blocks.", ".upsamples.", "upsampler"}}) {
+      if (key.rfind(from, 0) != 0) continue;
+      std::string k = replace(key, from, blocks);
+      if (k.find("residual") != std::string::npos || k.find("shortcut") != std::string::npos)
+        return rename_residual(replace(k, inner, ".resnets."));
+      // encoder.down_blocks.X.downsamples.Y.resample... -> encoder.down_blocks.X.downsampler.resample...
+      std::vector<std::string> parts;
+      for (size_t a = 0, b; a <= k.size(); a = b + 1) {
+        b = std::min(k.find('.', a), k.size());
+        parts.push_back(k.substr(a, b - a));
+      }
+      if (parts.size() >= 5 && parts[3] == inner.substr(1, inner.size() - 2)) {
+        std::string joined = parts[0] + "." + parts[1] + "." + parts[2] + "." + resampler;
+        for (size_t i = 5; i < parts.size(); ++i) joined += "." + parts[i];
+        return joined;
+      }
+      return k;
+    }
+    return key;
+  };
+  const TensorFile file = TensorFile::open(official);
+  std::vector<TensorToWrite> out;
+  std::set<std::string> renamed;
+  for (const auto& v : file.tensors()) {
+    out.push_back({convert_vae_22(v.name), v.dtype, v.shape, v.data});
+    renamed.insert(out.back().name);
+  }
+  // The renaming did rename: nested levels, resamplers without an index.
+  EXPECT_TRUE(renamed.count("encoder.down_blocks.0.resnets.0.norm1.gamma"));
+  EXPECT_TRUE(renamed.count("encoder.down_blocks.0.downsampler.resample.1.weight"));
+  EXPECT_TRUE(renamed.count("decoder.up_blocks.0.upsampler.resample.1.weight"));
+  EXPECT_TRUE(renamed.count("post_quant_conv.weight"));
+  test::TempDir dir;
+  for (const char* sub : {"vae", "transformer", "text_encoder", "tokenizer", "scheduler"}) fs::create_directories(dir / sub);
+  const std::string path = dir / "vae/diffusion_pytorch_model.safetensors";
+  write_safetensors(path, out);
+
+  Weights a(official, Component::Vae), b(path, Component::Vae);
+  for (const auto& v : file.tensors()) EXPECT_TRUE(at::equal(a.take(v.name), b.take(v.name))) << v.name;
+  EXPECT_NO_THROW(b.finish());
+  const TensorSet so = TensorSet::open(official), sd = TensorSet::open(path);
+  const Json co = infer_config(Component::Vae, so, official_names(Component::Vae, so.names(), official));
+  EXPECT_EQ(infer_config(Component::Vae, sd, official_names(Component::Vae, sd.names(), path)), co);
+  EXPECT_EQ(co.at("is_residual"), true);
+
+  fs::copy_file(test::fixture("dit22_ti2v_weights.safetensors", "wan22-tiny"), dir / "transformer/diffusion_pytorch_model.safetensors");
+  fs::copy_file(tiny("t5_weights.safetensors"), dir / "text_encoder/model.safetensors");
+  fs::copy_file(test::fixture("tokenizer.model"), dir / "tokenizer/spiece.model");
+  std::ofstream(dir / "model_index.json") << R"({"_class_name": "WanPipeline", "expand_timesteps": true})";
+  std::ofstream(dir / "transformer/config.json") << R"({"num_attention_heads": 4, "eps": 1e-06})";
+  std::ofstream(dir / "vae/config.json") << R"({"is_residual": true, "z_dim": 48})";
+  std::ofstream(dir / "scheduler/scheduler_config.json") << R"({"flow_shift": 5.0})";
+  const ModelManifest m = load_manifest(dir.path);
+  EXPECT_EQ(m.family, "wan2.2");
+  EXPECT_EQ(m.vae_config.at("is_residual"), true);
+  EXPECT_EQ(m.defaults.width, 1280);
+  EXPECT_EQ(m.defaults.height, 704);
+  EXPECT_EQ(m.defaults.frames, 121);
+  EXPECT_EQ(m.defaults.fps, 24);
+  EXPECT_EQ(m.defaults.shift, 5.0);
+  EXPECT_TRUE(WanT2V(m, at::kCPU, at::kFloat).takes_first_frame());
 }
 
 // The configs every layout implies, from shapes alone, equal the fixture

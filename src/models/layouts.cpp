@@ -1,6 +1,9 @@
 #include "kino/layouts.h"
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
+#include <map>
 #include <functional>
 
 #include "kino/error.h"
@@ -96,22 +99,53 @@ std::string vae_residual(const std::string& leaf) {
                                {"conv2.", "residual.6."}, {"conv_shortcut.", "shortcut."}});
 }
 
+// Resnets per level of a Diffusers Wan2.2 VAE ("encoder.down_blocks.0" -> 2),
+// counted from the stored names; empty for a Wan2.1 one, whose down_blocks
+// are flat.
+using LevelSizes = std::map<std::string, int>;
+LevelSizes nested_levels(const std::vector<std::string>& stored) {
+  LevelSizes levels;
+  for (const auto& n : stored)
+    for (const std::string blocks : {"encoder.down_blocks.", "decoder.up_blocks."}) {
+      std::string x, rest, y, leaf;
+      if (split_block(n, blocks, x, rest) && split_block(rest, "resnets.", y, leaf)) {
+        int& count = levels[blocks + x];
+        count = std::max(count, std::stoi(y) + 1);
+      }
+    }
+  // Wan2.1's decoder levels have resnets too; its encoder levels are flat.
+  const bool nested = std::any_of(levels.begin(), levels.end(), [](const auto& l) { return starts_with(l.first, "encoder."); });
+  return nested ? levels : LevelSizes{};
+}
+
 // Diffusers AutoencoderKLWan -> official WanVAE_ (convert_vae() inverted).
 // The decoder's up_blocks hold num_res_blocks + 1 resnets and an upsampler,
-// flattened officially into runs of num_res_blocks + 2 entries.
-std::string vae_from_diffusers(const std::string& n) {
+// flattened officially into runs of num_res_blocks + 2 entries. With `nested`
+// levels (Wan2.2, is_residual: convert_vae_22() inverted) each level keeps its
+// own list, vae2_2.py's `downsamples` / `upsamples`: `X.resnets.Y` -> `X.
+// {down,up}samples.Y`, and the level's resampler, stored without an index,
+// follows its resnets.
+std::string vae_from_diffusers(const std::string& n, const LevelSizes& nested) {
   constexpr int kPerUpBlock = 2 + 2;  // Wan2.1's VAE: num_res_blocks = 2
   const std::string top = replace_prefix(n, {{"quant_conv.", "conv1."}, {"post_quant_conv.", "conv2."}});
   if (top != n) return top;
   for (const std::string part : {"encoder.", "decoder."}) {
     if (!starts_with(n, part)) continue;
     const std::string rest = n.substr(part.size());
-    std::string i, leaf;
+    std::string i, leaf, r, l;
     if (split_block(rest, "mid_block.resnets.", i, leaf)) return part + "middle." + (i == "0" ? "0." : "2.") + vae_residual(leaf);
     if (starts_with(rest, "mid_block.attentions.0.")) return part + "middle.1." + rest.substr(23);
-    if (split_block(rest, "down_blocks.", i, leaf)) return part + "downsamples." + i + "." + vae_residual(leaf);
-    if (split_block(rest, "up_blocks.", i, leaf)) {
-      std::string r, l;
+    for (const auto& [blocks, official, resampler] :
+         {std::array<std::string, 3>{"down_blocks.", "downsamples.", "downsampler."}, {"up_blocks.", "upsamples.", "upsampler."}}) {
+      if (nested.empty() || !split_block(rest, blocks, i, leaf)) continue;
+      const std::string level = part + official + i + "." + official;
+      if (split_block(leaf, "resnets.", r, l)) return level + r + "." + vae_residual(l);
+      auto size = nested.find(part + blocks + i);
+      if (starts_with(leaf, resampler) && size != nested.end())
+        return level + std::to_string(size->second) + "." + leaf.substr(resampler.size());
+    }
+    if (nested.empty() && split_block(rest, "down_blocks.", i, leaf)) return part + "downsamples." + i + "." + vae_residual(leaf);
+    if (nested.empty() && split_block(rest, "up_blocks.", i, leaf)) {
       const int base = std::stoi(i) * kPerUpBlock;
       if (split_block(leaf, "resnets.", r, l)) return part + "upsamples." + std::to_string(base + std::stoi(r)) + "." + vae_residual(l);
       if (starts_with(leaf, "upsamplers.0."))
@@ -156,7 +190,7 @@ std::map<std::string, std::string> official_names(Component c, const std::vector
   } else if (c == Component::TextEncoder) {
     if (any([](const std::string& n) { return starts_with(n, "encoder.block.") || n == "shared.weight"; })) rename = umt5_from_hf;
   } else if (any([](const std::string& n) { return starts_with(n, "quant_conv.") || contains(n, ".mid_block."); })) {
-    rename = vae_from_diffusers;
+    rename = [nested = nested_levels(stored)](const std::string& n) { return vae_from_diffusers(n, nested); };
   }
   const bool tied_copy = std::find(stored.begin(), stored.end(), "shared.weight") != stored.end();
   std::map<std::string, std::string> out;

@@ -54,6 +54,14 @@ nlohmann::json wan_defaults(bool a14b, double shift) {
   return d;
 }
 
+// wan/configs/wan_ti2v_5B.py: 50 steps, guide 5, 121 frames at 24 fps,
+// 1280x704 (the pixel count images are fit to).
+nlohmann::json ti2v_defaults(double shift) {
+  nlohmann::json d = wan_defaults(false, shift);
+  d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
+  return d;
+}
+
 // The DiT config fields a WanModel config.json holds (t2v, or Wan2.2's
 // ti2v).
 nlohmann::json wan_model_config(const fs::path& file) {
@@ -101,14 +109,11 @@ nlohmann::json official_manifest(const fs::path& dir) {
     m["boundary_ratio"] = 0.875;
     m["defaults"] = wan_defaults(true, 12.0);
   } else if (ti2v) {
-    // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE, 50 steps, guide 5,
-    // shift 5, 121 frames at 24 fps, 1280x704 (the pixel count images are fit to).
+    // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE, shift 5.
     m["family"] = "wan2.2";
     m["vae"] = {{"weights", "Wan2.2_VAE.pth"}};
     m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
-    nlohmann::json d = wan_defaults(false, 5.0);
-    d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
-    m["defaults"] = d;
+    m["defaults"] = ti2v_defaults(5.0);
   } else {
     m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
     m["defaults"] = wan_defaults(false, 5.0);
@@ -117,7 +122,8 @@ nlohmann::json official_manifest(const fs::path& dir) {
 }
 
 // A Diffusers WanPipeline folder (model_index.json); Wan2.2 A14B adds
-// transformer_2 (the low-noise expert) and boundary_ratio.
+// transformer_2 (the low-noise expert) and boundary_ratio, Wan2.2 TI2V-5B the
+// Wan2.2 VAE.
 nlohmann::json diffusers_manifest(const fs::path& dir) {
   const fs::path index_file = dir / "model_index.json";
   const nlohmann::json index = read_json(index_file);
@@ -134,8 +140,8 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
   nlohmann::json vae = nlohmann::json::object();
   for (const char* k : {"latents_mean", "latents_std"})
     if (v.contains(k)) vae[k] = v[k];
-  if (v.value("z_dim", 16) != 16)
-    throw Error(concat((dir / "vae" / "config.json").string(), ": a ", v.value("z_dim", 16), "-channel VAE (Wan2.2 TI2V) is not supported yet"));
+  // The Wan2.2 VAE (is_residual; Wan2.2-TI2V-5B-Diffusers) makes it a TI2V model.
+  const bool ti2v = v.value("is_residual", false);
   double shift = 5.0;
   std::error_code ec;
   if (fs::exists(dir / "scheduler" / "scheduler_config.json", ec))
@@ -147,7 +153,8 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
                       {"text_encoder", {{"weights", "text_encoder"}}},
                       {"transformer", {{"weights", "transformer"}, {"config", dit_config("transformer")}}},
                       {"vae", {{"weights", "vae"}, {"config", vae}}},
-                      {"defaults", wan_defaults(a14b, shift)}};
+                      {"defaults", ti2v ? ti2v_defaults(shift) : wan_defaults(a14b, shift)}};
+  if (ti2v) m["family"] = "wan2.2";
   if (a14b) {
     if (!index.contains("boundary_ratio") || !index["boundary_ratio"].is_number())
       throw Error(concat(index_file.string(), ": transformer_2 without a numeric boundary_ratio"));
