@@ -26,6 +26,13 @@ at::Tensor latent_object_mask(const at::Tensor& mask, int64_t temporal, int64_t 
 // The object mask grown by `radius` pixels in every frame. [B, 1, F, H, W].
 at::Tensor dilated(const at::Tensor& mask, int64_t radius);
 
+// The cells within one cell of the object's outline, inside and outside, in
+// every frame of a latent object mask [B, 1, F', H', W']: where a square and
+// a circle of the same size and place differ (measured: with the object's
+// cells weighted alone, the DiT draws the same blob for both, whatever the
+// guidance).
+at::Tensor outline_band(const at::Tensor& mask);
+
 // The background pixels within `radius` pixels of the object in the same
 // frame: where an undertrained decoder leaves dark halos and ghosts of the
 // object's previous position (eval-vae strips), which the evaluation's "far

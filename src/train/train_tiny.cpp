@@ -63,6 +63,7 @@ struct Options {
   int text_steps = 6000, text_batch = 64;
   double lr = 4e-3, ema = 0.998, vae_lr = 1e-3, text_lr = 2e-3;
   double dit_object_weight = 4;  // loss weight of latent cells that hold the object (train_flow); 1: plain MSE
+  double dit_outline_weight = 0;  // extra loss weight of the cells along the object's outline (outline_band)
   double partial_captions = 0;   // share of training captions that leave out the colour or the shape (world::Omit)
   double sigma_max = 1;          // the DiT trains on sigmas below this only (a low-noise expert: its boundary)
   int checkpoint_every = 250;
@@ -288,7 +289,8 @@ Json pretrain_text_encoder(const UMT5Encoder& t5, const Weights& tw, const Token
 // decided. The squared error of latent cells that hold the object is weighted
 // `dit_object_weight` (a per-cell weight leaves the optimal prediction
 // unchanged and moves capacity to the few cells that decide colour, shape and
-// motion). AdamW, warmup then cosine decay to 10%, gradient clipping at 1,
+// motion); `dit_outline_weight` is added on the cells along the object's
+// outline (outline_band), where shapes differ. AdamW, warmup then cosine decay to 10%, gradient clipping at 1,
 // EMA of the weights. `checkpoint` is called with the EMA weights every
 // `checkpoint_every` steps and at the end.
 using Params = std::map<std::string, at::Tensor>;
@@ -349,7 +351,9 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
       cs.push_back(ctx[b].slice(0, 0, lens[b]));
     }
     at::Tensor v = at::stack(dit.forward(xs, ts, cs, seq_len));
-    const at::Tensor weight = 1 + (o.dit_object_weight - 1) * at::stack(masks).unsqueeze(1);  // [B, 1, F', H', W']
+    const at::Tensor object = at::stack(masks).unsqueeze(1);  // [B, 1, F', H', W']
+    at::Tensor weight = 1 + (o.dit_object_weight - 1) * object;
+    if (o.dit_outline_weight > 0) weight = weight + o.dit_outline_weight * outline_band(object);
     const at::Tensor err = (v - (noise - x0)).pow(2);
     at::Tensor loss = (weight * err).sum() / (weight.sum() * v.size(1));
     frame_err += err.detach().mean({0, 1, 3, 4});  // unweighted, per latent frame: which frames lag
@@ -727,7 +731,7 @@ Json run_training(const Options& o) {
     log.csv.flush();
   });
   report["dit"] = {{"steps", o.dit_steps},       {"batch", o.dit_batch},   {"partial_captions", o.partial_captions},
-                   {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
+                   {"outline_weight", o.dit_outline_weight}, {"final_loss_mean100", tail_mean(log)}, {"seconds", now_s() - t0}};
   log.csv.flush();
   plot_losses(log, concat(o.out, "/", run, "_loss.png"));
   report["total_seconds"] = now_s() - log.start;
@@ -940,6 +944,9 @@ int main(int argc, char** argv) {
   tr->add_option("--text-steps", o.text_steps, "Text encoder pretraining steps (attribute prediction)")->capture_default_str();
   tr->add_option("--text-lr", o.text_lr)->capture_default_str();
   tr->add_option("--dit-object-weight", o.dit_object_weight, "DiT loss weight of latent cells that hold the object")
+      ->capture_default_str();
+  tr->add_option("--dit-outline-weight", o.dit_outline_weight,
+                 "Extra DiT loss weight of the latent cells along the object's outline (where shapes differ)")
       ->capture_default_str();
   tr->add_option("--partial-captions", o.partial_captions,
                  "Share of training captions (tokenizer corpus, text encoder, DiT) that leave out the colour or the shape")

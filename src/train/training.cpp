@@ -30,6 +30,8 @@ at::Tensor dilated(const at::Tensor& mask, int64_t radius) {
 
 at::Tensor halo_band(const at::Tensor& mask, int64_t radius) { return dilated(mask, radius) - mask; }
 
+at::Tensor outline_band(const at::Tensor& mask) { return dilated(mask, 1) - (1 - dilated(1 - mask, 1)); }
+
 at::Tensor frame_edge_band(const at::Tensor& mask, int64_t width) {
   const int64_t H = mask.size(3), W = mask.size(4);
   at::Tensor band = at::ones({1, 1, 1, H, W}, mask.options());
