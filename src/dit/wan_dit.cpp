@@ -29,17 +29,19 @@ at::Tensor rope_angles(int64_t max_len, int64_t dim) {
 }
 
 // A modulation table [1, n, d] plus its time projection emb ([B, n, d], or
-// [B, 1, d] broadcast over the n rows). With a first-frame timestep, the tokens
-// marked by `first` [B, S, 1] take emb_first's rows instead, and a row is per
-// token, [B, S, d]. Rows are made when read: the six of a block at once would be
-// [B, S, 6, d] (as model.py holds them), 2 GB float32 per sample at
-// 1280x704x121 with Wan2.2 TI2V-5B, against one [B, S, d] at a time.
+// [B, 1, d] broadcast over the n rows), summed once. With a first-frame
+// timestep the tokens marked by `first` [B, S, 1] take the rows of emb_first
+// instead, and a row read is per token, [B, S, d]: made when read, since the
+// six of a block at once would be [B, S, 6, d] (as model.py holds them), 2 GB
+// float32 per sample at 1280x704x121 with Wan2.2 TI2V-5B.
 struct Modulation {
-  at::Tensor table, emb, emb_first, first;
+  Modulation(const at::Tensor& table, const at::Tensor& emb, const at::Tensor& emb_first, const at::Tensor& first)
+      : rows(table + emb), first_rows(first.defined() ? table + emb_first : at::Tensor()), first(first) {}
   at::Tensor row(int64_t k) const {
-    auto pick = [&](const at::Tensor& m) { return table.narrow(1, k, 1) + m.narrow(1, m.size(1) == 1 ? 0 : k, 1); };
-    return first.defined() ? at::where(first, pick(emb_first), pick(emb)) : pick(emb);
+    const at::Tensor r = rows.narrow(1, k, 1);
+    return first.defined() ? at::where(first, first_rows.narrow(1, k, 1), r) : r;
   }
+  at::Tensor rows, first_rows, first;
 };
 
 }  // namespace

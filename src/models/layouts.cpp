@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <filesystem>
-#include <map>
 #include <functional>
+#include <map>
 
 #include "kino/error.h"
 
@@ -135,17 +135,19 @@ std::string vae_from_diffusers(const std::string& n, const LevelSizes& nested) {
     std::string i, leaf, r, l;
     if (split_block(rest, "mid_block.resnets.", i, leaf)) return part + "middle." + (i == "0" ? "0." : "2.") + vae_residual(leaf);
     if (starts_with(rest, "mid_block.attentions.0.")) return part + "middle.1." + rest.substr(23);
-    for (const auto& [blocks, official, resampler] :
-         {std::array<std::string, 3>{"down_blocks.", "downsamples.", "downsampler."}, {"up_blocks.", "upsamples.", "upsampler."}}) {
-      if (nested.empty() || !split_block(rest, blocks, i, leaf)) continue;
-      const std::string level = part + official + i + "." + official;
-      if (split_block(leaf, "resnets.", r, l)) return level + r + "." + vae_residual(l);
-      auto size = nested.find(part + blocks + i);
-      if (starts_with(leaf, resampler) && size != nested.end())
-        return level + std::to_string(size->second) + "." + leaf.substr(resampler.size());
-    }
-    if (nested.empty() && split_block(rest, "down_blocks.", i, leaf)) return part + "downsamples." + i + "." + vae_residual(leaf);
-    if (nested.empty() && split_block(rest, "up_blocks.", i, leaf)) {
+    if (!nested.empty()) {
+      for (const auto& [blocks, official, resampler] :
+           {std::array<std::string, 3>{"down_blocks.", "downsamples.", "downsampler."}, {"up_blocks.", "upsamples.", "upsampler."}}) {
+        if (!split_block(rest, blocks, i, leaf)) continue;
+        const std::string level = part + official + i + "." + official;
+        if (split_block(leaf, "resnets.", r, l)) return level + r + "." + vae_residual(l);
+        auto size = nested.find(part + blocks + i);
+        if (starts_with(leaf, resampler) && size != nested.end())
+          return level + std::to_string(size->second) + "." + leaf.substr(resampler.size());
+      }
+    } else if (split_block(rest, "down_blocks.", i, leaf)) {
+      return part + "downsamples." + i + "." + vae_residual(leaf);
+    } else if (split_block(rest, "up_blocks.", i, leaf)) {
       const int base = std::stoi(i) * kPerUpBlock;
       if (split_block(leaf, "resnets.", r, l)) return part + "upsamples." + std::to_string(base + std::stoi(r)) + "." + vae_residual(l);
       if (starts_with(leaf, "upsamplers.0."))
