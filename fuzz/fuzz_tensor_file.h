@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "kino/error.h"
-#include "kino/tensor_file.h"
+#include "loading/tensor_file.h"
 
 namespace kino::fuzz {
 

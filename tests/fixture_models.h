@@ -1,9 +1,9 @@
 // The tiny random Wan models of the reference fixtures, loaded on the CPU in
 // float32 (the configs of ../shared/fixtures/wan21-tiny/README.md).
 #pragma once
-#include "kino/umt5.h"
-#include "kino/wan_dit.h"
-#include "kino/wan_vae.h"
+#include "text/umt5.h"
+#include "wan/dit.h"
+#include "wan/vae.h"
 #include "support.h"
 
 namespace kino::test {

@@ -12,7 +12,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "kino/weights.h"
+#include "loading/weights.h"
 
 namespace fs = std::filesystem;
 

@@ -8,7 +8,7 @@
 #include <map>
 #include <string>
 
-#include "kino/tensor_file.h"
+#include "loading/tensor_file.h"
 
 namespace kino::test {
 

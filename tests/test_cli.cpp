@@ -6,7 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "kino/tensor_file.h"
+#include "loading/tensor_file.h"
 #include "kino/video_writer.h"
 #include "support.h"
 
@@ -142,7 +142,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(BadRun{"frames_strict", "--frames 8 --strict", 1, "--frames must be 4k+1, got 8 (nearest valid: 9)"},
                       BadRun{"size_strict", "--size 50x48 --strict", 1, "width must be a multiple of 16, got 50"},
                       BadRun{"impossible_size", "--size 0x48", 1, "--size must be between 1 and 8192"},
-                      BadRun{"impossible_frames", "--frames 100000", 1, "--frames must be in 1..4096"},
+                      BadRun{"impossible_frames", "--frames 100000", 1, "--frames must be in 1..4097"},
                       BadRun{"size_syntax", "--size big", 1, "--size must look like WIDTHxHEIGHT, got 'big'"},
                       BadRun{"unknown_preset", "--preset nope", 1, "unknown preset 'nope'"},
                       BadRun{"sampler", "--sampler ddim", 2, "sampler"},

@@ -14,7 +14,7 @@
 
 #include "fixture_models.h"
 #include "kino/manifest.h"
-#include "kino/wan_t2v.h"
+#include "wan/generator.h"
 #include "support.h"
 
 using namespace kino;
@@ -98,13 +98,13 @@ TEST(DeviceParity, Wan22ExpertsFromHostOrDevice) {
   const ModelManifest m = load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json");
   const int64_t steps = io.at("timesteps").size(0);
   const at::Tensor ref = io.at("latents")[steps - 1];
-  for (const auto idle : {WanT2V::IdleExpert::Host, WanT2V::IdleExpert::Device}) {
-    const WanT2V p(m, *device, at::kFloat, false, idle);
+  for (const auto idle : {WanGenerator::IdleExpert::Host, WanGenerator::IdleExpert::Device}) {
+    const WanGenerator p(m, *device, at::kFloat, false, idle);
     const at::Tensor latent = p.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC,
                                        steps, m.defaults.shift, Guidance(m.defaults.cfg, *m.defaults.cfg_low_noise));
     const double err = test::rel_error(latent.cpu(), ref), tol = test::tolerance(file, "latents", set);
     std::printf("[ f32    ] wan22 latents, idle expert in %s: %s rel %.3e (tol %.0e)\n",
-                idle == WanT2V::IdleExpert::Host ? "host memory" : "device memory", device->str().c_str(), err, tol);
+                idle == WanGenerator::IdleExpert::Host ? "host memory" : "device memory", device->str().c_str(), err, tol);
     EXPECT_LE(err, tol);
   }
 }

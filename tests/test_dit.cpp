@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "kino/error.h"
-#include "kino/wan_dit.h"
+#include "wan/dit.h"
 #include "fixture_models.h"
 #include "support.h"
 

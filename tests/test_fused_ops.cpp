@@ -8,7 +8,7 @@
 
 #include <cmath>
 
-#include "kino/fused_ops.h"
+#include "kernels/fused_ops.h"
 
 using namespace kino;
 

@@ -11,10 +11,11 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
-#include "kino/layouts.h"
+#include "loading/layouts.h"
 #include "kino/manifest.h"
-#include "kino/wan_t2v.h"
-#include "kino/weights.h"
+#include "wan/generator.h"
+#include "wan/release.h"
+#include "loading/weights.h"
 #include "support.h"
 
 using namespace kino;
@@ -43,7 +44,7 @@ enum class Rounding { Exact, F16, BF16, Fp8Scaled };
 
 struct LayoutFile {
   const char* path;  // under wan21-layouts/
-  Component component;
+  std::string component;
   const char* reference;  // wan21-tiny weights
   Rounding linear, rest;   // Linear weights (fp8 in scaled files) and everything else
 };
@@ -56,7 +57,7 @@ class LayoutWeights : public ::testing::TestWithParam<LayoutFile> {};
 TEST_P(LayoutWeights, HoldTheFixtureWeightsUnderOfficialNames) {
   KINO_REQUIRE_FIXTURES();
   const LayoutFile& f = GetParam();
-  Weights w(layouts(f.path), f.component);
+  Weights w(index_weights("wan2.1", f.component, layouts(f.path)));
   const auto ref = test::load_tensors(tiny(f.reference));
   size_t fp8 = 0;
   for (const auto& [name, r] : ref) {
@@ -90,17 +91,17 @@ TEST_P(LayoutWeights, HoldTheFixtureWeightsUnderOfficialNames) {
 INSTANTIATE_TEST_SUITE_P(
     Files, LayoutWeights,
     ::testing::Values(
-        LayoutFile{"official/diffusion_pytorch_model.safetensors", Component::Transformer, "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
-        LayoutFile{"official/models_t5_umt5-xxl-enc-bf16.pth", Component::TextEncoder, "t5_weights.safetensors", Rounding::BF16, Rounding::BF16},
-        LayoutFile{"official/Wan2.1_VAE.pth", Component::Vae, "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
-        LayoutFile{"diffusers/transformer/diffusion_pytorch_model.safetensors.index.json", Component::Transformer, "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
-        LayoutFile{"diffusers/text_encoder/model.safetensors.index.json", Component::TextEncoder, "t5_weights.safetensors", Rounding::Exact, Rounding::Exact},
-        LayoutFile{"diffusers/vae/diffusion_pytorch_model.safetensors", Component::Vae, "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
-        LayoutFile{kDitF16, Component::Transformer, "dit_weights.safetensors", Rounding::F16, Rounding::F16},
-        LayoutFile{kDitFp8, Component::Transformer, "dit_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
-        LayoutFile{kT5F16, Component::TextEncoder, "t5_weights.safetensors", Rounding::F16, Rounding::F16},
-        LayoutFile{kT5Fp8, Component::TextEncoder, "t5_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
-        LayoutFile{kVaeBf16, Component::Vae, "vae_weights.safetensors", Rounding::BF16, Rounding::BF16}),
+        LayoutFile{"official/diffusion_pytorch_model.safetensors", "transformer", "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"official/models_t5_umt5-xxl-enc-bf16.pth", "text_encoder", "t5_weights.safetensors", Rounding::BF16, Rounding::BF16},
+        LayoutFile{"official/Wan2.1_VAE.pth", "vae", "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/transformer/diffusion_pytorch_model.safetensors.index.json", "transformer", "dit_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/text_encoder/model.safetensors.index.json", "text_encoder", "t5_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{"diffusers/vae/diffusion_pytorch_model.safetensors", "vae", "vae_weights.safetensors", Rounding::Exact, Rounding::Exact},
+        LayoutFile{kDitF16, "transformer", "dit_weights.safetensors", Rounding::F16, Rounding::F16},
+        LayoutFile{kDitFp8, "transformer", "dit_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
+        LayoutFile{kT5F16, "text_encoder", "t5_weights.safetensors", Rounding::F16, Rounding::F16},
+        LayoutFile{kT5Fp8, "text_encoder", "t5_weights.safetensors", Rounding::Fp8Scaled, Rounding::F16},
+        LayoutFile{kVaeBf16, "vae", "vae_weights.safetensors", Rounding::BF16, Rounding::BF16}),
     [](const auto& info) {
       std::string name = info.param.path;
       for (char& c : name)
@@ -113,18 +114,18 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(Layouts, NamesMapOneByOne) {
   const std::vector<std::string> dif = {"condition_embedder.time_proj.weight", "blocks.3.attn2.to_out.0.bias", "blocks.0.norm2.weight",
                                         "blocks.1.scale_shift_table", "scale_shift_table", "proj_out.weight"};
-  const auto d = official_names(Component::Transformer, dif, "t");
+  const auto d = official_names("wan2.1", "transformer", dif, "t");
   EXPECT_EQ(d.at("time_projection.1.weight"), dif[0]);
   EXPECT_EQ(d.at("blocks.3.cross_attn.o.bias"), dif[1]);
   EXPECT_EQ(d.at("blocks.0.norm3.weight"), dif[2]);
   EXPECT_EQ(d.at("blocks.1.modulation"), dif[3]);
   EXPECT_EQ(d.at("head.modulation"), dif[4]);
   EXPECT_EQ(d.at("head.head.weight"), dif[5]);
-  const auto comfy = official_names(Component::Transformer, {"model.diffusion_model.blocks.0.ffn.0.weight", "scaled_fp8",
+  const auto comfy = official_names("wan2.1", "transformer", {"model.diffusion_model.blocks.0.ffn.0.weight", "scaled_fp8",
                                                              "model.diffusion_model.blocks.0.ffn.0.scale_weight"}, "t");
   EXPECT_EQ(comfy.size(), 1u);
   EXPECT_EQ(comfy.at("blocks.0.ffn.0.weight"), "model.diffusion_model.blocks.0.ffn.0.weight");
-  const auto vae = official_names(Component::Vae, {"quant_conv.weight", "decoder.up_blocks.2.resnets.1.conv2.bias",
+  const auto vae = official_names("wan2.1", "vae", {"quant_conv.weight", "decoder.up_blocks.2.resnets.1.conv2.bias",
                                                    "decoder.up_blocks.1.upsamplers.0.time_conv.weight",
                                                    "decoder.up_blocks.99999999999999999999.resnets.0.conv1.weight",
                                                    "encoder.down_blocks.4.conv_shortcut.weight"}, "v");
@@ -133,11 +134,11 @@ TEST(Layouts, NamesMapOneByOne) {
   EXPECT_EQ(vae.at("decoder.upsamples.7.time_conv.weight"), "decoder.up_blocks.1.upsamplers.0.time_conv.weight");
   EXPECT_EQ(vae.at("encoder.downsamples.4.shortcut.weight"), "encoder.down_blocks.4.conv_shortcut.weight");
   EXPECT_EQ(vae.size(), 5u);  // the absurd index is kept under a name nothing asks for
-  const auto t5 = official_names(Component::TextEncoder, {"shared.weight", "encoder.embed_tokens.weight",
+  const auto t5 = official_names("wan2.1", "text_encoder", {"shared.weight", "encoder.embed_tokens.weight",
                                                           "encoder.block.2.layer.1.DenseReluDense.wi_0.weight"}, "t5");
   EXPECT_EQ(t5.size(), 2u);  // the tied copy of the embedding is dropped
   EXPECT_EQ(t5.at("blocks.2.ffn.gate.0.weight"), "encoder.block.2.layer.1.DenseReluDense.wi_0.weight");
-  EXPECT_THROW(official_names(Component::Transformer, {"condition_embedder.time_proj.weight", "proj_out.weight", "head.head.weight"}, "both"),
+  EXPECT_THROW(official_names("wan2.1", "transformer", {"condition_embedder.time_proj.weight", "proj_out.weight", "head.head.weight"}, "both"),
                Error);
 }
 
@@ -170,8 +171,9 @@ TEST(Layouts, NewerAndPlainFp8SpellingsReadAsTheSameWeights) {
   test::TempDir dir;
   rewrite(dir / "newer.safetensors", true);
   rewrite(dir / "plain.safetensors", false);
-  Weights a(legacy, Component::Transformer), b(dir / "newer.safetensors", Component::Transformer),
-      c(dir / "plain.safetensors", Component::Transformer);
+  Weights a(index_weights("wan2.1", "transformer", legacy)),
+      b(index_weights("wan2.1", "transformer", dir / "newer.safetensors")),
+      c(index_weights("wan2.1", "transformer", dir / "plain.safetensors"));
   size_t scaled = 0;
   for (const auto& name : test::load_tensors(tiny("dit_weights.safetensors"))) {
     const at::Tensor wa = a.take(name.first), wb = b.take(name.first), wc = c.take(name.first);
@@ -263,12 +265,12 @@ TEST(Layouts, DiffusersWan22VaeAndTi2vFolder) {
   const std::string path = dir / "vae/diffusion_pytorch_model.safetensors";
   write_safetensors(path, out);
 
-  Weights a(official, Component::Vae), b(path, Component::Vae);
+  Weights a(index_weights("wan2.1", "vae", official)), b(index_weights("wan2.1", "vae", path));
   for (const auto& v : file.tensors()) EXPECT_TRUE(at::equal(a.take(v.name), b.take(v.name))) << v.name;
   EXPECT_NO_THROW(b.finish());
   const TensorSet so = TensorSet::open(official), sd = TensorSet::open(path);
-  const Json co = infer_config(Component::Vae, so, official_names(Component::Vae, so.names(), official));
-  EXPECT_EQ(infer_config(Component::Vae, sd, official_names(Component::Vae, sd.names(), path)), co);
+  const Json co = infer_config("wan2.1", "vae", so, official_names("wan2.1", "vae", so.names(), official));
+  EXPECT_EQ(infer_config("wan2.1", "vae", sd, official_names("wan2.1", "vae", sd.names(), path)), co);
   EXPECT_EQ(co.at("is_residual"), true);
 
   fs::copy_file(test::fixture("dit22_ti2v_weights.safetensors", "wan22-tiny"), dir / "transformer/diffusion_pytorch_model.safetensors");
@@ -286,7 +288,7 @@ TEST(Layouts, DiffusersWan22VaeAndTi2vFolder) {
   EXPECT_EQ(m.defaults.frames, 121);
   EXPECT_EQ(m.defaults.fps, 24);
   EXPECT_EQ(m.defaults.shift, 5.0);
-  EXPECT_TRUE(WanT2V(m, at::kCPU, at::kFloat).takes_first_frame());
+  EXPECT_TRUE(WanGenerator(m, at::kCPU, at::kFloat).takes_first_frame());
 }
 
 // The configs every layout implies, from shapes alone, equal the fixture
@@ -294,21 +296,21 @@ TEST(Layouts, DiffusersWan22VaeAndTi2vFolder) {
 TEST(Layouts, ConfigsFollowFromTheShapes) {
   KINO_REQUIRE_FIXTURES();
   const Json tiny_manifest = Json::parse(test::read_file(test::fixture_manifest_path()));
-  const std::vector<std::pair<Component, std::vector<std::string>>> cases = {
-      {Component::Transformer, {"official/diffusion_pytorch_model.safetensors", "diffusers/transformer", kDitF16, kDitFp8}},
-      {Component::TextEncoder, {"official/models_t5_umt5-xxl-enc-bf16.pth", "diffusers/text_encoder", kT5F16, kT5Fp8}},
-      {Component::Vae, {"official/Wan2.1_VAE.pth", "diffusers/vae", kVaeBf16}}};
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases = {
+      {"transformer", {"official/diffusion_pytorch_model.safetensors", "diffusers/transformer", kDitF16, kDitFp8}},
+      {"text_encoder", {"official/models_t5_umt5-xxl-enc-bf16.pth", "diffusers/text_encoder", kT5F16, kT5Fp8}},
+      {"vae", {"official/Wan2.1_VAE.pth", "diffusers/vae", kVaeBf16}}};
   for (const auto& [component, files] : cases) {
-    const char* key = component == Component::Transformer ? "transformer" : component == Component::TextEncoder ? "text_encoder" : "vae";
+    const std::string& key = component;
     const Json& expected = tiny_manifest[key]["config"];
     for (const auto& file : files) {
       const std::string path = component_weights(layouts(file));
       const TensorSet set = TensorSet::open(path);
-      const Json got = infer_config(component, set, official_names(component, set.names(), path));
+      const Json got = infer_config("wan2.1", component, set, official_names("wan2.1", component, set.names(), path));
       EXPECT_FALSE(got.empty());
       for (auto it = got.begin(); it != got.end(); ++it)
         if (expected.contains(it.key())) EXPECT_EQ(it.value(), expected[it.key()]) << file << ": " << it.key();
-        else EXPECT_EQ(component, Component::Vae) << file << ": " << it.key() << " not in the fixture manifest";
+        else EXPECT_EQ(component, "vae") << file << ": " << it.key() << " not in the fixture manifest";
     }
   }
 }
@@ -323,7 +325,7 @@ TEST(Layouts, ReleaseFoldersAreModels) {
   EXPECT_EQ(off.transformer_config["text_len"], 32);
   EXPECT_EQ(off.transformer_config["num_heads"], 4);
   EXPECT_EQ(off.text_encoder_config["num_layers"], 3);
-  EXPECT_EQ(off.defaults.negative_prompt, kWanNegativePrompt);
+  EXPECT_EQ(off.defaults.negative_prompt, wan::kNegativePrompt);
 
   const ModelManifest dif = load_manifest(layouts("diffusers"));
   EXPECT_EQ(dif.tokenizer, layouts("diffusers/tokenizer/spiece.model"));
@@ -396,7 +398,7 @@ TEST_P(LayoutEndToEnd, MatchesTheOfficialRunWithTheSameFiles) {
             {"vae", {{"weights", path(mix.vae, "vae_weights.safetensors")}}}};
   if (mix.tokenizer[0] || !mix.text_encoder[0]) j["tokenizer"] = path(mix.tokenizer, "tokenizer.model");
   test::TempDir dir;
-  WanT2V p(parse_manifest(j.dump(), dir / "kino.json"), at::kCPU, at::kFloat);
+  WanGenerator p(parse_manifest(j.dump(), dir / "kino.json"), at::kCPU, at::kFloat);
 
   const std::string e2e_file = "e2e_io.safetensors";
   const auto e2e = test::load_tensors(tiny(e2e_file));

@@ -1,4 +1,4 @@
-// The whole Wan text-to-video pipeline against WanT2V.generate() on the tiny
+// The whole Wan text-to-video pipeline against WanGenerator.generate() on the tiny
 // fixture: contexts, noise from the seed, every sampling step, the video.
 #include <gtest/gtest.h>
 
@@ -6,7 +6,7 @@
 
 #include "kino/error.h"
 #include "kino/manifest.h"
-#include "kino/wan_t2v.h"
+#include "wan/generator.h"
 #include "support.h"
 
 using namespace kino;
@@ -17,8 +17,8 @@ const std::string kFile = "e2e_io.safetensors";
 
 std::string tiny_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json"; }
 
-WanT2V& pipeline() {
-  static WanT2V p(load_manifest(tiny_manifest()), at::kCPU, at::kFloat);
+WanGenerator& pipeline() {
+  static WanGenerator p(load_manifest(tiny_manifest()), at::kCPU, at::kFloat);
   return p;
 }
 
@@ -56,7 +56,7 @@ TEST_P(EndToEnd, EveryStepAndTheVideoMatch) {
   EXPECT_TRUE(at::equal(at::tensor(sched.sigmas), io()[p + "sigmas"]));
   const double cfg = io()["guide_scale"].item<double>();
   at::Tensor latent = pipeline().sample(io()["noise"], io()["context_cond"], io()["context_uncond"], kind, 4, 5.0, cfg,
-                                        [&](const WanT2V::Step& st) {
+                                        [&](const WanGenerator::Step& st) {
                                           EXPECT_PARITY(st.cond, io()[p + "noise_pred_cond"][st.index], kFile, p + "noise_pred_cond");
                                           EXPECT_PARITY(st.uncond, io()[p + "noise_pred_uncond"][st.index], kFile, p + "noise_pred_uncond");
                                           EXPECT_PARITY(st.guided, io()[p + "noise_pred"][st.index], kFile, p + "noise_pred");

@@ -237,6 +237,49 @@ TEST(Storyboard, ThreeShotsJoinWithCrossfade) {
   EXPECT_EQ(probe(dir / "s.mp4")["streams"][0]["nb_read_frames"], std::to_string(17 + 9 + 17 - 4));
 }
 
+// One precedence rule for shots and batch lines: the item's own settings
+// over the command line's; --seed is the first item's seed and the others
+// count on (a shot or line with a seed of its own keeps it).
+TEST(Storyboard, SeedCountsOnFromTheCommandLineAndAShotsOwnSettingsWin) {
+  REQUIRE_MODEL();
+  kino::test::TempDir dir;
+  std::ofstream(dir / "board.json") << R"({"shots": [
+    {"prompt": "a red circle moving right on a black background"},
+    {"prompt": "a red circle growing on a black background", "steps": 1, "aspect": "1:1"},
+    {"prompt": "a green square falling on a white background", "frames": 9}]})";
+  auto r = kino_cli("storyboard " + shell_quote(dir / "board.json") + " --model " + shell_quote(model()) +
+                    " --seed 5 --frames 5 -o " + shell_quote(dir / "s.mp4") + kFast);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto info = kino_cli("info --json " + shell_quote(dir / "s.mp4"));
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const Json shots = Json::parse(info.out)["storyboard"]["shots"];
+  ASSERT_EQ(shots.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(shots[i]["seed"], 5 + i) << "shot " << i + 1;
+  EXPECT_EQ(shots[0]["steps"], 2);
+  EXPECT_EQ(shots[1]["steps"], 1) << "the shot's own steps over the command line's";
+  EXPECT_EQ(shots[0]["frames"], 5);
+  EXPECT_EQ(shots[2]["frames"], 9) << "the shot's own frames over the command line's";
+}
+
+TEST(Batch, ALinesOwnSettingsWinAndSeedsCountOnFromTheCommandLine) {
+  REQUIRE_MODEL();
+  kino::test::TempDir dir;
+  std::ofstream(dir / "p.jsonl") << R"({"prompt": "a red circle", "steps": 1}
+{"prompt": "a blue square", "seed": 42}
+{"prompt": "a white triangle"}
+)";
+  auto r = kino_cli("batch " + shell_quote(dir / "p.jsonl") + " --model " + shell_quote(model()) + " -d " + shell_quote(dir.path) +
+                    " --seed 10 --frames 5 --json" + kFast);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  EXPECT_EQ(lines[0]["settings"]["steps"], 1);
+  EXPECT_EQ(lines[1]["settings"]["steps"], 2);
+  EXPECT_EQ(lines[0]["seed"], 10);
+  EXPECT_EQ(lines[1]["seed"], 42);
+  EXPECT_EQ(lines[2]["seed"], 12);
+}
+
 TEST(Audio, TrackIsCutToTheVideoLength) {
   REQUIRE_MODEL();
   kino::test::TempDir dir;

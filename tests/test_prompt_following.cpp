@@ -6,7 +6,7 @@
 
 #include <filesystem>
 
-#include "kino/evaluate.h"
+#include "world/evaluate.h"
 #include "kino/manifest.h"
 #include "support.h"
 

@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "kino/error.h"
-#include "kino/sampler.h"
+#include "sampling/sampler.h"
 #include "support.h"
 
 using namespace kino;

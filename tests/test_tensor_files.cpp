@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "kino/error.h"
-#include "kino/tensor_file.h"
-#include "kino/weights.h"
+#include "loading/tensor_file.h"
+#include "loading/weights.h"
 #include "support.h"
 
 using namespace kino;

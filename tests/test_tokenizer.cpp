@@ -6,7 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
-#include "kino/tokenizer.h"
+#include "text/tokenizer.h"
+#include "text/text_clean.h"
 #include "support.h"
 
 using namespace kino;

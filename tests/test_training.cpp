@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "kino/manifest.h"
-#include "kino/training.h"
-#include "kino/wan_t2v.h"
-#include "kino/weights.h"
+#include "train/training.h"
+#include "wan/generator.h"
+#include "loading/weights.h"
 
 namespace {
 

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "kino/error.h"
-#include "kino/umt5.h"
+#include "text/umt5.h"
 #include "fixture_models.h"
 #include "support.h"
 

@@ -5,9 +5,9 @@
 #include <random>
 
 #include "kino/error.h"
-#include "kino/wan_t2v.h"
-#include "kino/wan_vae.h"
-#include "kino/world.h"
+#include "wan/generator.h"
+#include "wan/vae.h"
+#include "world/world.h"
 #include "fixture_models.h"
 #include "support.h"
 

@@ -8,11 +8,13 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "kino/image.h"
-#include "kino/layouts.h"
+#include "media/image.h"
+#include "loading/layouts.h"
 #include "kino/manifest.h"
 #include "kino/pipeline.h"
-#include "kino/wan_t2v.h"
+#include "wan/generator.h"
+#include "wan/release.h"
+#include "wan/ti2v_image.h"
 #include "support.h"
 
 using namespace kino;
@@ -26,8 +28,8 @@ std::string moe_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan22-mo
 
 // A module of the fixture set from its weight file (official names).
 template <typename Module, typename Config>
-Module load22(const std::string& file, Component component, const Config& cfg) {
-  Weights w(test::fixture(file, kSet), component);
+Module load22(const std::string& file, const std::string& component, const Config& cfg) {
+  Weights w(index_weights("wan2.2", component, test::fixture(file, kSet)));
   Module m(cfg, w);
   w.finish();
   return m;
@@ -52,13 +54,13 @@ Image image_of(const at::Tensor& u8) {
 
 }  // namespace
 
-// WanT2V.generate() of Wan2.2 with the two tiny experts: contexts, which
+// WanGenerator.generate() of Wan2.2 with the two tiny experts: contexts, which
 // expert runs and with which guide scale at every step, every step's
 // velocities and latent, the video.
 TEST(Wan22Moe, EveryStepTheExpertAndTheVideoMatch) {
   KINO_REQUIRE_FIXTURES();
   const ModelManifest m = load_manifest(moe_manifest());
-  WanT2V p(m, at::kCPU, at::kFloat);
+  WanGenerator p(m, at::kCPU, at::kFloat);
   ASSERT_TRUE(p.has_low_noise_expert());
   const auto io = test::load_tensors(test::fixture(kMoe, kSet));
   const TensorFile meta = TensorFile::open(test::fixture(kMoe, kSet));
@@ -79,7 +81,7 @@ TEST(Wan22Moe, EveryStepTheExpertAndTheVideoMatch) {
   int64_t seen = 0;
   const at::Tensor latent = p.sample(
       io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, m.defaults.shift,
-      Guidance(m.defaults.cfg, *m.defaults.cfg_low_noise), [&](const WanT2V::Step& s) {
+      Guidance(m.defaults.cfg, *m.defaults.cfg_low_noise), [&](const WanGenerator::Step& s) {
         ++seen;
         const int64_t i = s.index;
         EXPECT_EQ(s.low_noise_expert, io.at("expert_is_high_noise")[i].item<int64_t>() == 0) << "step " << i;
@@ -162,13 +164,13 @@ TEST(Wan22Moe, ReleaseFoldersAreTwoExpertModels) {
   EXPECT_EQ(m.defaults.steps, 40);
   EXPECT_EQ(m.defaults.cfg, 4.0);
   EXPECT_EQ(m.defaults.cfg_low_noise, 3.0);
-  EXPECT_EQ(m.defaults.negative_prompt, kWanNegativePrompt);
+  EXPECT_EQ(m.defaults.negative_prompt, wan::kNegativePrompt);
 
   // The same model as the fixture manifest: its first step matches.
   const auto io = test::load_tensors(test::fixture(kMoe, kSet));
-  WanT2V p(m, at::kCPU, at::kFloat);
+  WanGenerator p(m, at::kCPU, at::kFloat);
   p.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, 6, 12.0, Guidance(4.0, 3.0),
-           [&](const WanT2V::Step& s) { EXPECT_PARITY22(s.latent, io.at("latents")[s.index], kMoe, "latents"); });
+           [&](const WanGenerator::Step& s) { EXPECT_PARITY22(s.latent, io.at("latents")[s.index], kMoe, "latents"); });
 
   test::TempDir dif;
   std::ofstream(dif / "model_index.json") << Json{{"_class_name", "WanPipeline"}, {"boundary_ratio", 0.875},
@@ -202,7 +204,7 @@ WanVAE vae22() {
   WanVAEConfig c = WanVAEConfig::wan22_defaults();
   c.dim = 4;
   c.dec_dim = 8;
-  return load22<WanVAE>("vae22_weights.safetensors", Component::Vae, c);
+  return load22<WanVAE>("vae22_weights.safetensors", "vae", c);
 }
 
 }  // namespace
@@ -224,7 +226,7 @@ TEST(Wan22Vae, BlocksConstantsAndConfigAreTheOfficialOnes) {
 
   const std::string path = test::fixture("vae22_weights.safetensors", kSet);
   const TensorSet set = TensorSet::open(path);
-  const nlohmann::json inferred = infer_config(Component::Vae, set, official_names(Component::Vae, set.names(), path));
+  const nlohmann::json inferred = infer_config("wan2.2", "vae", set, official_names("wan2.2", "vae", set.names(), path));
   EXPECT_EQ(inferred, (nlohmann::json{{"dim", 4}, {"dec_dim", 8}, {"z_dim", 48}, {"is_residual", true}}));
 }
 
@@ -270,7 +272,7 @@ const std::string kDit = "dit22_ti2v_io.safetensors";
 WanDiT dit22() {
   const std::string path = test::fixture("dit22_ti2v_weights.safetensors", kSet);
   const TensorSet set = TensorSet::open(path);
-  const nlohmann::json inferred = infer_config(Component::Transformer, set, official_names(Component::Transformer, set.names(), path));
+  const nlohmann::json inferred = infer_config("wan2.2", "transformer", set, official_names("wan2.2", "transformer", set.names(), path));
   WanDiTConfig c;
   c.in_dim = inferred["in_dim"];
   c.out_dim = inferred["out_dim"];
@@ -280,7 +282,7 @@ WanDiT dit22() {
   c.num_layers = inferred["num_layers"];
   c.num_heads = 4;
   c.text_len = 32;
-  return load22<WanDiT>("dit22_ti2v_weights.safetensors", Component::Transformer, c);
+  return load22<WanDiT>("dit22_ti2v_weights.safetensors", "transformer", c);
 }
 
 }  // namespace
@@ -334,7 +336,7 @@ std::string ti2v_manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan22-t
 TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
   KINO_REQUIRE_FIXTURES();
   const ModelManifest m = load_manifest(ti2v_manifest());
-  WanT2V p(m, at::kCPU, at::kFloat);
+  WanGenerator p(m, at::kCPU, at::kFloat);
   ASSERT_TRUE(p.takes_first_frame());
   EXPECT_EQ(p.size_multiple(), 32);
   const auto io = test::load_tensors(test::fixture(kTi2v, kSet));
@@ -360,7 +362,7 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
     }
     const at::Tensor latent = p.sample(
         io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 5.0, cfg,
-        [&](const WanT2V::Step& s) {
+        [&](const WanGenerator::Step& s) {
           EXPECT_PARITY22(s.cond, io.at(r + "noise_pred_cond")[s.index], kTi2v, r + "noise_pred_cond");
           EXPECT_PARITY22(s.uncond, io.at(r + "noise_pred_uncond")[s.index], kTi2v, r + "noise_pred_uncond");
           EXPECT_PARITY22(s.guided, io.at(r + "noise_pred")[s.index], kTi2v, r + "noise_pred");

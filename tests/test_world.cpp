@@ -4,7 +4,7 @@
 
 #include <set>
 
-#include "kino/world.h"
+#include "world/world.h"
 
 using namespace kino::world;
 

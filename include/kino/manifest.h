@@ -1,29 +1,27 @@
-// A model is described by a kino.json manifest (format in README.md): the
-// component files (paths relative to the manifest), their configs and the
-// generation defaults. No torch here.
+// A model is described by a kino.json manifest (format in README.md): its
+// family and task, the component files (paths relative to the manifest),
+// their configs and the generation defaults; or by a release folder that a
+// family recognises (Wan's official and Diffusers folders). No torch here.
 #pragma once
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
+
+#include "kino/request.h"
 
 namespace kino {
 
-struct GenerationDefaults {
-  std::string sampler = "unipc";
-  int64_t steps = 50;
-  double cfg = 5.0;
-  std::optional<double> cfg_low_noise;  // two-expert models: the low-noise expert's scale (unset: cfg)
-  double shift = 5.0;
-  int64_t width = 832, height = 480, frames = 81;
-  double fps = 16;
-  std::string negative_prompt;
-};
+// A component's weight file as read once at load_manifest: the layout its
+// names are in and their official spelling (src/loading/layouts.h).
+struct WeightIndex;
 
 struct ModelManifest {
   std::string path;    // the manifest file
   std::string name;    // e.g. "wan2.1-t2v-1.3b"
-  std::string family;  // "wan2.1" or "wan2.2"
+  std::string family;  // "wan2.1", "wan2.2", or another registered family
+  std::string task;    // what the model does: "t2v", "ti2v" (text and image to video), ...
   std::string tokenizer;
   std::string text_encoder, transformer, vae;  // weight files (absolute)
   nlohmann::json text_encoder_config, transformer_config, vae_config;
@@ -33,9 +31,11 @@ struct ModelManifest {
   nlohmann::json transformer_low_noise_config;
   double boundary_ratio = 0;
   GenerationDefaults defaults;
+  // Per weight file (when the weights were required): its layout and names.
+  std::map<std::string, std::shared_ptr<const WeightIndex>> weight_index;
 };
 
-// `path`: a kino.json file, or a folder holding one.
+// `path`: a kino.json file, or a folder holding one, or a release folder.
 // `weights_required`: false for runs on random weights (kino-bench), where
 // only the tokenizer must exist.
 ModelManifest load_manifest(const std::string& path, bool weights_required = true);

@@ -1,48 +1,17 @@
-// Text-to-video generation, torch-free interface (what the CLI uses).
+// Generation from a model: load it once, resolve requests against it and
+// generate videos. Torch-free interface (what the CLI and the app layer use).
 #pragma once
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "kino/manifest.h"
-#include "kino/memory_budget.h"
+#include "kino/model.h"
+#include "kino/request.h"
+#include "kino/video.h"
 
 namespace kino {
-
-// What the user asked for; unset fields take the model's defaults.
-struct GenerationRequest {
-  std::string prompt;
-  std::optional<std::string> negative;  // empty or unset: the model's default negative prompt
-  std::optional<uint64_t> seed;         // unset: a random seed (reported back)
-  std::optional<int64_t> steps, width, height, frames;
-  std::optional<double> cfg, shift, fps;
-  std::optional<double> cfg_low_noise;  // two-expert models; unset: the model's, or cfg when cfg is given
-  std::optional<std::string> sampler;
-  std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
-  std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
-  std::optional<std::string> image;    // a first frame to animate (Wan2.2 TI2V); the size follows it
-};
-
-// A request resolved against the model's defaults and validated.
-struct GenerationSettings {
-  std::string prompt, negative, sampler;
-  std::string image;  // the first frame's file, "" for text-to-video
-  uint64_t seed = 0;
-  int64_t steps = 0, width = 0, height = 0, frames = 0;
-  double cfg = 0, shift = 0, fps = 0;
-  double cfg_low_noise = 0;  // the low-noise expert's scale; equal to cfg for one-transformer models
-  std::vector<std::string> warnings;  // values rounded to what the model takes
-};
-
-struct Video {
-  int64_t frames = 0, width = 0, height = 0;
-  double fps = 0;
-  std::vector<uint8_t> rgb;  // frames * height * width * 3, RGB24
-};
 
 struct StageTimes {
   double text_s = 0, denoise_s = 0, decode_s = 0;
@@ -59,7 +28,7 @@ struct RuntimeOptions {
   // so that decoding memory does not grow with the frame size.
   int64_t vae_tile = 0;
   // Two-expert models (Wan2.2 A14B) on a GPU: keep both transformers on the
-  // device, instead of the idle one in host memory (WanT2V::IdleExpert).
+  // device, instead of the idle one in host memory.
   bool keep_experts_on_device = false;
 };
 
@@ -69,36 +38,42 @@ struct Progress {
   int64_t step = 0, steps = 0;
 };
 using ProgressCallback = std::function<void(const Progress&)>;
+// Asked at every stage and step boundary: true stops the generation, which
+// then throws kino::Interrupted (a signal handler may set what it reads).
+using CancelHook = std::function<bool()>;
 
-// Stop generation at the next step boundary (safe from a signal handler);
-// generate() then throws kino::Interrupted.
-void request_stop();
-bool stop_requested();
-
-class WanT2V;
+// A request resolved against a model's manifest alone (no weights loaded):
+// what Pipeline::resolve gives but for the warnings that need the
+// tokenizer and the memory check. Fills defaults and validates; sizes and
+// frame counts the model cannot take are rounded to the nearest valid
+// ones (with a warning), or refused when `strict`.
+GenerationSettings resolve_request(const GenerationRequest& request, const ModelManifest& model, bool strict = false);
 
 class Pipeline {
  public:
+  // Finds the manifest's family and task (kino::Error if none is
+  // registered), checks that the weights fit in memory, then loads them.
   Pipeline(const ModelManifest& model, const RuntimeOptions& runtime);
   Pipeline(Pipeline&&) noexcept;
   Pipeline& operator=(Pipeline&&) noexcept;
   ~Pipeline();
 
-  // Fills defaults and validates. Sizes and frame counts the model cannot
-  // take are rounded to the nearest valid ones (with a warning), or refused
-  // when `strict`; impossible values are always refused, and so are requests
-  // that would not fit in the available memory (see memory_budget.h).
+  // resolve_request, plus a warning for prompts the text encoder cuts, and
+  // (on a CPU) a refusal of requests that would not fit in the available
+  // memory (see memory_budget.h).
   GenerationSettings resolve(const GenerationRequest& request, bool strict = false) const;
   Video generate(const GenerationSettings& settings, const ProgressCallback& progress = {},
                  StageTimes* times = nullptr);
-  const ModelManifest& model() const { return model_; }
+  // Replaces the cancel hook (default: never cancelled).
+  void set_cancel_hook(CancelHook hook);
+  bool cancelled() const;
+
+  const ModelManifest& model() const;
+  const ModelDescription& description() const;
 
  private:
-  ModelManifest model_;
-  MemoryModel memory_;
-  bool check_memory_ = false;  // host memory holds the activations (CPU runs)
-  int64_t vae_tile_ = 0;
-  std::unique_ptr<WanT2V> impl_;
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 }  // namespace kino

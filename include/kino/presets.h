@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "kino/pipeline.h"
+#include "kino/request.h"
 
 namespace kino {
 
@@ -27,15 +27,5 @@ Preset parse_preset(const nlohmann::json& j, const std::string& source);
 // Applies a preset to a request: wraps the prompt, appends the negative text
 // to the user's negative, fills settings the user did not set.
 void apply_preset(const Preset& preset, GenerationRequest& request);
-
-// "WIDTHxHEIGHT" -> (width, height); false if it does not look like that.
-bool parse_size(const std::string& text, int64_t& width, int64_t& height);
-
-// Per-item overrides from a JSON object (JSONL batch lines, storyboard shots,
-// preset settings): prompt, negative, seed, steps, cfg, shift, sampler,
-// size "WxH", width, height, frames, fps. Unknown keys are an error naming
-// them unless listed in `allowed_extra`.
-void apply_overrides(const nlohmann::json& j, GenerationRequest& request, const std::string& where,
-                     const std::vector<std::string>& allowed_extra = {}, bool only_unset = false);
 
 }  // namespace kino

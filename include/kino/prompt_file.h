@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "kino/pipeline.h"
+#include "kino/request.h"
 
 namespace kino {
 
@@ -29,11 +29,15 @@ std::vector<BatchItem> read_prompt_file(const std::string& path);
 // The same from a stream; `name` names it in errors.
 std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& name);
 
-// A storyboard file: {"crossfade": seconds, "shots": [{"prompt": ..., "seconds"
-// or "frames", optional "seed", "preset" and other overrides}, ...]}.
+// A storyboard file: {"crossfade": seconds, "shots": [{"prompt": ..., and
+// any setting a prompt file's line takes but "output"}, ...]}.
+struct StoryboardShot {
+  GenerationRequest request;  // the shot's own settings
+  std::string preset;
+};
 struct Storyboard {
   double crossfade = 0;
-  std::vector<nlohmann::json> shots;  // each checked by apply_overrides
+  std::vector<StoryboardShot> shots;
 };
 Storyboard read_storyboard(const std::string& path);
 Storyboard parse_storyboard(const std::string& text, const std::string& name);

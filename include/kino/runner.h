@@ -1,13 +1,11 @@
-// What the command line does with a loaded model, torch-free: render one
-// request to a file with progress and a JSON record, read prompt files,
-// name outputs, read provenance back.
+// The app layer, torch-free: one precedence rule for the settings of batch
+// items and storyboard shots, rendering one request to a file with progress
+// and a JSON record, naming outputs, provenance written and read back.
 #pragma once
 #include <cstdint>
-#include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
-#include <optional>
 #include <string>
-#include <vector>
 
 #include "kino/pipeline.h"
 #include "kino/presets.h"
@@ -17,6 +15,16 @@
 namespace kino {
 
 enum class ProgressMode { Auto, None, Bar, Json };
+
+// The settings of one batch item or storyboard shot, from its layers:
+// the item's own settings > the command line's > the preset's (the item's
+// preset, else the command line's) > the model's defaults (filled when the
+// request is resolved). Seeds: the item's own, else the command line's
+// seed (0 when not given) + `index`, so that a batch or a storyboard is
+// reproducible and its items differ.
+GenerationRequest layered_request(const GenerationRequest& item, const std::string& item_preset,
+                                  const GenerationRequest& command_line, const std::string& command_line_preset,
+                                  const std::map<std::string, Preset>& presets, uint64_t index);
 
 struct RunOptions {
   ProgressMode progress = ProgressMode::Auto;
@@ -34,7 +42,8 @@ nlohmann::json read_provenance(const std::string& path);
 // A request that regenerates the video described by `settings`.
 GenerationRequest request_from_settings(const nlohmann::json& settings);
 
-// Calls the pipeline and reports progress in `mode` on stderr.
+// Calls the pipeline and reports progress in `mode` on stderr; a cancelled
+// pipeline throws kino::Interrupted.
 Video generate_with_progress(Pipeline& pipeline, const GenerationSettings& s, ProgressMode mode, StageTimes& times);
 
 // Generates and writes one video. Returns the record printed by --json:

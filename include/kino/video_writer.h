@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "kino/pipeline.h"
+#include "kino/video.h"
 
 namespace kino {
 

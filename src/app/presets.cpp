@@ -5,6 +5,8 @@
 #include <fstream>
 
 #include "kino/error.h"
+#include "request/settings.h"
+#include "util/json_fields.h"
 
 namespace fs = std::filesystem;
 
@@ -35,9 +37,7 @@ const char* kBuiltins = R"([
 ])";
 
 std::string text_field(const nlohmann::json& j, const char* key, const std::string& where) {
-  if (!j.contains(key)) return "";
-  if (!j[key].is_string()) throw Error(concat(where, ": field '", key, "' must be a string"));
-  return j[key].get<std::string>();
+  return field_or<std::string>(j, key, "", where);
 }
 
 }  // namespace
@@ -114,75 +114,6 @@ void apply_preset(const Preset& preset, GenerationRequest& r) {
     r.negative = user.empty() ? preset.negative : user + ", " + preset.negative;
   }
   apply_overrides(preset.settings, r, "preset " + preset.name, {}, /*only_unset=*/true);
-}
-
-bool parse_size(const std::string& text, int64_t& width, int64_t& height) {
-  long long w = 0, h = 0;
-  char x = 0, rest = 0;
-  if (std::sscanf(text.c_str(), "%lld%c%lld%c", &w, &x, &h, &rest) != 3 || (x != 'x' && x != 'X')) return false;
-  width = w;
-  height = h;
-  return true;
-}
-
-void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::string& where,
-                     const std::vector<std::string>& allowed_extra, bool only_unset) {
-  if (!j.is_object()) throw Error(concat(where, ": expected a JSON object"));
-  auto number = [&](const std::string& key) {
-    if (!j[key].is_number()) throw Error(concat(where, ": field '", key, "' must be a number"));
-    return j[key].get<double>();
-  };
-  auto integer = [&](const std::string& key) {
-    if (!j[key].is_number_integer()) throw Error(concat(where, ": field '", key, "' must be an integer"));
-    return j[key].get<int64_t>();
-  };
-  auto text = [&](const std::string& key) {
-    if (!j[key].is_string()) throw Error(concat(where, ": field '", key, "' must be a string"));
-    return j[key].get<std::string>();
-  };
-  auto set = [&](auto& field, auto value) {
-    if (!only_unset || !field) field = value;
-  };
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& k = it.key();
-    if (k == "prompt") {
-      r.prompt = text(k);
-    } else if (k == "negative") {
-      set(r.negative, text(k));
-    } else if (k == "seed") {
-      const int64_t s = integer(k);
-      if (s < 0) throw Error(concat(where, ": field 'seed' must be non-negative"));
-      set(r.seed, static_cast<uint64_t>(s));
-    } else if (k == "steps") {
-      set(r.steps, integer(k));
-    } else if (k == "cfg") {
-      set(r.cfg, number(k));
-    } else if (k == "cfg_low_noise") {
-      set(r.cfg_low_noise, number(k));
-    } else if (k == "shift") {
-      set(r.shift, number(k));
-    } else if (k == "fps") {
-      set(r.fps, number(k));
-    } else if (k == "frames") {
-      set(r.frames, integer(k));
-    } else if (k == "width") {
-      set(r.width, integer(k));
-    } else if (k == "height") {
-      set(r.height, integer(k));
-    } else if (k == "sampler") {
-      set(r.sampler, text(k));
-    } else if (k == "image") {
-      set(r.image, text(k));
-    } else if (k == "size") {
-      const std::string s = text(k);
-      int64_t w = 0, h = 0;
-      if (!parse_size(s, w, h)) throw Error(concat(where, ": field 'size' must look like WIDTHxHEIGHT, got '", s, "'"));
-      set(r.width, w);
-      set(r.height, h);
-    } else if (std::find(allowed_extra.begin(), allowed_extra.end(), k) == allowed_extra.end()) {
-      throw Error(concat(where, ": unknown field '", k, "'"));
-    }
-  }
 }
 
 }  // namespace kino

@@ -8,8 +8,9 @@
 #include <iterator>
 
 #include "kino/error.h"
-#include "kino/presets.h"
-#include "kino/tokenizer.h"
+#include "request/settings.h"
+#include "text/text_clean.h"
+#include "util/json_fields.h"
 
 namespace kino {
 
@@ -42,18 +43,9 @@ std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& na
         } catch (const nlohmann::json::exception& e) {
           throw Error(concat(where, ": not valid JSON (", e.what(), ")"));
         }
-        apply_overrides(j, item.request, where, {"preset", "output", "seconds", "aspect"});
-        auto text = [&](const char* key) {
-          if (!j[key].is_string()) throw Error(concat(where, ": '", key, "' must be a string"));
-          return j[key].get<std::string>();
-        };
-        if (j.contains("preset")) item.preset = text("preset");
-        if (j.contains("output")) item.output_name = text("output");
-        if (j.contains("aspect")) item.request.aspect = text("aspect");
-        if (j.contains("seconds")) {
-          if (!j["seconds"].is_number()) throw Error(concat(where, ": 'seconds' must be a number"));
-          item.request.seconds = j["seconds"].get<double>();
-        }
+        apply_overrides(j, item.request, where, {"preset", "output"});
+        read_field(j, "preset", item.preset, where);
+        read_field(j, "output", item.output_name, where);
         if (item.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing or empty"));
       } else {
         item.request.prompt = line.substr(first);
@@ -86,21 +78,18 @@ Storyboard parse_storyboard(const std::string& text, const std::string& name) {
   if (!j.is_object() || !j.contains("shots") || !j["shots"].is_array() || j["shots"].empty())
     throw Error(concat(name, ": needs a non-empty \"shots\" array"));
   Storyboard board;
-  if (j.contains("crossfade")) {
-    if (!j["crossfade"].is_number() || !(j["crossfade"].get<double>() >= 0 && j["crossfade"].get<double>() <= 60))
-      throw Error(concat(name, ": 'crossfade' must be a number of seconds in [0, 60]"));
-    board.crossfade = j["crossfade"].get<double>();
-  }
+  if (read_field(j, "crossfade", board.crossfade, name) && !(board.crossfade >= 0 && board.crossfade <= 60))
+    throw Error(concat(name, ": 'crossfade' must be a number of seconds in [0, 60]"));
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (it.key() != "crossfade" && it.key() != "shots") throw Error(concat(name, ": unknown field '", it.key(), "'"));
   for (size_t i = 0; i < j["shots"].size(); ++i) {
     const std::string where = concat(name, " shot ", i + 1);
     const nlohmann::json& shot = j["shots"][i];
-    GenerationRequest probe;
-    apply_overrides(shot, probe, where, {"preset", "seconds"});
-    if (probe.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing"));
-    if (shot.contains("seconds") && !(shot["seconds"].is_number() && std::isfinite(shot["seconds"].get<double>()) && shot["seconds"].get<double>() > 0))
-      throw Error(concat(where, ": 'seconds' must be a positive number"));
-    if (shot.contains("preset") && !shot["preset"].is_string()) throw Error(concat(where, ": 'preset' must be a string"));
-    board.shots.push_back(shot);
+    StoryboardShot s;
+    apply_overrides(shot, s.request, where, {"preset"});
+    read_field(shot, "preset", s.preset, where);
+    if (s.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing"));
+    board.shots.push_back(std::move(s));
   }
   return board;
 }

@@ -10,7 +10,8 @@
 #include <iostream>
 
 #include "kino/error.h"
-#include "kino/tokenizer.h"
+#include "kino/version.h"
+#include "request/settings.h"
 
 namespace kino {
 
@@ -41,22 +42,30 @@ double peak_memory_mb() {
   return ru.ru_maxrss / 1024.0;
 }
 
+GenerationRequest layered_request(const GenerationRequest& item, const std::string& item_preset,
+                                  const GenerationRequest& command_line, const std::string& command_line_preset,
+                                  const std::map<std::string, Preset>& presets, uint64_t index) {
+  GenerationRequest r = item;
+  if (!r.seed) r.seed = command_line.seed.value_or(0) + index;
+  fill_unset(r, command_line);
+  const std::string& preset = item_preset.empty() ? command_line_preset : item_preset;
+  if (!preset.empty()) apply_preset(find_preset(presets, preset), r);
+  return r;
+}
+
 nlohmann::json settings_json(const GenerationSettings& s, const std::string& model) {
-  nlohmann::json j = {{"prompt", s.prompt}, {"negative", s.negative}, {"seed", s.seed},      {"steps", s.steps},
-                      {"cfg", s.cfg},       {"shift", s.shift},       {"sampler", s.sampler}, {"width", s.width},
-                      {"height", s.height}, {"frames", s.frames},     {"fps", s.fps},         {"model", model},
-                      {"kino_version", KINO_VERSION}};
-  if (s.cfg_low_noise != s.cfg) j["cfg_low_noise"] = s.cfg_low_noise;
-  if (!s.image.empty()) j["image"] = s.image;
+  nlohmann::json j = settings_record(s);
+  j["model"] = model;
+  j["kino_version"] = version();
   return j;
 }
 
 std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model) {
   return {{"title", s.prompt},
-          {"comment", concat("AI-generated video (kino ", KINO_VERSION, ", model ", model, ")")},
+          {"comment", concat("AI-generated video (kino ", version(), ", model ", model, ")")},
           {"ai_generated", "true"},
           {"kino_settings", settings_json(s, model).dump()},
-          {"encoder", concat("kino ", KINO_VERSION)}};
+          {"encoder", concat("kino ", version())}};
 }
 
 nlohmann::json read_provenance(const std::string& path) {
@@ -102,21 +111,23 @@ Video generate_with_progress(Pipeline& pipeline, const GenerationSettings& s, Pr
       }
     }
   };
+  Video v;
   try {
-    Video v = pipeline.generate(s, callback, &times);
-    if (bar_open) std::fprintf(stderr, "\r\033[K");
-    return v;
+    v = pipeline.generate(s, callback, &times);
   } catch (...) {
     if (bar_open) std::fprintf(stderr, "\n");
     throw;
   }
+  if (bar_open) std::fprintf(stderr, "\r\033[K");
+  // A stop asked for during the last step ends here, before anything is written.
+  if (pipeline.cancelled()) throw Interrupted();
+  return v;
 }
 
 nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const std::string& output, const RunOptions& opts) {
   const auto t0 = std::chrono::steady_clock::now();
   StageTimes times;
   Video video = generate_with_progress(pipeline, s, opts.progress, times);
-  if (stop_requested()) throw Interrupted();
   if (opts.label) draw_label(video);
   const auto tw = std::chrono::steady_clock::now();
   const auto files = write_video(output, video, provenance_tags(s, pipeline.model().name), opts.write);

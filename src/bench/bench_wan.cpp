@@ -19,12 +19,12 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
-#include "kino/fused_ops.h"
+#include "kernels/fused_ops.h"
 #include "kino/manifest.h"
-#include "kino/nn.h"
+#include "nn/nn.h"
 #include "kino/pipeline.h"
 #include "kino/video_writer.h"
-#include "kino/wan_t2v.h"
+#include "wan/generator.h"
 
 namespace {
 

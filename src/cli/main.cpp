@@ -4,7 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -13,10 +13,14 @@
 #include <nlohmann/json.hpp>
 
 #include "kino/atomic_file.h"
+#include "kino/batch.h"
 #include "kino/error.h"
 #include "kino/manifest.h"
 #include "kino/presets.h"
 #include "kino/runner.h"
+#include "kino/storyboard.h"
+#include "kino/version.h"
+#include "kino/video_writer.h"
 
 namespace fs = std::filesystem;
 
@@ -24,7 +28,9 @@ namespace {
 
 constexpr int kExitOk = 0, kExitFailure = 1, kExitUsage = 2, kExitInterrupted = 130;
 
-extern "C" void on_signal(int) { kino::request_stop(); }
+// Set by SIGINT/SIGTERM; every pipeline's cancel hook reads it.
+std::atomic<bool> g_stop{false};
+extern "C" void on_signal(int) { g_stop.store(true); }
 
 // A mistake in how kino was called (exit code 2), found after parsing.
 struct UsageError : kino::Error {
@@ -44,17 +50,17 @@ std::string default_model() {
   return (fs::path(KINO_SOURCE_DIR) / "models" / "kino-tiny").string();
 }
 
-// Options shared by generate, batch and storyboard.
+// Options shared by generate, batch and storyboard. Generation settings go
+// straight into `settings`, the command line's layer of every request
+// (kino::layered_request); unset stays unset.
 struct Common {
-  std::string model, device = "auto", dtype = "auto", size, aspect, image, negative, sampler, progress = "auto", audio, format;
-  std::string preset;
-  int64_t seed = -1, steps = 0, frames = 0;
-  double cfg = -1, cfg_low_noise = -1, shift = -1, fps = -1, seconds = -1;
+  std::string model, device = "auto", dtype = "auto", size, progress = "auto", audio, format, preset;
+  kino::GenerationRequest settings;
   int threads = 0;
   int64_t vae_tile = 0;
   bool json = false, strict = false, label = false, keep_experts = false;
 
-  void add_to(CLI::App* app, bool generation_settings = true) {
+  void add_to(CLI::App* app) {
     app->add_option("-m,--model", model, "Model folder or kino.json (default: the embedded kino-tiny)");
     app->add_option("--device", device, "auto (cuda when there is one), cpu or cuda[:N]")->capture_default_str();
     app->add_option("--dtype", dtype, "auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16 or float16")->capture_default_str();
@@ -69,46 +75,49 @@ struct Common {
         ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
     app->add_flag("--strict", strict, "Refuse sizes and frame counts the model cannot take instead of rounding them");
     app->add_flag("--label", label, "Draw an AI-GENERATED label into the frames");
-    if (!generation_settings) return;
-    app->add_option("-n,--negative", negative, "Negative prompt (default: the model's)");
-    app->add_option("-s,--seed", seed, "Random seed (default: random, reported)")->check(CLI::NonNegativeNumber);
-    app->add_option("--steps", steps, "Sampling steps")->check(CLI::Range(1, 1000));
-    app->add_option("--cfg", cfg, "Classifier-free guidance scale (two-expert models: both experts)")->check(CLI::NonNegativeNumber);
-    app->add_option("--cfg-low-noise", cfg_low_noise, "Guidance scale of a two-expert model's low-noise expert")
+    kino::GenerationRequest& r = settings;
+    auto text = [&](const char* flag, std::optional<std::string>& field, const char* help) {
+      return app->add_option_function<std::string>(flag, [&field](const std::string& v) { field = v; }, help);
+    };
+    text("-n,--negative", r.negative, "Negative prompt (default: the model's)");
+    app->add_option_function<uint64_t>("-s,--seed", [&r](const uint64_t& v) { r.seed = v; },
+                                       "Random seed (default: random, reported; batches and storyboards: the first item's)")
         ->check(CLI::NonNegativeNumber);
-    app->add_option("--shift", shift, "Sigma shift of the schedule")->check(CLI::PositiveNumber);
-    app->add_option("--sampler", sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
+    app->add_option_function<int64_t>("--steps", [&r](const int64_t& v) { r.steps = v; }, "Sampling steps")->check(CLI::Range(1, 1000));
+    app->add_option_function<double>("--cfg", [&r](const double& v) { r.cfg = v; },
+                                     "Classifier-free guidance scale (two-expert models: both experts)")
+        ->check(CLI::NonNegativeNumber);
+    app->add_option_function<double>("--cfg-low-noise", [&r](const double& v) { r.cfg_low_noise = v; },
+                                     "Guidance scale of a two-expert model's low-noise expert")
+        ->check(CLI::NonNegativeNumber);
+    app->add_option_function<double>("--shift", [&r](const double& v) { r.shift = v; }, "Sigma shift of the schedule")
+        ->check(CLI::PositiveNumber);
+    text("--sampler", r.sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
     app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
-    app->add_option("--aspect", aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
-    app->add_option("--frames", frames, "Frame count (4k+1)")->check(CLI::PositiveNumber);
-    app->add_option("--seconds", seconds, "Duration; frames = seconds x fps, rounded to a valid count")->check(CLI::PositiveNumber);
-    app->add_option("--fps", fps, "Frames per second of the output")->check(CLI::PositiveNumber);
+    text("--aspect", r.aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
+    app->add_option_function<int64_t>("--frames", [&r](const int64_t& v) { r.frames = v; }, "Frame count (4k+1)")
+        ->check(CLI::PositiveNumber);
+    app->add_option_function<double>("--seconds", [&r](const double& v) { r.seconds = v; },
+                                     "Duration; frames = seconds x fps, rounded to a valid count")
+        ->check(CLI::PositiveNumber);
+    app->add_option_function<double>("--fps", [&r](const double& v) { r.fps = v; }, "Frames per second of the output")
+        ->check(CLI::PositiveNumber);
     app->add_option("--preset", preset, "Style preset (kino presets lists them)");
-    app->add_option("--image", image, "First frame to animate (Wan2.2 TI2V models; the size follows the image)");
+    text("--image", r.image, "First frame to animate (image-to-video models; the size follows the image)");
     app->add_option("--audio", audio, "Audio file to mux (AAC), cut or padded to the video");
     app->add_option("--format", format, "Output format for -o -: mp4 (fragmented) or y4m")->check(CLI::IsMember({"mp4", "y4m"}));
   }
 
-  // Command-line settings over a request (command line wins).
-  void apply(kino::GenerationRequest& r) const {
-    if (!negative.empty()) r.negative = negative;
-    if (seed >= 0) r.seed = static_cast<uint64_t>(seed);
-    if (steps > 0) r.steps = steps;
-    if (cfg >= 0) r.cfg = cfg;
-    if (cfg_low_noise >= 0) r.cfg_low_noise = cfg_low_noise;
-    if (shift > 0) r.shift = shift;
-    if (fps > 0) r.fps = fps;
-    if (frames > 0) r.frames = frames;
-    if (seconds > 0) r.seconds = seconds;
-    if (!sampler.empty()) r.sampler = sampler;
-    if (!aspect.empty()) r.aspect = aspect;
-    if (!image.empty()) r.image = image;
+  // The command line's settings, --size read.
+  kino::GenerationRequest request() const {
+    kino::GenerationRequest r = settings;
     if (!size.empty()) {
       int64_t w = 0, h = 0;
       if (!kino::parse_size(size, w, h)) throw kino::Error(kino::concat("--size must look like WIDTHxHEIGHT, got '", size, "'"));
       r.width = w;
       r.height = h;
     }
+    return r;
   }
 
   kino::RunOptions run_options() const {
@@ -124,10 +133,16 @@ struct Common {
     return o;
   }
 
-  kino::Pipeline load() const {
+  kino::ModelManifest manifest() const {
     const kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
-    spdlog::debug("model {} from {}", m.name, m.path);
-    return kino::Pipeline(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile, keep_experts});
+    spdlog::debug("model {} ({} {}) from {}", m.name, m.family, m.task, m.path);
+    return m;
+  }
+
+  kino::Pipeline load(const kino::ModelManifest& m) const {
+    kino::Pipeline p(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile, keep_experts});
+    p.set_cancel_hook([] { return g_stop.load(); });
+    return p;
   }
 };
 
@@ -136,27 +151,24 @@ void print_json(const nlohmann::json& j) {
   std::fflush(stdout);
 }
 
-kino::GenerationSettings resolve_logged(kino::Pipeline& p, const kino::GenerationRequest& r, bool strict) {
-  kino::GenerationSettings s = p.resolve(r, strict);
-  for (const auto& w : s.warnings) spdlog::warn("{}", w);
-  return s;
-}
-
 int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from) {
-  kino::GenerationRequest req;
+  // The command line over the video's recorded settings, then the preset.
+  kino::GenerationRequest req = c.request();
+  if (!prompt.empty()) req.prompt = prompt;
   if (!from.empty()) {
-    req = kino::request_from_settings(kino::read_provenance(from));
+    kino::fill_unset(req, kino::request_from_settings(kino::read_provenance(from)));
     spdlog::info("settings from {}", from);
   }
-  if (!prompt.empty()) req.prompt = prompt;
   if (req.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
     throw UsageError("the prompt is empty (give a PROMPT argument or --from FILE)");
-  c.apply(req);
   if (!c.preset.empty()) kino::apply_preset(kino::find_preset(kino::load_presets(), c.preset), req);
   if (output.empty()) throw kino::Error("--output is empty");
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
-  kino::Pipeline pipeline = c.load();
-  const kino::GenerationSettings s = resolve_logged(pipeline, req, c.strict);
+  const kino::ModelManifest manifest = c.manifest();
+  kino::resolve_request(req, manifest, c.strict);  // a bad request fails before the model loads
+  kino::Pipeline pipeline = c.load(manifest);
+  const kino::GenerationSettings s = pipeline.resolve(req, c.strict);
+  for (const auto& w : s.warnings) spdlog::warn("{}", w);
   const std::string cfg = s.cfg_low_noise == s.cfg ? kino::concat(s.cfg) : kino::concat(s.cfg, " (low noise ", s.cfg_low_noise, ")");
   spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, cfg, s.seed);
   const nlohmann::json record = kino::render_one(pipeline, s, output, c.run_options());
@@ -167,143 +179,42 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   return kExitOk;
 }
 
-struct BatchOptions {
-  std::string file, output_dir = ".", name = "{index}-{slug}.mp4", shard;
-  bool skip_existing = false;
+struct BatchArgs {
+  std::string file, shard;
+  kino::BatchOptions options;
 };
 
-int run_batch(const Common& c, const BatchOptions& b) {
-  int64_t shard_i = 0, shard_n = 1;
-  if (!b.shard.empty()) {
-    char slash = 0, rest = 0;
-    long long i = 0, n = 0;
-    if (std::sscanf(b.shard.c_str(), "%lld%c%lld%c", &i, &slash, &n, &rest) != 3 || slash != '/' || n < 1 || i < 1 || i > n)
-      throw kino::Error(kino::concat("--shard must be i/n with 1 <= i <= n, got '", b.shard, "'"));
-    shard_i = i - 1;
-    shard_n = n;
-  }
+int run_batch(const Common& c, BatchArgs b) {
+  kino::BatchOptions& o = b.options;
+  if (!b.shard.empty()) kino::parse_shard(b.shard, o.shard, o.shards);
   std::error_code ec;
-  if (!fs::is_directory(b.output_dir, ec)) throw kino::Error(kino::concat("output folder does not exist: ", b.output_dir));
+  if (!fs::is_directory(o.output_dir, ec)) throw kino::Error(kino::concat("output folder does not exist: ", o.output_dir));
   const std::vector<kino::BatchItem> items = kino::read_prompt_file(b.file);
   const auto presets = kino::load_presets();
-  kino::Pipeline pipeline = c.load();  // once for the whole batch
-  const auto t0 = std::chrono::steady_clock::now();
-  int done = 0, skipped = 0, failed = 0;
-  nlohmann::json failures = nlohmann::json::array();
-  bool interrupted = false;
-  for (const kino::BatchItem& item : items) {
-    if (item.index % shard_n != shard_i) continue;
-    if (kino::stop_requested()) {
-      interrupted = true;
-      break;
-    }
-    auto fail = [&](const std::string& why) {
-      ++failed;
-      spdlog::error("item {} (line {}): {}", item.index, item.line, why);
-      failures.push_back({{"index", item.index}, {"line", item.line}, {"error", why}});
-      if (c.json) print_json({{"index", item.index}, {"line", item.line}, {"error", why}});
-    };
-    if (!item.error.empty()) {
-      fail(item.error);
-      continue;
-    }
-    try {
-      kino::GenerationRequest req = item.request;
-      c.apply(req);
-      if (item.request.seed) req.seed = item.request.seed;  // the line's own seed wins
-      if (!req.seed) req.seed = static_cast<uint64_t>(item.index);  // reproducible batches: seed = index unless given
-      const std::string preset = item.preset.empty() ? c.preset : item.preset;
-      if (!preset.empty()) kino::apply_preset(kino::find_preset(presets, preset), req);
-      const kino::GenerationSettings s = resolve_logged(pipeline, req, c.strict);
-      const std::string name = kino::expand_name(item.output_name.empty() ? b.name : item.output_name, item.index, s.seed, item.request.prompt);
-      const std::string path = (fs::path(b.output_dir) / name).string();
-      if (b.skip_existing && fs::exists(path, ec)) {
-        ++skipped;
-        spdlog::info("item {}: {} exists, skipped", item.index, path);
-        continue;
-      }
-      spdlog::info("item {}/{}: {}", item.index + 1, items.size(), s.prompt);
-      nlohmann::json record = kino::render_one(pipeline, s, path, c.run_options());
-      record["index"] = item.index;
-      ++done;
-      if (c.json) print_json(record);
-    } catch (const kino::Interrupted&) {
-      interrupted = true;
-      break;
-    } catch (const kino::Error& e) {
-      fail(e.what());
-    }
-  }
-  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  spdlog::info("batch: {} done, {} skipped, {} failed{} in {:.1f}s", done, skipped, failed, interrupted ? ", interrupted" : "", total);
-  if (c.json)
-    print_json({{"summary", {{"done", done}, {"skipped", skipped}, {"failed", failed}, {"interrupted", interrupted},
-                             {"items", items.size()}, {"seconds", total}, {"failures", failures}}}});
-  if (interrupted) return kExitInterrupted;
-  return failed ? kExitFailure : kExitOk;
+  o.command_line = c.request();
+  o.preset = c.preset;
+  o.run = c.run_options();
+  kino::Pipeline pipeline = c.load(c.manifest());  // once for the whole batch
+  const kino::BatchSummary sum = kino::run_batch(pipeline, items, presets, o, [&](const nlohmann::json& record) {
+    if (c.json) print_json(record);
+  });
+  spdlog::info("batch: {} done, {} skipped, {} failed{} in {:.1f}s", sum.done, sum.skipped, sum.failed,
+               sum.interrupted ? ", interrupted" : "", sum.seconds);
+  if (c.json) print_json(sum.to_json());
+  if (sum.interrupted) return kExitInterrupted;
+  return sum.failed ? kExitFailure : kExitOk;
 }
 
 int run_storyboard(const Common& c, const std::string& file, const std::string& output) {
-  const kino::Storyboard board_file = kino::read_storyboard(file);
-  const double crossfade = board_file.crossfade;
+  const kino::Storyboard board = kino::read_storyboard(file);
   const auto presets = kino::load_presets();
-  kino::Pipeline pipeline = c.load();
-  kino::RunOptions opts = c.run_options();
-
-  // Resolve every shot first, so that a bad shot fails before any rendering.
-  std::vector<kino::GenerationSettings> shots;
-  for (size_t i = 0; i < board_file.shots.size(); ++i) {
-    const std::string where = kino::concat(file, " shot ", i + 1);
-    const auto& shot = board_file.shots[i];
-    kino::GenerationRequest req;
-    c.apply(req);
-    kino::apply_overrides(shot, req, where, {"preset", "seconds"});
-    if (shot.contains("seconds")) req.seconds = shot["seconds"].get<double>();
-    if (req.prompt.empty()) throw kino::Error(kino::concat(where, ": field 'prompt' is missing"));
-    if (!req.seed) req.seed = static_cast<uint64_t>(c.seed >= 0 ? c.seed + static_cast<int64_t>(i) : static_cast<int64_t>(i));
-    if (shot.contains("preset")) kino::apply_preset(kino::find_preset(presets, shot["preset"].get<std::string>()), req);
-    else if (!c.preset.empty()) kino::apply_preset(kino::find_preset(presets, c.preset), req);
-    shots.push_back(resolve_logged(pipeline, req, c.strict));
-    if (shots.back().width != shots[0].width || shots.back().height != shots[0].height || shots.back().fps != shots[0].fps)
-      throw kino::Error(kino::concat(where, ": every shot needs the same size and fps"));
-  }
-  const int64_t fade = static_cast<int64_t>(std::llround(crossfade * shots[0].fps));
-  kino::Video joined;
-  for (size_t i = 0; i < shots.size(); ++i) {
-    spdlog::info("shot {}/{}: {}", i + 1, shots.size(), shots[i].prompt);
-    kino::StageTimes times;
-    kino::Video v = kino::generate_with_progress(pipeline, shots[i], opts.progress, times);
-    if (kino::stop_requested()) throw kino::Interrupted();
-    if (i == 0) {
-      joined = std::move(v);
-      continue;
-    }
-    // Crossfade: the last `fade` frames of the joined video blend into the
-    // first `fade` frames of the next shot.
-    const int64_t k = std::min({fade, joined.frames - 1, v.frames - 1});
-    const size_t fb = static_cast<size_t>(v.width * v.height * 3);
-    for (int64_t f = 0; f < k; ++f) {
-      const double a = static_cast<double>(f + 1) / static_cast<double>(k + 1);
-      uint8_t* dst = joined.rgb.data() + (joined.frames - k + f) * fb;
-      const uint8_t* src = v.rgb.data() + f * fb;
-      for (size_t p = 0; p < fb; ++p) dst[p] = static_cast<uint8_t>(std::lround((1 - a) * dst[p] + a * src[p]));
-    }
-    joined.rgb.insert(joined.rgb.end(), v.rgb.begin() + k * fb, v.rgb.end());
-    joined.frames += v.frames - k;
-  }
-  if (opts.label) kino::draw_label(joined);
-  kino::GenerationSettings summary = shots[0];
-  summary.frames = joined.frames;
-  std::string prompts;
-  for (const auto& s : shots) prompts += (prompts.empty() ? "" : " | ") + s.prompt;
-  summary.prompt = prompts;
-  auto tags = kino::provenance_tags(summary, pipeline.model().name);
-  nlohmann::json board = nlohmann::json::array();
-  for (const auto& s : shots) board.push_back(kino::settings_json(s, pipeline.model().name));
-  tags["kino_storyboard"] = nlohmann::json({{"crossfade", crossfade}, {"shots", board}}).dump();
-  const auto files = kino::write_video(output, joined, tags, opts.write);
-  spdlog::info("wrote {} ({} shots, {} frames)", output, shots.size(), joined.frames);
-  if (c.json) print_json({{"path", output}, {"files", files}, {"shots", shots.size()}, {"frames", joined.frames}, {"model", pipeline.model().name}});
+  kino::StoryboardOptions o;
+  o.command_line = c.request();
+  o.preset = c.preset;
+  o.run = c.run_options();
+  kino::Pipeline pipeline = c.load(c.manifest());
+  const nlohmann::json record = kino::render_storyboard(pipeline, board, file, presets, output, o);
+  if (c.json) print_json(record);
   return kExitOk;
 }
 
@@ -337,16 +248,22 @@ int run_presets(bool json) {
   return kExitOk;
 }
 
-// The model as kino reads it: components, configs (those given and those
-// read from the tensor shapes), experts and defaults.
+// The model as kino reads it: family and task (refused when kino has none
+// such), what it accepts, components, configs (those given and those read
+// from the tensor shapes), experts and defaults.
 int run_model(const std::string& path, bool json) {
   const kino::ModelManifest m = kino::load_manifest(path);
+  const kino::ModelDescription d = kino::describe_model(m);
   const nlohmann::json j = kino::manifest_json(m);
   if (json) {
     print_json(j);
     return kExitOk;
   }
-  std::printf("%s (%s), %s\n", m.name.c_str(), m.family.c_str(), m.path.c_str());
+  std::printf("%s (%s %s), %s\n", m.name.c_str(), m.family.c_str(), m.task.c_str(), m.path.c_str());
+  std::string inputs = "a prompt";
+  for (const auto& in : d.inputs) inputs += ", an " + in;
+  std::printf("  takes                  %s; %lldk+1 frames, sizes in multiples of %lld\n", inputs.c_str(),
+              static_cast<long long>(d.frame_multiple), static_cast<long long>(d.size_multiple));
   std::printf("  tokenizer              %s\n", m.tokenizer.c_str());
   for (const char* key : {"text_encoder", "transformer", "transformer_low_noise", "vae"})
     if (j.contains(key))
@@ -362,7 +279,7 @@ int run_model(const std::string& path, bool json) {
 
 int main(int argc, char** argv) {
   CLI::App app{"kino: text-to-video from the command line"};
-  app.set_version_flag("--version", "kino " KINO_VERSION);
+  app.set_version_flag("--version", std::string("kino ") + kino::version());
   app.require_subcommand(1);
   int verbosity = 0;
   bool quiet = false;
@@ -377,12 +294,12 @@ int main(int argc, char** argv) {
   gen->add_option("--from", from, "Regenerate from the settings stored in a kino video");
   common.add_to(gen);
 
-  BatchOptions batch;
+  BatchArgs batch;
   auto* bat = app.add_subcommand("batch", "Generate one video per line of a prompt file (model loaded once)");
   bat->add_option("file", batch.file, "Prompt file (text or JSON Lines), - for stdin")->required();
-  bat->add_option("-d,--output-dir", batch.output_dir, "Output folder")->capture_default_str();
-  bat->add_option("--name", batch.name, "File name template: {index} {seed} {slug}")->capture_default_str();
-  bat->add_flag("--skip-existing", batch.skip_existing, "Skip items whose output exists (resume)");
+  bat->add_option("-d,--output-dir", batch.options.output_dir, "Output folder")->capture_default_str();
+  bat->add_option("--name", batch.options.name, "File name template: {index} {seed} {slug}")->capture_default_str();
+  bat->add_flag("--skip-existing", batch.options.skip_existing, "Skip items whose output exists (resume)");
   bat->add_option("--shard", batch.shard, "i/n: render only items with index % n == i-1");
   common.add_to(bat);
 

@@ -1,4 +1,4 @@
-#include "kino/fused_ops.h"
+#include "kernels/fused_ops.h"
 
 #include <c10/core/GradMode.h>
 

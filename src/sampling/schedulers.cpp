@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "kino/error.h"
-#include "kino/sampler.h"
+#include "sampling/sampler.h"
 
 namespace kino {
 

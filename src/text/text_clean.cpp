@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "kino/tokenizer.h"
+#include "text/text_clean.h"
 
 namespace kino {
 

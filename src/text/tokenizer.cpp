@@ -1,4 +1,5 @@
-#include "kino/tokenizer.h"
+#include "text/tokenizer.h"
+#include "text/text_clean.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -9,7 +10,7 @@
 #include <optional>
 
 #include "kino/error.h"
-#include "kino/tensor_file.h"
+#include "loading/tensor_file.h"
 
 namespace kino {
 

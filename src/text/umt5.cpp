@@ -1,9 +1,9 @@
-#include "kino/umt5.h"
+#include "text/umt5.h"
 
 #include <cmath>
 #include <limits>
 
-#include "kino/nn.h"
+#include "nn/nn.h"
 
 namespace kino {
 

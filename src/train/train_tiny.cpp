@@ -22,17 +22,17 @@
 #include <random>
 
 #include "kino/error.h"
-#include "kino/evaluate.h"
-#include "kino/tensor_file.h"
-#include "kino/training.h"
-#include "kino/tokenizer.h"
-#include "kino/umt5.h"
+#include "world/evaluate.h"
+#include "loading/tensor_file.h"
+#include "train/training.h"
+#include "text/tokenizer.h"
+#include "text/umt5.h"
 #include "kino/atomic_file.h"
 #include "kino/video_writer.h"
-#include "kino/wan_dit.h"
-#include "kino/wan_t2v.h"
-#include "kino/wan_vae.h"
-#include "kino/world.h"
+#include "wan/dit.h"
+#include "wan/generator.h"
+#include "wan/vae.h"
+#include "world/world.h"
 
 namespace fs = std::filesystem;
 using Json = nlohmann::json;

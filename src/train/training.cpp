@@ -1,4 +1,4 @@
-#include "kino/training.h"
+#include "train/training.h"
 
 namespace kino::train {
 

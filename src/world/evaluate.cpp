@@ -1,4 +1,4 @@
-#include "kino/evaluate.h"
+#include "world/evaluate.h"
 
 #include <cstdio>
 

@@ -1,4 +1,4 @@
-#include "kino/world.h"
+#include "world/world.h"
 
 #include <algorithm>
 #include <cmath>

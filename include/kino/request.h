@@ -1,0 +1,54 @@
+// What a user asks for (a request), the model's defaults, and what a request
+// resolves to (the settings a video is made with and records). No torch here.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace kino {
+
+// What the user asked for; unset fields take the model's defaults.
+struct GenerationRequest {
+  std::string prompt;
+  std::optional<std::string> negative;  // empty or unset: the model's default negative prompt
+  std::optional<uint64_t> seed;         // unset: a random seed (reported back)
+  std::optional<int64_t> steps, width, height, frames;
+  std::optional<double> cfg, shift, fps;
+  std::optional<double> cfg_low_noise;  // two-expert models; unset: the model's, or cfg when cfg is given
+  std::optional<std::string> sampler;
+  std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
+  std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
+  std::optional<std::string> image;    // a first frame to animate (models that take "image"); the size follows it
+};
+
+// A model's generation defaults (its manifest's "defaults").
+struct GenerationDefaults {
+  std::string sampler = "unipc";
+  int64_t steps = 50;
+  double cfg = 5.0;
+  std::optional<double> cfg_low_noise;  // two-expert models: the low-noise expert's scale (unset: cfg)
+  double shift = 5.0;
+  int64_t width = 832, height = 480, frames = 81;
+  double fps = 16;
+  std::string negative_prompt;
+};
+
+// A request resolved against the model's defaults and validated.
+struct GenerationSettings {
+  std::string prompt, negative, sampler;
+  std::string image;  // the first frame's file, "" for text-to-video
+  uint64_t seed = 0;
+  int64_t steps = 0, width = 0, height = 0, frames = 0;
+  double cfg = 0, shift = 0, fps = 0;
+  double cfg_low_noise = 0;  // the low-noise expert's scale; equal to cfg for one-transformer models
+  std::vector<std::string> warnings;  // values rounded to what the model takes
+};
+
+// Fills every field `r` leaves unset from `from` (the prompt when empty).
+void fill_unset(GenerationRequest& r, const GenerationRequest& from);
+
+// "WIDTHxHEIGHT" -> (width, height); false if it does not look like that.
+bool parse_size(const std::string& text, int64_t& width, int64_t& height);
+
+}  // namespace kino

@@ -1,0 +1,177 @@
+#include "loading/weights.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#include "kino/error.h"
+
+namespace kino {
+
+namespace {
+
+at::ScalarType scalar_type(const TensorView& v) {
+  switch (v.dtype) {
+    case DType::F64: return at::kDouble;
+    case DType::F32: return at::kFloat;
+    case DType::F16: return at::kHalf;
+    case DType::BF16: return at::kBFloat16;
+    case DType::I64: return at::kLong;
+    case DType::I32: return at::kInt;
+    case DType::I16: return at::kShort;
+    case DType::I8: return at::kChar;
+    case DType::U8: return at::kByte;
+    case DType::BOOL: return at::kBool;
+    case DType::F8_E4M3:
+    case DType::F8_E5M2: return at::kFloat;  // decoded by to_tensor
+  }
+  throw Error(concat("tensor '", v.name, "': dtype ", dtype_name(v.dtype), " is not supported by this build"));
+}
+
+// One fp8 code as a float: float8_e4m3fn (exponent bias 7, no infinities,
+// S.1111.111 is NaN) or float8_e5m2 (bias 15, IEEE infinities and NaNs).
+float fp8_value(uint8_t code, bool e4m3) {
+  const int mbits = e4m3 ? 3 : 2, ebits = e4m3 ? 4 : 5, bias = e4m3 ? 7 : 15;
+  const int m = code & ((1 << mbits) - 1), e = (code >> mbits) & ((1 << ebits) - 1);
+  const float sign = code & 0x80 ? -1.0f : 1.0f;
+  if (e4m3 && e == 15 && m == 7) return std::nanf("");
+  if (!e4m3 && e == 31) return m ? std::nanf("") : sign * INFINITY;
+  const float frac = static_cast<float>(m) / static_cast<float>(1 << mbits);
+  return sign * (e == 0 ? std::ldexp(frac, 1 - bias) : std::ldexp(1 + frac, e - bias));
+}
+
+std::string shape_str(at::IntArrayRef s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+}  // namespace
+
+at::Tensor to_tensor(const TensorView& view) {
+  if (view.dtype == DType::F8_E4M3 || view.dtype == DType::F8_E5M2) {
+    using Table = std::array<float, 256>;
+    auto make = [](bool e4m3) {
+      Table t{};
+      for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = fp8_value(static_cast<uint8_t>(c), e4m3);
+      return t;
+    };
+    static const Table e4m3 = make(true), e5m2 = make(false);
+    const Table& table = view.dtype == DType::F8_E4M3 ? e4m3 : e5m2;
+    at::Tensor t = at::empty(view.shape, at::kFloat);
+    float* out = t.data_ptr<float>();
+    for (size_t i = 0; i < view.nbytes; ++i) out[i] = table[view.data[i]];
+    return t;
+  }
+  at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(scalar_type(view)));
+  if (view.nbytes) std::memcpy(t.data_ptr(), view.data, view.nbytes);  // safetensors data may be unaligned
+  return t;
+}
+
+Weights::Weights(const std::string& path, at::ScalarType dtype, bool trainable, at::Device device)
+    : set_(TensorSet::open(path)), dtype_(dtype), device_(device), trainable_(trainable) {}
+
+Weights::Weights(const WeightIndex& index, at::ScalarType dtype)
+    : set_(TensorSet::open(index.path)), names_(index.names), dtype_(dtype) {}
+
+Weights Weights::initializer(uint64_t seed, at::Device device) {
+  Weights w;
+  w.init_ = at::detail::createCPUGenerator(seed);
+  w.device_ = device;
+  return w;
+}
+
+Weights Weights::random(uint64_t seed, at::TensorOptions options) {
+  at::manual_seed(seed);  // the default generators of every device
+  Weights w;
+  w.random_ = options;
+  return w;
+}
+
+bool Weights::has(const std::string& name) const { return !set_ || !stored_name(name).empty(); }
+
+std::string Weights::stored_name(const std::string& official) const {
+  if (names_.empty()) return set_->find(official) ? official : std::string();
+  auto it = names_.find(official);
+  return it == names_.end() ? std::string() : it->second;
+}
+
+at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& shape) {
+  if (init_ || random_) {
+    if (shape.empty()) throw Error(concat(path(), ": tensor '", name, "' needs a shape"));
+    const at::TensorOptions options = random_ ? *random_ : at::TensorOptions(at::kFloat);
+    const bool is_bias = name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
+    const bool is_scale = name.find("norm") != std::string::npos || name.find("gamma") != std::string::npos;
+    at::Tensor t;
+    if (is_bias) {
+      t = at::zeros(shape, options);
+    } else if (is_scale) {
+      t = at::ones(shape, options);
+    } else {
+      int64_t fan_in = 1;
+      for (size_t i = 1; i < shape.size(); ++i) fan_in *= shape[i];
+      if (shape.size() == 1 || name.find("embedding.weight") != std::string::npos) fan_in = shape.back();
+      t = (init_ ? at::randn(shape, *init_) : at::randn(shape, options)).mul_(1 / std::sqrt(static_cast<double>(fan_in)));
+    }
+    if (random_) return t;
+    t = t.to(device_);
+    t.set_requires_grad(true);
+    created_[name] = t;
+    return t;
+  }
+  const std::string stored = stored_name(name);
+  if (stored.empty()) {
+    missing_.push_back(name);
+    return {};
+  }
+  const TensorView* view = set_->find(stored);
+  taken_.insert(stored);
+  if (!shape.empty() && at::IntArrayRef(view->shape) != at::IntArrayRef(shape))
+    throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape),
+                    ", the config expects ", shape_str(shape)));
+  at::Tensor t = to_tensor(*view);
+  // ComfyUI's "scaled fp8": weight = float(code) * scale (without a scale:
+  // plain fp8, the codes themselves).
+  if (view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2)
+    for (const std::string& scale_name : fp8_scale_names(stored))
+      if (const TensorView* scale = set_->find(scale_name)) {
+        if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
+        t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
+        break;
+      }
+  if (!t.is_floating_point()) return t;
+  t = t.to(device_, dtype_);
+  if (trainable_) {
+    t.set_requires_grad(true);
+    created_[name] = t;
+  }
+  return t;
+}
+
+void Weights::finish() const {
+  if (!set_) return;
+  std::vector<std::string> unexpected;
+  if (names_.empty()) {
+    for (const auto& n : set_->names())
+      if (!taken_.count(n)) unexpected.push_back(n);
+  } else {
+    for (const auto& [official, stored] : names_)
+      if (!taken_.count(stored)) unexpected.push_back(stored);
+  }
+  if (missing_.empty() && unexpected.empty()) return;
+  auto list = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size() && i < 8; ++i) s += (i ? ", " : "") + v[i];
+    if (v.size() > 8) s += concat(", ... (", v.size(), " in all)");
+    return s;
+  };
+  std::string msg = concat(set_->path(), ":");
+  if (!missing_.empty()) msg += concat(" missing tensors: ", list(missing_), ";");
+  if (!unexpected.empty()) msg += concat(" unexpected tensors: ", list(unexpected), ";");
+  msg.pop_back();
+  throw Error(msg);
+}
+
+}  // namespace kino

@@ -1,0 +1,73 @@
+// Named parameter tensors for a model, taken from safetensors files.
+// Every model constructor pulls its tensors through take(); finish() then
+// reports all missing and all unexpected names at once.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "loading/layouts.h"
+#include "loading/tensor_file.h"
+
+namespace kino {
+
+// Converts a tensor view to an owned at::Tensor of the same dtype; fp8
+// (F8_E4M3, F8_E5M2), which libtorch 1.13 lacks, is decoded to float32.
+at::Tensor to_tensor(const TensorView& view);
+
+class Weights {
+ public:
+  // `path`: a .safetensors file or a sharded checkpoint's index JSON.
+  // Tensors are converted to `dtype` (floating tensors only).
+  // `trainable`: every tensor taken requires grad and is kept in parameters().
+  // `device`: where floating tensors are placed (training on a GPU).
+  explicit Weights(const std::string& path, at::ScalarType dtype = at::kFloat, bool trainable = false,
+                   at::Device device = at::kCPU);
+  // A component's weights in the layout its index found (layouts.h): take()
+  // asks for the official names; "scaled fp8" weights come back as
+  // float(code) * scale.
+  explicit Weights(const WeightIndex& index, at::ScalarType dtype = at::kFloat);
+
+  // A source for training from scratch: take() creates every tensor it is
+  // asked for (norm scales and gammas 1, biases 0, everything else
+  // N(0, 1/fan_in)), float32 with requires_grad, and keeps it in parameters().
+  // The values are drawn on the CPU, so a seed gives the same start on every
+  // `device`.
+  static Weights initializer(uint64_t seed, at::Device device = at::kCPU);
+  // Random weights for benchmarks: the same rule as initializer(), made
+  // directly in `options` (dtype, device) without gradients; no file is read.
+  static Weights random(uint64_t seed, at::TensorOptions options);
+  const std::map<std::string, at::Tensor>& parameters() const { return created_; }
+
+  // The tensor `name`, checked against `shape` (empty = any shape).
+  // A missing name is recorded and an undefined tensor returned; call finish().
+  at::Tensor take(const std::string& name, const std::vector<int64_t>& shape = {});
+  bool has(const std::string& name) const;
+
+  // Throws kino::Error listing missing tensors and tensors nobody took.
+  void finish() const;
+
+  std::string path() const { return set_ ? set_->path() : std::string(random_ ? "<random>" : "<initializer>"); }
+
+ private:
+  Weights() = default;
+  // The name `official` has in the file, "" when it has none.
+  std::string stored_name(const std::string& official) const;
+
+  std::optional<TensorSet> set_;
+  std::map<std::string, std::string> names_;  // official -> stored (identity without a component)
+  at::ScalarType dtype_ = at::kFloat;
+  at::Device device_ = at::kCPU;
+  std::optional<at::Generator> init_;
+  std::optional<at::TensorOptions> random_;
+  bool trainable_ = false;
+  std::map<std::string, at::Tensor> created_;
+  std::set<std::string> taken_;
+  std::vector<std::string> missing_;
+};
+
+}  // namespace kino

@@ -1,0 +1,79 @@
+// Small functional building blocks shared by the models.
+// Parameters are plain tensors; modules are structs of them plus forward().
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/version.h>
+
+#include <map>
+#include <string>
+
+#include "kino/error.h"
+#include "loading/weights.h"
+
+namespace kino {
+// Optional record of intermediate activations, keyed like the fixtures.
+using Trace = std::map<std::string, at::Tensor>;
+}  // namespace kino
+
+namespace kino::nn {
+
+struct Linear {
+  at::Tensor weight, bias;  // [out, in], [out] or undefined
+  Linear() = default;
+  Linear(Weights& w, const std::string& name, int64_t in, int64_t out, bool with_bias = true)
+      : weight(w.take(name + ".weight", {out, in})), bias(with_bias ? w.take(name + ".bias", {out}) : at::Tensor()) {}
+  // Runs in the weight dtype (bf16 weights take bf16 activations).
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x.to(weight.scalar_type()), weight, bias); }
+};
+
+// RMS norm over the last axis: x * rsqrt(mean(x^2) + eps) * weight, in float32
+// (T5LayerNorm / WanRMSNorm).
+inline at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xf = x.to(at::kFloat);
+  at::Tensor y = xf * at::rsqrt(xf.pow(2).mean({-1}, true) + eps);
+  return y.to(x.scalar_type()) * weight;
+}
+
+// LayerNorm over the last axis in float32 (WanLayerNorm); weight/bias optional.
+inline at::Tensor layer_norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+  return at::layer_norm(x.to(at::kFloat), {x.size(-1)}, weight, bias, eps).to(x.scalar_type());
+}
+
+inline at::Tensor gelu_tanh(const at::Tensor& x) { return at::gelu(x, "tanh"); }
+
+// Whether attention() runs fused (libtorch 2.x), without a [Lq, Lk] score matrix.
+constexpr bool kFusedAttention = TORCH_VERSION_MAJOR >= 2;
+
+// Restricts fused attention (libtorch 2.x) to one back end: "flash", "cudnn",
+// "efficient" or "math"; "auto" restores libtorch's own choice. Chosen by
+// measurement (kino-bench --attention-bench). Process-wide.
+inline void select_attention_backend(const std::string& name) {
+  if (name != "auto" && name != "flash" && name != "cudnn" && name != "efficient" && name != "math")
+    throw Error(concat("unknown attention back end '", name, "' (expected auto, flash, cudnn, efficient or math)"));
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 3)
+  const bool all = name == "auto";
+  at::globalContext().setSDPUseFlash(all || name == "flash");
+  at::globalContext().setSDPUseCuDNN(all || name == "cudnn");
+  at::globalContext().setSDPUseMemEfficient(all || name == "efficient");
+  at::globalContext().setSDPUseMath(all || name == "math");
+#else
+  if (name != "auto") throw Error(concat("attention back end '", name, "' needs libtorch 2.3 or later"));
+#endif
+}
+
+// softmax(q k^T * scale + bias) v on [B, H, L, D] tensors; `bias` is additive
+// (broadcast to [B, H, Lq, Lk]) or undefined.
+inline at::Tensor attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& bias,
+                            double scale) {
+#if TORCH_VERSION_MAJOR >= 2
+  c10::optional<at::Tensor> mask;
+  if (bias.defined()) mask = bias.to(q.scalar_type());
+  return at::scaled_dot_product_attention(q, k, v, mask, 0.0, false, scale);
+#else
+  at::Tensor logits = at::matmul(q, k.transpose(-2, -1)) * scale;
+  if (bias.defined()) logits = logits + bias;
+  return at::matmul(at::softmax(logits.to(at::kFloat), -1).to(q.scalar_type()), v);
+#endif
+}
+
+}  // namespace kino::nn

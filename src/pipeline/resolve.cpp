@@ -1,0 +1,92 @@
+#include "pipeline/resolve.h"
+
+#include <cmath>
+#include <cstdio>
+#include <random>
+
+#include "kino/error.h"
+#include "media/image.h"
+#include "request/settings.h"
+#include "sampling/sampler_kind.h"
+#include "text/text_clean.h"
+
+namespace kino {
+
+GenerationSettings resolve_request(const GenerationRequest& r, const GenerationDefaults& d, const ModelDescription& model,
+                                   bool strict) {
+  GenerationSettings s;
+  s.prompt = r.prompt;
+  s.negative = r.negative.value_or("");
+  if (s.negative.empty()) s.negative = d.negative_prompt;
+  s.sampler = sampler_name(parse_sampler(r.sampler.value_or(d.sampler)));
+  s.steps = r.steps.value_or(d.steps);
+  s.cfg = r.cfg.value_or(d.cfg);
+  // A single --cfg guides both experts, as the official code's single float.
+  s.cfg_low_noise = model.experts < 2 ? s.cfg
+                    : r.cfg_low_noise ? *r.cfg_low_noise
+                    : r.cfg           ? *r.cfg
+                                      : d.cfg_low_noise.value_or(d.cfg);
+  s.shift = r.shift.value_or(d.shift);
+  s.width = r.width.value_or(d.width);
+  s.height = r.height.value_or(d.height);
+  s.fps = r.fps.value_or(d.fps);
+  s.frames = r.frames.value_or(d.frames);
+  s.seed = r.seed ? *r.seed : std::random_device{}() | (uint64_t{std::random_device{}()} << 32);
+
+  if (!is_valid_utf8(s.prompt)) throw Error("the prompt is not valid UTF-8");
+  if (!is_valid_utf8(s.negative)) throw Error("the negative prompt is not valid UTF-8");
+  check_range(setting("steps"), static_cast<double>(s.steps));
+  check_range(setting("cfg"), s.cfg);
+  check_range(setting("cfg_low_noise"), s.cfg_low_noise);
+  check_range(setting("shift"), s.shift);
+  check_range(setting("fps"), s.fps);
+
+  const int64_t fm = model.frame_multiple, sm = model.size_multiple;
+  if (r.aspect) {
+    // Same pixel count as the model's default size, the requested ratio.
+    double aw = 0, ah = 0;
+    char colon = 0;
+    if (std::sscanf(r.aspect->c_str(), "%lf%c%lf", &aw, &colon, &ah) != 3 || colon != ':' || !(aw > 0) || !(ah > 0))
+      throw Error(concat("--aspect must look like 16:9, got '", *r.aspect, "'"));
+    const double area = static_cast<double>(d.width) * static_cast<double>(d.height);
+    s.width = std::max<int64_t>(sm, std::llround(std::sqrt(area * aw / ah) / sm) * sm);
+    s.height = std::max<int64_t>(sm, std::llround(std::sqrt(area * ah / aw) / sm) * sm);
+  }
+  if (r.seconds) {
+    check_range(setting("seconds"), *r.seconds);
+    const int64_t n = std::max<int64_t>(0, std::llround((*r.seconds * s.fps - 1) / fm));
+    s.frames = n * fm + 1;
+  }
+  if (r.image) {
+    if (!model.takes("image"))
+      throw Error(concat("--image: this ", model.family, " ", model.task, " model does not animate images (image-to-video models do)"));
+    s.image = *r.image;
+    if (model.size_for_image) {
+      const Image img = read_image(s.image);
+      const auto [w, h] = model.size_for_image(img.width, img.height);
+      if ((r.width || r.height || r.aspect) && (w != s.width || h != s.height))
+        s.warnings.push_back(concat("the output size follows the image: ", w, "x", h));
+      s.width = w;
+      s.height = h;
+    }
+  }
+  check_range(setting("frames"), static_cast<double>(s.frames));
+  const Setting& side = setting("size");
+  if (!in_range(side, static_cast<double>(s.width)) || !in_range(side, static_cast<double>(s.height)))
+    throw Error(concat("--size must be between ", side.lo, " and ", side.hi, " on each side, got ", s.width, "x", s.height));
+  auto fix = [&](int64_t& value, int64_t valid, const std::string& what, const std::string& rule) {
+    if (value == valid) return;
+    if (strict) throw Error(concat(what, " must be ", rule, ", got ", value, " (nearest valid: ", valid, ")"));
+    s.warnings.push_back(concat(what, " ", value, " is not ", rule, "; using ", valid));
+    value = valid;
+  };
+  fix(s.frames, std::max<int64_t>(0, std::llround(static_cast<double>(s.frames - 1) / fm)) * fm + 1, "--frames",
+      concat(fm, "k+1"));
+  fix(s.width, std::max<int64_t>(1, std::llround(static_cast<double>(s.width) / sm)) * sm, "width",
+      concat("a multiple of ", sm));
+  fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
+      concat("a multiple of ", sm));
+  return s;
+}
+
+}  // namespace kino

@@ -1,0 +1,67 @@
+// Wan diffusion transformer (wan/modules/model.py WanModel, t2v; Wan2.2's
+// TI2V-5B is the same with 48 channels): 1x2x2 spacetime patches, 3-axis
+// RoPE, qk RMS-norm, adaLN-style modulation from the timestep, cross-attention
+// to the text context.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <array>
+#include <vector>
+
+#include "nn/nn.h"
+#include "wan/configs.h"
+#include "loading/weights.h"
+
+namespace kino {
+
+
+class WanDiT {
+ public:
+  WanDiT(const WanDiTConfig& cfg, Weights& w);
+
+  // Batched forward. x: per-sample latents [C, F, H, W] (sizes may differ);
+  // t: integer timesteps, one per sample; context: per-sample [L_i, text_dim]
+  // with L_i <= text_len; seq_len: padded token count (>= every sample's).
+  // first_frame_t (Wan2.2 image-to-video; empty: t): per sample, the
+  // timestep of the tokens of latent frame 0, which Wan2.2's per-token time
+  // embedding and modulation then apply to those tokens alone.
+  // Returns per-sample velocities shaped like x.
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
+                                  const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
+                                  const std::vector<int64_t>& first_frame_t = {}) const;
+
+  const WanDiTConfig& config() const { return cfg_; }
+  // Moves the weights; `dtype` applies to the matrices, while modulation,
+  // norms and embeddings of time stay float32 as in the official code.
+  void to(at::Device device, at::ScalarType dtype);
+  // Moves the weights as they are (dtypes kept).
+  void to(at::Device device);
+  // Page-locks host weights, for fast copies to a GPU.
+  void pin_memory();
+
+ private:
+  struct Attention {
+    nn::Linear q, k, v, o;
+    at::Tensor norm_q, norm_k;
+  };
+  struct Block {
+    at::Tensor modulation;  // [1, 6, dim]
+    Attention self_attn, cross_attn;
+    at::Tensor norm3_w, norm3_b;
+    nn::Linear ffn0, ffn2;
+  };
+
+  at::Tensor rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const;
+  template <typename F>
+  void apply(F&& f);
+
+  WanDiTConfig cfg_;
+  at::Tensor patch_w_, patch_b_;
+  nn::Linear text0_, text2_, time0_, time2_, time_proj_;
+  std::vector<Block> blocks_;
+  at::Tensor head_modulation_;
+  nn::Linear head_;
+  at::Tensor rope_cos_, rope_sin_;  // float64 [1024, head_dim / 2]
+};
+
+}  // namespace kino

@@ -1,0 +1,208 @@
+#include "wan/generator.h"
+
+#include <c10/core/InferenceMode.h>
+#include <torch/cuda.h>
+#ifdef KINO_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
+
+#include "kino/error.h"
+#include "loading/layouts.h"
+#include "wan/ti2v_image.h"
+
+namespace kino {
+
+namespace {
+
+// A module from its manifest component's weights, as its index maps them
+// (or random ones of its shapes).
+template <typename Module, typename Config>
+Module load_module(const ModelManifest& m, const std::string& component, const Config& cfg,
+                   const std::optional<at::TensorOptions>& random) {
+  if (random) {
+    Weights w = Weights::random(0, *random);
+    return Module(cfg, w);
+  }
+  auto index = m.weight_index.find(component);
+  if (index == m.weight_index.end()) throw Error(concat(m.path, ": the ", component, " weights were not indexed"));
+  Weights w(*index->second);
+  Module module(cfg, w);
+  w.finish();
+  return module;
+}
+
+}  // namespace
+
+WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights,
+               IdleExpert idle_expert)
+    : WanGenerator(model, device, dtype,
+             random_weights ? std::optional<at::TensorOptions>(at::TensorOptions().device(device).dtype(dtype))
+                            : std::nullopt,
+             idle_expert) {}
+
+WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype,
+               const std::optional<at::TensorOptions>& random, IdleExpert idle_expert)
+    : task_(model.task),
+      image_area_(model.defaults.width * model.defaults.height),
+      device_(device),
+      text_home_(device.is_cuda() ? at::Device(at::kCPU) : device),
+      tokenizer_(model.tokenizer),
+      t5_(load_module<UMT5Encoder>(model, "text_encoder", umt5_config(model), random)),
+      dit_(load_module<WanDiT>(model, "transformer", dit_config(model), random)),
+      vae_(load_module<WanVAE>(model, "vae", vae_config(model), random)),
+      expert_home_(device.is_cuda() && !model.transformer_low_noise.empty() && idle_expert == IdleExpert::Host
+                       ? at::Device(at::kCPU)
+                       : device) {
+  if (!model.transformer_low_noise.empty()) {
+    dit_low_.emplace(load_module<WanDiT>(model, "transformer_low_noise", dit_config(model, true), random));
+    boundary_ = model.boundary_ratio * 1000;
+    const WanDiTConfig &a = dit_.config(), &b = dit_low_->config();
+    if (a.in_dim != b.in_dim || a.out_dim != b.out_dim || a.text_dim != b.text_dim || a.text_len != b.text_len ||
+        a.patch_size != b.patch_size)
+      throw Error(concat(model.path, ": the two transformers differ in in_dim, out_dim, text_dim, text_len or patch_size"));
+    dit_low_->to(expert_home_, dtype);
+    if (expert_home_ != device_) dit_low_->pin_memory();
+  }
+  if (tokenizer_.vocab_size() > t5_.config().vocab)
+    throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
+                    t5_.config().vocab));
+  if (t5_.config().dim != dit_.config().text_dim)
+    throw Error(concat(model.path, ": text encoder dim ", t5_.config().dim, " != transformer text_dim ", dit_.config().text_dim));
+  if (vae_.config().z_dim != dit_.config().in_dim)
+    throw Error(concat(model.path, ": VAE z_dim ", vae_.config().z_dim, " != transformer in_dim ", dit_.config().in_dim));
+  // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
+  t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
+  if (text_home_ != device_) t5_.pin_memory();
+  dit_.to(expert_home_, dtype);
+  if (expert_home_ != device_) dit_.pin_memory();
+  vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
+}
+
+std::vector<at::Tensor> WanGenerator::encode_texts(const std::vector<std::string>& prompts) const {
+  c10::InferenceMode inference;
+  // Away from its home the encoder runs on a temporary copy of its weights,
+  // dropped afterwards: nothing is copied back, the pinned host copy stays.
+  std::optional<UMT5Encoder> visiting;
+  const UMT5Encoder* t5 = &t5_;
+  if (text_home_ != device_) {
+    visiting.emplace(t5_);
+    visiting->to(at::TensorOptions().device(device_));
+    t5 = &*visiting;
+  }
+  std::vector<at::Tensor> out;
+  for (const auto& prompt : prompts) {
+    Tokens t = tokenizer_.encode(prompt, text_len());
+    at::Tensor ids = at::tensor(t.ids, at::kLong).view({1, -1}).to(device_);
+    at::Tensor mask = at::tensor(t.mask, at::kLong).view({1, -1}).to(device_);
+    out.push_back(t5->forward(ids, mask)[0].slice(0, 0, t.length).to(at::kFloat));
+  }
+  return out;
+}
+
+void WanGenerator::synchronize() const {
+  if (device_.is_cuda()) torch::cuda::synchronize(device_.index());
+}
+
+void WanGenerator::release_cached_memory() const {
+#ifdef KINO_WITH_CUDA
+  if (device_.is_cuda()) c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
+}
+
+std::vector<int64_t> WanGenerator::latent_shape(int64_t frames, int64_t height, int64_t width) const {
+  const int64_t s = vae_.config().spatial_stride();
+  return {vae_.config().z_dim, (frames - 1) / vae_.config().temporal_stride() + 1, height / s, width / s};
+}
+
+at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
+                          int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
+                          const at::Tensor& first_frame) const {
+  c10::InferenceMode inference;
+  auto sampler = Sampler::create(kind, steps, shift);
+  const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
+  at::Tensor latent = noise.to(device_);
+  const bool image = first_frame.defined();
+  if (image) {
+    if (!takes_first_frame()) throw Error("this model does not animate an image (TI2V models do)");
+    if (first_frame.dim() != 4 || first_frame.size(1) != 1 || first_frame.size(0) != latent.size(0) ||
+        first_frame.size(2) != latent.size(2) || first_frame.size(3) != latent.size(3))
+      throw Error(concat("first frame latent ", first_frame.sizes(), " does not fit the latent ", latent.sizes()));
+    latent = latent.clone();
+    latent.slice(1, 0, 1).copy_(first_frame);
+  }
+  // Frame 0's tokens run at timestep 0 when it is an image.
+  auto first_t = [&](size_t n) { return image ? std::vector<int64_t>(n, 0) : std::vector<int64_t>{}; };
+  // Experts kept in host memory visit the device for their run of steps: a
+  // copy of the weights, dropped (its memory reused by the next) at the switch.
+  std::optional<WanDiT> visiting;
+  bool visiting_low = false;
+  auto expert = [&](bool low) -> const WanDiT& {
+    const WanDiT& home = low ? *dit_low_ : dit_;
+    if (expert_home_ == device_) return home;
+    if (!visiting || visiting_low != low) {
+      visiting.reset();
+      visiting.emplace(home);
+      visiting->to(device_);
+      visiting_low = low;
+    }
+    return *visiting;
+  };
+  for (int64_t i = 0; i < steps; ++i) {
+    const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
+    Step s{i, {}, {}, {}, {}};
+    s.low_noise_expert = dit_low_ && static_cast<double>(t) < boundary_;
+    s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
+    const WanDiT& dit = expert(s.low_noise_expert);
+    // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
+    if (s.guidance != 1.0) {
+      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2));
+      s.cond = v[0];
+      s.uncond = v[1];
+      s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
+    } else {
+      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len, nullptr, first_t(1))[0];
+    }
+    latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
+    if (image) latent.slice(1, 0, 1).copy_(first_frame);
+    s.latent = latent;
+    if (observer) observer(s);
+  }
+  return latent;
+}
+
+at::Tensor WanGenerator::encode_image(const at::Tensor& image) const {
+  c10::InferenceMode inference;
+  return vae_.encode(image);
+}
+
+at::Tensor WanGenerator::decode(const at::Tensor& latent, int64_t tile) const {
+  c10::InferenceMode inference;
+  return vae_.decode(latent, tile);
+}
+
+
+Conditioning WanGenerator::encode(const GenerationSettings& s) const {
+  // Guidance 1 never uses the negative prompt (see sample).
+  const bool guided = s.cfg != 1.0 || s.cfg_low_noise != 1.0;
+  std::vector<at::Tensor> contexts = encode_texts(guided ? std::vector<std::string>{s.prompt, s.negative}
+                                                         : std::vector<std::string>{s.prompt});
+  Conditioning c;
+  c.tensors["cond"] = contexts[0];
+  c.tensors["uncond"] = contexts.back();
+  if (!s.image.empty()) {
+    const Image img = prepare_first_frame(read_image(s.image), size_multiple(), image_area_);
+    if (img.width != s.width || img.height != s.height)
+      throw Error(concat(s.image, ": prepared as ", img.width, "x", img.height, ", the settings say ", s.width, "x", s.height));
+    c.tensors["first_frame"] = encode_image(image_to_tensor(img));
+  }
+  return c;
+}
+
+at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
+                                const std::function<void(int64_t)>& after_step) const {
+  return sample(noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift,
+                Guidance(s.cfg, s.cfg_low_noise), [&](const Step& st) { after_step(st.index + 1); },
+                c.has("first_frame") ? c.at("first_frame") : at::Tensor());
+}
+
+}  // namespace kino

@@ -1,0 +1,117 @@
+// The Wan generator (wan/text2video.py WanGenerator, wan/textimage2video.py
+// WanTI2V): text -> contexts, seeded noise, the sampling loop with
+// classifier-free guidance (and Wan2.2 A14B's two experts, TI2V's first
+// frame), VAE decode. One class for the wan2.1 and wan2.2 families' tasks
+// (t2v, ti2v), registered per task in registration.cpp; the tensor-level
+// methods are what the parity tests drive, the VideoModel ones what
+// Pipeline calls.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "kino/manifest.h"
+#include "nn/tensors.h"
+#include "pipeline/video_model.h"
+#include "sampling/sampler.h"
+#include "text/tokenizer.h"
+#include "text/umt5.h"
+#include "wan/configs.h"
+#include "wan/dit.h"
+#include "wan/vae.h"
+
+namespace kino {
+
+// Classifier-free guidance scale; a two-expert model (Wan2.2 A14B) guides
+// its low-noise expert with `low_noise` (one number: the same for both, as
+// the official code takes a single float).
+struct Guidance {
+  Guidance(double s) : scale(s), low_noise(s) {}  // NOLINT: a plain number is a Guidance
+  Guidance(double s, double low) : scale(s), low_noise(low) {}
+  double scale, low_noise;
+};
+
+class WanGenerator final : public VideoModel {
+ public:
+  struct Step {
+    int64_t index;
+    at::Tensor cond, uncond, guided, latent;  // velocities and the latent after the step
+    bool low_noise_expert = false;            // which transformer ran (two-expert models)
+    double guidance = 0;                      // the scale it was guided with
+  };
+  using StepObserver = std::function<void(const Step&)>;
+
+  // Where a two-expert model's idle transformer waits on a GPU: in host
+  // memory (pinned), the active one visiting the GPU, so that only one
+  // expert's weights are there at a time (the official code's
+  // --offload_model, its single-GPU default; ~2 x 28.6 GB copied per
+  // generation of A14B in bf16), or on the device beside the active one.
+  enum class IdleExpert { Host, Device };
+
+  // On a GPU the text encoder is kept in host memory and visits the GPU only
+  // while it encodes, so that it never shares GPU memory with the denoiser.
+  WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false,
+               IdleExpert idle_expert = IdleExpert::Host);
+
+  // Trimmed umT5 outputs, one per prompt: [valid tokens, dim] each.
+  std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts) const;
+  at::Tensor encode_text(const std::string& prompt) const { return encode_texts({prompt})[0]; }
+  // Latent shape for a video size: [z, (F-1)/4 + 1, H/8, W/8].
+  std::vector<int64_t> latent_shape(int64_t frames, int64_t height, int64_t width) const;
+  // The denoising loop from `noise`; returns the final latent.
+  // Two-expert models switch to the low-noise transformer at the first step
+  // whose timestep is below boundary_ratio * 1000 (text2video.py), with one
+  // scheduler (and its multistep history) across the switch.
+  // `first_frame` (TI2V image-to-video, textimage2video.py): the normalised
+  // latent [z, 1, h, w] of an image, which is latent frame 0 throughout:
+  // written over the noise, given timestep 0 in the DiT, and written back
+  // after every step.
+  at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
+                    int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {},
+                    const at::Tensor& first_frame = {}) const;
+  // Whether the model animates a first frame (sample's first_frame): its
+  // task is ti2v.
+  bool takes_first_frame() const { return task_ == "ti2v"; }
+  // image [3, 1, H, W] in [-1, 1] -> normalised latent [z, 1, H/s, W/s].
+  at::Tensor encode_image(const at::Tensor& image) const;
+  // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
+  at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const override;
+
+  // Widths and heights are multiples of this (VAE stride x patch).
+  int64_t size_multiple() const { return vae_.config().spatial_stride() * dit_.config().patch_size[1]; }
+  bool has_low_noise_expert() const { return dit_low_.has_value(); }
+  const WanDiT& transformer() const { return dit_; }
+  const WanVAE& vae() const { return vae_; }
+
+  // VideoModel.
+  bool truncates(const std::string& text) const override { return tokenizer_.encode(text, text_len()).truncated; }
+  Conditioning encode(const GenerationSettings& s) const override;
+  std::vector<int64_t> latent_shape(const GenerationSettings& s) const override {
+    return latent_shape(s.frames, s.height, s.width);
+  }
+  at::Tensor sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
+                    const std::function<void(int64_t)>& after_step) const override;
+  void synchronize() const override;
+  void release_cached_memory() const override;
+
+ private:
+  WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype,
+               const std::optional<at::TensorOptions>& random_weights, IdleExpert idle_expert);
+  int64_t text_len() const { return dit_.config().text_len; }
+
+  std::string task_;
+  int64_t image_area_;  // TI2V: the pixel count images are fit to (the default size's)
+  at::Device device_;
+  at::Device text_home_;  // where the text encoder's weights live between encodes
+  Tokenizer tokenizer_;
+  UMT5Encoder t5_;
+  WanDiT dit_;
+  std::optional<WanDiT> dit_low_;  // Wan2.2 A14B's low-noise expert
+  double boundary_ = 0;            // its boundary timestep
+  WanVAE vae_;
+  at::Device expert_home_;  // where the transformers' weights live between their steps (IdleExpert)
+};
+
+}  // namespace kino

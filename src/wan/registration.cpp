@@ -1,0 +1,59 @@
+#include "wan/registration.h"
+
+#include "kino/error.h"
+#include "wan/configs.h"
+#include "wan/generator.h"
+#include "wan/ti2v_image.h"
+
+namespace kino::wan {
+
+namespace {
+
+ModelDescription describe(const ModelManifest& m) {
+  const WanDiTConfig dit = dit_config(m);
+  const WanVAEConfig vae = vae_config(m);
+  if (dit.patch_size.size() != 3) throw Error(concat(m.path, " transformer: patch_size must have 3 entries"));
+  ModelDescription d;
+  d.family = m.family;
+  d.task = m.task;
+  d.frame_multiple = vae.temporal_stride();
+  d.size_multiple = vae.spatial_stride() * dit.patch_size[1];
+  d.text_len = dit.text_len;
+  d.experts = m.transformer_low_noise.empty() ? 1 : 2;
+  d.boundary_timestep = m.boundary_ratio * 1000;
+  if (m.task == "ti2v") {
+    if (d.experts > 1) throw Error(concat(m.path, ": a ti2v model has one transformer"));
+    d.inputs = {"image"};
+    // textimage2video.py: the output size follows the image's aspect ratio
+    // within the default size's pixel count, whatever the size asked.
+    const int64_t multiple = d.size_multiple, area = m.defaults.width * m.defaults.height;
+    d.size_for_image = [multiple, area](int64_t w, int64_t h) { return best_output_size(w, h, multiple, multiple, area); };
+  }
+  MemoryModel& mem = d.memory;
+  mem.dit_dim = dit.dim;
+  mem.dit_ffn = dit.ffn_dim;
+  mem.dit_heads = dit.num_heads;
+  mem.patch_t = dit.patch_size[0];
+  mem.patch_h = dit.patch_size[1];
+  mem.patch_w = dit.patch_size[2];
+  // Wan2.2's decoder ends at half resolution (then the pixel unpatchify):
+  // its widest full-frame stage is dec_dim / 2 channels per full-size pixel.
+  mem.vae_dim = vae.decoder_dim() / vae.patch();
+  mem.vae_temporal = vae.temporal_stride();
+  mem.vae_spatial = vae.spatial_stride();
+  return d;
+}
+
+std::unique_ptr<VideoModel> create(const ModelManifest& m, const LoadOptions& o) {
+  return std::make_unique<WanGenerator>(m, o.device, o.dtype, o.random_weights,
+                                        o.keep_experts_on_device ? WanGenerator::IdleExpert::Device
+                                                                 : WanGenerator::IdleExpert::Host);
+}
+
+}  // namespace
+
+std::vector<ModelEntry> models() {
+  return {{"wan2.1", "t2v", describe, create}, {"wan2.2", "t2v", describe, create}, {"wan2.2", "ti2v", describe, create}};
+}
+
+}  // namespace kino::wan
