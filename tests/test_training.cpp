@@ -1,4 +1,4 @@
-// kino-train's masks and losses (include/kino/training.h): the pixels each
+// kino-train's masks and losses (src/train/training.h): the pixels each
 // loss term weights, and the latent normalisation the decoder is trained on.
 #include <gtest/gtest.h>
 

@@ -1,11 +1,10 @@
 #include "loading/layouts.h"
 
 #include <algorithm>
-#include <deque>
 #include <filesystem>
-#include <mutex>
 
 #include "kino/error.h"
+#include "util/registry.h"
 #include "wan/layouts.h"
 
 namespace fs = std::filesystem;
@@ -14,18 +13,9 @@ namespace kino {
 
 namespace {
 
-std::deque<ComponentLayouts>& registry() {
-  static std::deque<ComponentLayouts> all = [] {
-    std::deque<ComponentLayouts> builtin;
-    for (ComponentLayouts& c : wan::layouts()) builtin.push_back(std::move(c));
-    return builtin;
-  }();
+Registry<ComponentLayouts>& registry() {
+  static Registry<ComponentLayouts> all(wan::layouts());
   return all;
-}
-
-std::mutex& registry_mutex() {
-  static std::mutex m;
-  return m;
 }
 
 bool is_floating(DType d) {
@@ -41,16 +31,13 @@ const Layout& pick(const ComponentLayouts& c, const std::vector<std::string>& st
 
 }  // namespace
 
-void register_layouts(ComponentLayouts layouts) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  registry().push_back(std::move(layouts));
-}
+void register_layouts(ComponentLayouts layouts) { registry().add(std::move(layouts)); }
 
 const ComponentLayouts& component_layouts(const std::string& family, const std::string& component, const std::string& where) {
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  for (const ComponentLayouts& c : registry())
-    if (c.family == family && c.component == component) return c;
-  throw Error(concat(where, ": kino has no key map for the ", component, " of a ", family, " model"));
+  const ComponentLayouts* c =
+      registry().find([&](const ComponentLayouts& l) { return l.family == family && l.component == component; });
+  if (!c) throw Error(concat(where, ": kino has no key map for the ", component, " of a ", family, " model"));
+  return *c;
 }
 
 NameMap official_names(const std::string& family, const std::string& component, const std::vector<std::string>& stored,

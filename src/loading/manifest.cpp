@@ -1,10 +1,8 @@
 #include "kino/manifest.h"
 
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <mutex>
 #include <vector>
 
 #include "kino/error.h"
@@ -12,6 +10,7 @@
 #include "loading/release_folders.h"
 #include "request/settings.h"
 #include "util/json_fields.h"
+#include "util/registry.h"
 #include "wan/release.h"
 
 namespace fs = std::filesystem;
@@ -20,18 +19,9 @@ namespace kino {
 
 namespace {
 
-std::deque<FolderFormat>& folder_formats() {
-  static std::deque<FolderFormat> all = [] {
-    std::deque<FolderFormat> builtin;
-    for (FolderFormat& f : wan::folder_formats()) builtin.push_back(std::move(f));
-    return builtin;
-  }();
+Registry<FolderFormat>& folder_formats() {
+  static Registry<FolderFormat> all(wan::folder_formats());
   return all;
-}
-
-std::mutex& formats_mutex() {
-  static std::mutex m;
-  return m;
 }
 
 // A model's components: the one transformer, or a low-noise expert beside it.
@@ -39,20 +29,12 @@ constexpr const char* kComponents[] = {"text_encoder", "transformer", "vae"};
 
 }  // namespace
 
-void register_folder_format(FolderFormat format) {
-  std::lock_guard<std::mutex> lock(formats_mutex());
-  folder_formats().push_back(std::move(format));
-}
+void register_folder_format(FolderFormat format) { folder_formats().add(std::move(format)); }
 
 ModelManifest load_manifest(const std::string& path, bool weights_required) {
   std::error_code ec;
   if (fs::is_directory(path, ec) && !fs::exists(fs::path(path) / "kino.json", ec)) {
-    std::vector<FolderFormat> formats;
-    {
-      std::lock_guard<std::mutex> lock(formats_mutex());
-      formats.assign(folder_formats().begin(), folder_formats().end());
-    }
-    for (const FolderFormat& f : formats)
+    for (const FolderFormat& f : folder_formats().all())
       if (const std::optional<ReleaseFolder> folder = f.read(path))
         return parse_manifest(folder->manifest.dump(), folder->file, weights_required);
     throw Error(concat(path, ": no kino.json, Diffusers model_index.json or Wan config.json in this folder"));

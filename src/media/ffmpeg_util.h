@@ -1,4 +1,4 @@
-// What the FFmpeg readers and writers of src/io share: error text and owners
+// What the FFmpeg readers and writers of src/media share: error text and owners
 // of FFmpeg's objects.
 #pragma once
 extern "C" {

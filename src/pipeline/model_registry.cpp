@@ -1,47 +1,33 @@
 #include "pipeline/model_registry.h"
 
 #include <algorithm>
-#include <deque>
-#include <mutex>
 
 #include "kino/error.h"
+#include "util/registry.h"
 #include "wan/registration.h"
 
 namespace kino {
 
 namespace {
 
-std::deque<ModelEntry>& entries() {
-  static std::deque<ModelEntry> all = [] {
-    std::deque<ModelEntry> builtin;
-    for (ModelEntry& e : wan::models()) builtin.push_back(std::move(e));
-    return builtin;
-  }();
+Registry<ModelEntry>& entries() {
+  static Registry<ModelEntry> all(wan::models());
   return all;
-}
-
-std::mutex& entries_mutex() {
-  static std::mutex m;
-  return m;
 }
 
 }  // namespace
 
 void register_model(ModelEntry entry) {
-  std::lock_guard<std::mutex> lock(entries_mutex());
-  for (const ModelEntry& e : entries())
-    if (e.family == entry.family && e.task == entry.task)
-      throw Error(concat("a model of family '", entry.family, "' and task '", entry.task, "' is registered already"));
-  entries().push_back(std::move(entry));
+  if (entries().find([&](const ModelEntry& e) { return e.family == entry.family && e.task == entry.task; }))
+    throw Error(concat("a model of family '", entry.family, "' and task '", entry.task, "' is registered already"));
+  entries().add(std::move(entry));
 }
 
 const ModelEntry& find_model(const ModelManifest& m) {
-  std::lock_guard<std::mutex> lock(entries_mutex());
+  if (const ModelEntry* e = entries().find([&](const ModelEntry& e) { return e.family == m.family && e.task == m.task; }))
+    return *e;
   std::string known;
-  for (const ModelEntry& e : entries()) {
-    if (e.family == m.family && e.task == m.task) return e;
-    known += concat(known.empty() ? "" : ", ", e.family, " ", e.task);
-  }
+  for (const ModelEntry& e : entries().all()) known += concat(known.empty() ? "" : ", ", e.family, " ", e.task);
   throw Error(concat(m.path, ": family '", m.family, "' with task '", m.task, "' is not supported (kino runs ", known, ")"));
 }
 

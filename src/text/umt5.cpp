@@ -1,5 +1,6 @@
 #include "text/umt5.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -22,46 +23,41 @@ int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets, int64_t max_distanc
   return bucket + std::min(large, half - 1);
 }
 
-UMT5Encoder::UMT5Encoder(const UMT5Config& cfg, Weights& w) : cfg_(cfg) {
-  const int64_t d = cfg.dim, a = cfg.dim_attn, f = cfg.dim_ffn;
-  token_embedding_ = w.take("token_embedding.weight", {cfg.vocab, d});
-  if (cfg.shared_pos) shared_pos_embedding_ = w.take("pos_embedding.embedding.weight", {cfg.num_buckets, cfg.num_heads});
-  for (int64_t i = 0; i < cfg.num_layers; ++i) {
+template <typename F>
+void UMT5Encoder::parameters(F&& f) {
+  const int64_t d = cfg_.dim, a = cfg_.dim_attn, ff = cfg_.dim_ffn;
+  f("token_embedding.weight", token_embedding_, {cfg_.vocab, d});
+  if (cfg_.shared_pos) f("pos_embedding.embedding.weight", shared_pos_embedding_, {cfg_.num_buckets, cfg_.num_heads});
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    Block& b = blocks_[i];
     const std::string p = "blocks." + std::to_string(i) + ".";
-    Block b;
-    b.norm1 = w.take(p + "norm1.weight", {d});
-    b.q = w.take(p + "attn.q.weight", {a, d});
-    b.k = w.take(p + "attn.k.weight", {a, d});
-    b.v = w.take(p + "attn.v.weight", {a, d});
-    b.o = w.take(p + "attn.o.weight", {d, a});
-    b.norm2 = w.take(p + "norm2.weight", {d});
-    b.gate = w.take(p + "ffn.gate.0.weight", {f, d});
-    b.fc1 = w.take(p + "ffn.fc1.weight", {f, d});
-    b.fc2 = w.take(p + "ffn.fc2.weight", {d, f});
-    if (!cfg.shared_pos) b.pos_embedding = w.take(p + "pos_embedding.embedding.weight", {cfg.num_buckets, cfg.num_heads});
-    blocks_.push_back(std::move(b));
+    f(p + "norm1.weight", b.norm1, {d});
+    f(p + "attn.q.weight", b.q, {a, d});
+    f(p + "attn.k.weight", b.k, {a, d});
+    f(p + "attn.v.weight", b.v, {a, d});
+    f(p + "attn.o.weight", b.o, {d, a});
+    f(p + "norm2.weight", b.norm2, {d});
+    f(p + "ffn.gate.0.weight", b.gate, {ff, d});
+    f(p + "ffn.fc1.weight", b.fc1, {ff, d});
+    f(p + "ffn.fc2.weight", b.fc2, {d, ff});
+    if (!cfg_.shared_pos) f(p + "pos_embedding.embedding.weight", b.pos_embedding, {cfg_.num_buckets, cfg_.num_heads});
   }
-  final_norm_ = w.take("norm.weight", {d});
+  f("norm.weight", final_norm_, {d});
 }
 
-template <typename F>
-void UMT5Encoder::apply(F&& f) {
-  auto one = [&](at::Tensor& t) {
-    if (t.defined()) t = f(t);
-  };
-  one(token_embedding_);
-  one(final_norm_);
-  one(shared_pos_embedding_);
-  for (auto& b : blocks_)
-    for (at::Tensor* t : {&b.norm1, &b.norm2, &b.q, &b.k, &b.v, &b.o, &b.gate, &b.fc1, &b.fc2, &b.pos_embedding}) one(*t);
+UMT5Encoder::UMT5Encoder(const UMT5Config& cfg, Weights& w) : cfg_(cfg) {
+  if (cfg.num_heads < 1 || cfg.dim_attn % cfg.num_heads)
+    throw Error(concat("umT5 dim_attn ", cfg.dim_attn, " is not a multiple of num_heads ", cfg.num_heads));
+  blocks_.resize(static_cast<size_t>(std::max<int64_t>(0, cfg.num_layers)));
+  parameters([&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape) { t = w.take(name, shape); });
 }
 
 void UMT5Encoder::to(const at::TensorOptions& options) {
-  apply([&](const at::Tensor& t) { return t.to(options); });
+  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.to(options); });
 }
 
 void UMT5Encoder::pin_memory() {
-  apply([](const at::Tensor& t) { return t.pin_memory(); });
+  parameters([](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.pin_memory(); });
 }
 
 at::Tensor UMT5Encoder::position_bias(const at::Tensor& table, int64_t len) const {

@@ -35,8 +35,10 @@ class UMT5Encoder {
     at::Tensor norm1, norm2, q, k, v, o, gate, fc1, fc2, pos_embedding;
   };
   at::Tensor position_bias(const at::Tensor& table, int64_t len) const;  // [1, H, L, L]
+  // f(official name, tensor, shape) for every weight, in the order they
+  // load: the one list that loading, to() and pin_memory() walk.
   template <typename F>
-  void apply(F&& f);  // t = f(t) for every weight
+  void parameters(F&& f);
 
   UMT5Config cfg_;
   at::Tensor token_embedding_, final_norm_, shared_pos_embedding_;

@@ -30,6 +30,7 @@
 #include "kino/atomic_file.h"
 #include "kino/video_writer.h"
 #include "wan/dit.h"
+#include "request/settings.h"
 #include "wan/generator.h"
 #include "wan/vae.h"
 #include "world/world.h"
@@ -547,28 +548,26 @@ TrainingLatents encode_latents(const Options& o, at::Device device, std::mt19937
 }
 
 Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig& dcfg, const WanVAEConfig& vcfg) {
+  GenerationDefaults defaults;
+  defaults.sampler = o.sampler;
+  defaults.steps = o.sample_steps;
+  defaults.cfg = o.cfg;
+  defaults.shift = o.shift;
+  defaults.width = defaults.height = o.size;
+  defaults.frames = o.frames;
+  defaults.fps = 8;
+  defaults.negative_prompt = "";
   return {
       {"kino_manifest", 1},
       {"name", "kino-tiny"},
       {"family", "wan2.1"},
+      {"task", "t2v"},
       {"description", "kino's embedded default: the Wan2.1 architecture at tiny size, trained by kino-train on a synthetic world of flat shapes"},
       {"tokenizer", "tokenizer.model"},
-      {"text_encoder",
-       {{"weights", "text_encoder.safetensors"},
-        {"config", {{"vocab", tcfg.vocab}, {"dim", tcfg.dim}, {"dim_attn", tcfg.dim_attn}, {"dim_ffn", tcfg.dim_ffn},
-                    {"num_heads", tcfg.num_heads}, {"num_layers", tcfg.num_layers}, {"num_buckets", tcfg.num_buckets}, {"shared_pos", false}}}}},
-      {"transformer",
-       {{"weights", "transformer.safetensors"},
-        {"config", {{"patch_size", dcfg.patch_size}, {"text_len", dcfg.text_len}, {"in_dim", 16}, {"out_dim", 16}, {"dim", dcfg.dim},
-                    {"ffn_dim", dcfg.ffn_dim}, {"freq_dim", dcfg.freq_dim}, {"text_dim", dcfg.text_dim}, {"num_heads", dcfg.num_heads},
-                    {"num_layers", dcfg.num_layers}, {"qk_norm", true}, {"cross_attn_norm", true}, {"eps", 1e-6}}}}},
-      {"vae",
-       {{"weights", "vae.safetensors"},
-        {"config", {{"dim", vcfg.dim}, {"z_dim", 16}, {"dim_mult", vcfg.dim_mult}, {"num_res_blocks", vcfg.num_res_blocks},
-                    {"temperal_downsample", vcfg.temporal_downsample}, {"latents_mean", vcfg.latents_mean}, {"latents_std", vcfg.latents_std}}}}},
-      {"defaults",
-       {{"sampler", o.sampler}, {"steps", o.sample_steps}, {"cfg", o.cfg}, {"shift", o.shift}, {"width", o.size}, {"height", o.size},
-        {"frames", o.frames}, {"fps", 8}, {"negative_prompt", ""}}}};
+      {"text_encoder", {{"weights", "text_encoder.safetensors"}, {"config", tcfg.to_json()}}},
+      {"transformer", {{"weights", "transformer.safetensors"}, {"config", dcfg.to_json()}}},
+      {"vae", {{"weights", "vae.safetensors"}, {"config", vcfg.to_json()}}},
+      {"defaults", defaults_json(defaults)}};
 }
 
 // The fields every run's report starts with.

@@ -28,13 +28,15 @@ at::Tensor rope_angles(int64_t max_len, int64_t dim) {
   return at::outer(at::arange(max_len, at::kDouble), inv);
 }
 
+}  // namespace
+
 // A modulation table [1, n, d] plus its time projection emb ([B, n, d], or
 // [B, 1, d] broadcast over the n rows), summed once. With a first-frame
 // timestep the tokens marked by `first` [B, S, 1] take the rows of emb_first
 // instead, and a row read is per token, [B, S, d]: made when read, since the
 // six of a block at once would be [B, S, 6, d] (as model.py holds them), 2 GB
 // float32 per sample at 1280x704x121 with Wan2.2 TI2V-5B.
-struct Modulation {
+struct WanDiT::Modulation {
   Modulation(const at::Tensor& table, const at::Tensor& emb, const at::Tensor& emb_first, const at::Tensor& first)
       : rows(table + emb), first_rows(first.defined() ? table + emb_first : at::Tensor()), first(first) {}
   at::Tensor row(int64_t k) const {
@@ -44,45 +46,69 @@ struct Modulation {
   at::Tensor rows, first_rows, first;
 };
 
-}  // namespace
+// The time embedding e [B, d] and its projection e0 [B, 6, d]; with another
+// timestep on the first latent frame (Wan2.2: per token), the same for that
+// value, and `first` [B, S, 1] marking the tokens of latent frame 0.
+struct WanDiT::TimeEmbedding {
+  at::Tensor e, e0, e_first, e0_first, first;
+};
+
+// What every block of one forward reads.
+struct WanDiT::Step {
+  int64_t batch;
+  at::Tensor context;    // embedded text [B, text_len, d]
+  at::Tensor rotations;  // rope_table
+  at::Tensor self_bias;  // -inf on the padding keys of ragged batches, or undefined
+  Trace* trace;
+};
+
+template <typename F>
+void WanDiT::parameters(F&& f) {
+  const int64_t d = cfg_.dim;
+  const std::vector<int64_t>& p = cfg_.patch_size;
+  auto linear = [&](nn::Linear& l, const std::string& name, int64_t in, int64_t out, bool float32) {
+    f(name + ".weight", l.weight, {out, in}, float32);
+    f(name + ".bias", l.bias, {out}, float32);
+  };
+  f("patch_embedding.weight", patch_w_, {d, cfg_.in_dim, p[0], p[1], p[2]}, false);
+  f("patch_embedding.bias", patch_b_, {d}, false);
+  linear(text0_, "text_embedding.0", cfg_.text_dim, d, false);
+  linear(text2_, "text_embedding.2", d, d, false);
+  linear(time0_, "time_embedding.0", cfg_.freq_dim, d, true);
+  linear(time2_, "time_embedding.2", d, d, true);
+  linear(time_proj_, "time_projection.1", d, 6 * d, true);
+  for (size_t i = 0; i < blocks_.size(); ++i) {
+    Block& b = blocks_[i];
+    const std::string name = "blocks." + std::to_string(i) + ".";
+    f(name + "modulation", b.modulation, {1, 6, d}, true);
+    for (auto [attn, kind] : {std::pair<Attention*, const char*>{&b.self_attn, "self_attn."}, {&b.cross_attn, "cross_attn."}}) {
+      const std::string a = name + kind;
+      linear(attn->q, a + "q", d, d, false);
+      linear(attn->k, a + "k", d, d, false);
+      linear(attn->v, a + "v", d, d, false);
+      linear(attn->o, a + "o", d, d, false);
+      if (cfg_.qk_norm) {
+        f(a + "norm_q.weight", attn->norm_q, {d}, true);
+        f(a + "norm_k.weight", attn->norm_k, {d}, true);
+      }
+    }
+    if (cfg_.cross_attn_norm) {
+      f(name + "norm3.weight", b.norm3_w, {d}, true);
+      f(name + "norm3.bias", b.norm3_b, {d}, true);
+    }
+    linear(b.ffn0, name + "ffn.0", d, cfg_.ffn_dim, false);
+    linear(b.ffn2, name + "ffn.2", cfg_.ffn_dim, d, false);
+  }
+  f("head.modulation", head_modulation_, {1, 2, d}, true);
+  linear(head_, "head.head", d, p[0] * p[1] * p[2] * cfg_.out_dim, false);
+}
 
 WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   const int64_t d = cfg.dim;
   if (cfg.patch_size.size() != 3) throw Error("patch_size must have 3 entries");
-  if (d % cfg.num_heads != 0) throw Error(concat("dim ", d, " is not a multiple of num_heads ", cfg.num_heads));
-  const int64_t patch_numel = cfg.patch_size[0] * cfg.patch_size[1] * cfg.patch_size[2];
-  patch_w_ = w.take("patch_embedding.weight", {d, cfg.in_dim, cfg.patch_size[0], cfg.patch_size[1], cfg.patch_size[2]});
-  patch_b_ = w.take("patch_embedding.bias", {d});
-  text0_ = nn::Linear(w, "text_embedding.0", cfg.text_dim, d);
-  text2_ = nn::Linear(w, "text_embedding.2", d, d);
-  time0_ = nn::Linear(w, "time_embedding.0", cfg.freq_dim, d);
-  time2_ = nn::Linear(w, "time_embedding.2", d, d);
-  time_proj_ = nn::Linear(w, "time_projection.1", d, 6 * d);
-  for (int64_t i = 0; i < cfg.num_layers; ++i) {
-    const std::string p = "blocks." + std::to_string(i) + ".";
-    Block b;
-    b.modulation = w.take(p + "modulation", {1, 6, d});
-    for (auto [attn, name] : {std::pair<Attention*, const char*>{&b.self_attn, "self_attn"}, {&b.cross_attn, "cross_attn"}}) {
-      const std::string a = p + name + ".";
-      attn->q = nn::Linear(w, a + "q", d, d);
-      attn->k = nn::Linear(w, a + "k", d, d);
-      attn->v = nn::Linear(w, a + "v", d, d);
-      attn->o = nn::Linear(w, a + "o", d, d);
-      if (cfg.qk_norm) {
-        attn->norm_q = w.take(a + "norm_q.weight", {d});
-        attn->norm_k = w.take(a + "norm_k.weight", {d});
-      }
-    }
-    if (cfg.cross_attn_norm) {
-      b.norm3_w = w.take(p + "norm3.weight", {d});
-      b.norm3_b = w.take(p + "norm3.bias", {d});
-    }
-    b.ffn0 = nn::Linear(w, p + "ffn.0", d, cfg.ffn_dim);
-    b.ffn2 = nn::Linear(w, p + "ffn.2", cfg.ffn_dim, d);
-    blocks_.push_back(std::move(b));
-  }
-  head_modulation_ = w.take("head.modulation", {1, 2, d});
-  head_ = nn::Linear(w, "head.head", d, patch_numel * cfg.out_dim);
+  if (cfg.num_heads < 1 || d % cfg.num_heads != 0) throw Error(concat("dim ", d, " is not a multiple of num_heads ", cfg.num_heads));
+  blocks_.resize(static_cast<size_t>(std::max<int64_t>(0, cfg.num_layers)));
+  parameters([&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape, bool) { t = w.take(name, shape); });
 
   // 3-axis RoPE table: head_dim split as d - 4*(d/6) (time), 2*(d/6) (rows),
   // 2*(d/6) (columns); one column per complex pair.
@@ -94,52 +120,22 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   rope_sin_ = at::sin(angles);
 }
 
-// f(tensor, float32) for every weight; `float32`: one the official code keeps
-// in float32 whatever the run dtype (time embedding, modulation, norms).
-template <typename F>
-void WanDiT::apply(F&& f) {
-  auto one = [&](at::Tensor& t, bool float32) {
-    if (t.defined()) t = f(t, float32);
-  };
-  auto lin = [&](nn::Linear& l, bool float32) {
-    one(l.weight, float32);
-    one(l.bias, float32);
-  };
-  one(patch_w_, false);
-  one(patch_b_, false);
-  lin(text0_, false);
-  lin(text2_, false);
-  for (nn::Linear* l : {&time0_, &time2_, &time_proj_}) lin(*l, true);
-  for (auto& b : blocks_) {
-    one(b.modulation, true);
-    for (Attention* a : {&b.self_attn, &b.cross_attn}) {
-      for (nn::Linear* l : {&a->q, &a->k, &a->v, &a->o}) lin(*l, false);
-      one(a->norm_q, true);
-      one(a->norm_k, true);
-    }
-    one(b.norm3_w, true);
-    one(b.norm3_b, true);
-    lin(b.ffn0, false);
-    lin(b.ffn2, false);
-  }
-  one(head_modulation_, true);
-  lin(head_, false);
-}
-
 void WanDiT::to(at::Device device, at::ScalarType dtype) {
-  apply([&](const at::Tensor& t, bool float32) { return t.to(device, float32 ? at::kFloat : dtype); });
+  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool float32) {
+    t = t.to(device, float32 ? at::kFloat : dtype);
+  });
   rope_cos_ = rope_cos_.to(device);
   rope_sin_ = rope_sin_.to(device);
 }
 
 void WanDiT::to(at::Device device) {
-  apply([&](const at::Tensor& t, bool) { return t.to(device); });
+  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.to(device); });
   rope_cos_ = rope_cos_.to(device);
   rope_sin_ = rope_sin_.to(device);
 }
 
 void WanDiT::pin_memory() {
-  apply([](const at::Tensor& t, bool) { return t.pin_memory(); });
+  parameters([](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.pin_memory(); });
 }
 
 // rope_apply's rotations for a batch: per token, the unit complex numbers of
@@ -149,7 +145,7 @@ void WanDiT::pin_memory() {
 // runs, whose rotated q and k are rounded to 8-11 bits right after (float32
 // angles are exact to 2^-24 relative). Built once per forward, shared by all
 // blocks. One batch row when every sample has the same grid.
-at::Tensor WanDiT::rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const {
+at::Tensor WanDiT::rope_table(const std::vector<Grid>& grids, int64_t seq_len) const {
   const int64_t c = rope_cos_.size(1), ct = c - 2 * (c / 3), ch = c / 3;
   const bool same = std::all_of(grids.begin(), grids.end(), [&](const auto& g) { return g == grids[0]; });
   const at::Tensor unit = at::complex(rope_cos_, rope_sin_);  // [1024, c] complex128
@@ -166,6 +162,147 @@ at::Tensor WanDiT::rope_table(const std::vector<std::array<int64_t, 3>>& grids, 
   return at::stack(rows).unsqueeze(2).to(f32_run ? at::kComplexDouble : at::kComplexFloat);
 }
 
+// The Conv3d with kernel = stride = patch as one matmul over tokens in
+// (f, h, w) row-major order, zero-padded to seq_len: [B, S, d] float32.
+at::Tensor WanDiT::patchify(const std::vector<at::Tensor>& x, int64_t seq_len, std::vector<Grid>& grids) const {
+  const int64_t d = cfg_.dim, C = cfg_.in_dim;
+  const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
+  std::vector<at::Tensor> tokens;
+  for (const auto& u : x) {
+    if (u.dim() != 4 || u.size(0) != C || u.size(1) % pt || u.size(2) % ph || u.size(3) % pw)
+      throw Error(concat("WanDiT: latent shape ", u.sizes(), " does not fit in_dim ", C, " and the patch size"));
+    const int64_t f = u.size(1) / pt, h = u.size(2) / ph, w = u.size(3) / pw;
+    grids.push_back({f, h, w});
+    at::Tensor p = u.to(patch_w_.device()).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
+    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_.reshape({d, -1}), patch_b_);
+    if (emb.size(0) > seq_len) throw Error(concat("WanDiT: ", emb.size(0), " tokens exceed seq_len ", seq_len));
+    tokens.push_back(at::cat({emb, emb.new_zeros({seq_len - emb.size(0), d})}));
+  }
+  return at::stack(tokens).to(at::kFloat);
+}
+
+// The MLPs run once per distinct timestep: for `t`, and for the first
+// frame's when it differs.
+WanDiT::TimeEmbedding WanDiT::embed_time(const std::vector<int64_t>& t, const std::vector<int64_t>& first_frame_t,
+                                         const std::vector<Grid>& grids, int64_t seq_len) const {
+  const at::Device device = patch_w_.device();
+  auto embed = [&](const std::vector<int64_t>& ts) {
+    at::Tensor emb = time2_(at::silu(time0_(timestep_sinusoid(ts, cfg_.freq_dim).to(device))));
+    return std::make_pair(emb, time_proj_(at::silu(emb)).unflatten(1, {6, cfg_.dim}));
+  };
+  TimeEmbedding te;
+  std::tie(te.e, te.e0) = embed(t);
+  if (!first_frame_t.empty() && first_frame_t != t) {
+    std::tie(te.e_first, te.e0_first) = embed(first_frame_t);
+    std::vector<at::Tensor> rows;
+    for (const Grid& g : grids) rows.push_back(at::arange(seq_len, at::kLong).lt(g[1] * g[2] * cfg_.patch_size[0]));
+    te.first = at::stack(rows).to(device).unsqueeze(-1);
+  }
+  return te;
+}
+
+// The context padded to text_len and embedded. The padded rows embed to a
+// constant vector and are attended to: no mask.
+at::Tensor WanDiT::embed_text(const std::vector<at::Tensor>& context) const {
+  std::vector<at::Tensor> ctx;
+  for (const auto& c : context) {
+    if (c.dim() != 2 || c.size(1) != cfg_.text_dim || c.size(0) > cfg_.text_len)
+      throw Error(concat("WanDiT: context shape ", c.sizes(), " must be [<= ", cfg_.text_len, ", ", cfg_.text_dim, "]"));
+    at::Tensor cd = c.to(patch_w_.device(), at::kFloat);
+    ctx.push_back(at::cat({cd, cd.new_zeros({cfg_.text_len - c.size(0), cfg_.text_dim})}));
+  }
+  return text2_(nn::gelu_tanh(text0_(at::stack(ctx)))).to(at::kFloat);
+}
+
+// Keys past a sample's token count are masked out of self-attention
+// (undefined when every sample fills seq_len).
+at::Tensor WanDiT::self_attention_bias(const std::vector<Grid>& grids, int64_t seq_len) const {
+  const bool ragged = std::any_of(grids.begin(), grids.end(), [&](const Grid& g) { return g[0] * g[1] * g[2] != seq_len; });
+  if (!ragged) return {};
+  at::Tensor bias = at::zeros({static_cast<int64_t>(grids.size()), 1, 1, seq_len}, at::TensorOptions().device(patch_w_.device()));
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const Grid& g = grids[i];
+    bias[static_cast<int64_t>(i)].slice(-1, g[0] * g[1] * g[2]).fill_(-std::numeric_limits<float>::infinity());
+  }
+  return bias;
+}
+
+// WanSelfAttention / WanCrossAttention: qk RMS-norm, RoPE on self-attention
+// only; the output projection in the run dtype (the residual updates
+// compute in float32).
+at::Tensor WanDiT::attend(const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, const Step& step,
+                          bool traced) const {
+  const int64_t B = step.batch, d = cfg_.dim, H = cfg_.num_heads, hd = d / H;
+  const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
+  const at::ScalarType run = a.q.weight.scalar_type();
+  const at::Tensor rot = self ? step.rotations : at::Tensor();
+  const at::Tensor q = fused::qk_norm_rope(a.q(q_in), cfg_.qk_norm ? a.norm_q : at::Tensor(), rot, H, cfg_.eps, run);
+  const at::Tensor k = fused::qk_norm_rope(a.k(kv_in), cfg_.qk_norm ? a.norm_k : at::Tensor(), rot, H, cfg_.eps, run);
+  const at::Tensor v = a.v(kv_in).view({B, Lk, H, hd});
+  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  at::Tensor core = nn::attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), self ? step.self_bias : at::Tensor(), scale)
+                        .transpose(1, 2);
+  if (traced) {
+    const std::string p = self ? "block0_self_" : "block0_cross_";
+    (*step.trace)[p + (self ? "q_roped" : "q")] = q;
+    (*step.trace)[p + (self ? "k_roped" : "k")] = k;
+    (*step.trace)[p + "v"] = v;
+    (*step.trace)[p + "attn_core"] = core;
+  }
+  return a.o(core.reshape({B, Lq, d}));
+}
+
+// WanAttentionBlock i on the residual stream h [B, S, d] float32 and its
+// modulated norm1 xin. Each residual update is fused with the LayerNorm (and
+// modulation) that reads its result: the FFN's with the next block's norm1
+// (modulation `next`; the head's after the last block). Returns h and the
+// next block's xin.
+std::pair<at::Tensor, at::Tensor> WanDiT::block(size_t i, at::Tensor h, const at::Tensor& xin, const Modulation& m,
+                                                const Modulation& next, const Step& step) const {
+  const Block& b = blocks_[i];
+  const at::Tensor none;
+  const at::ScalarType run = patch_w_.scalar_type();
+  const bool traced = step.trace && i == 0;
+  auto record = [&](const char* name, const at::Tensor& t) {
+    if (traced) (*step.trace)[name] = t;
+  };
+  at::Tensor y = attend(b.self_attn, xin, xin, true, step, traced);
+  record("block0_self_attn_out", y);
+  at::Tensor cross_in;
+  if (cfg_.cross_attn_norm) {
+    std::tie(h, cross_in) = fused::residual_norm_modulate(h, y, m.row(2), b.norm3_w, b.norm3_b, none, none, cfg_.eps, run);
+  } else {
+    h = at::addcmul(h, y, m.row(2));
+    cross_in = h.to(run);
+  }
+  y = attend(b.cross_attn, cross_in, step.context, false, step, traced);
+  record("block0_cross_attn_out", y);
+  at::Tensor ffn_in;
+  std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m.row(3), m.row(4), cfg_.eps, run);
+  y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
+  record("block0_ffn_out", y);
+  at::Tensor next_in;
+  std::tie(h, next_in) = fused::residual_norm_modulate(h, y, m.row(5), none, none, next.row(0), next.row(1), cfg_.eps, run);
+  if (step.trace) (*step.trace)["block" + std::to_string(i) + "_out"] = h;
+  return {h, next_in};
+}
+
+// The head's tokens back to latents: value ((pt*ph + ph)*pw + pw)*C + c of a
+// token -> out[c, ...], per sample [out_dim, F, H, W].
+std::vector<at::Tensor> WanDiT::unpatchify(const at::Tensor& out, const std::vector<Grid>& grids) const {
+  const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
+  std::vector<at::Tensor> result;
+  for (size_t i = 0; i < grids.size(); ++i) {
+    const auto [f, hh, ww] = grids[i];
+    result.push_back(out[static_cast<int64_t>(i)]
+                         .slice(0, 0, f * hh * ww)
+                         .view({f, hh, ww, pt, ph, pw, cfg_.out_dim})
+                         .permute({6, 0, 3, 1, 4, 2, 5})
+                         .reshape({cfg_.out_dim, f * pt, hh * ph, ww * pw}));
+  }
+  return result;
+}
+
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
                                         const std::vector<int64_t>& first_frame_t) const {
@@ -173,150 +310,37 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
       (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))
     throw Error("WanDiT: x, t, first_frame_t and context need one entry per sample");
-  const int64_t d = cfg_.dim, H = cfg_.num_heads, hd = d / H, C = cfg_.in_dim;
-  const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
-  const at::Device device = patch_w_.device();
+  const int64_t d = cfg_.dim;
 
-  // Patchify: the Conv3d with kernel = stride = patch as one matmul over
-  // tokens in (f, h, w) row-major order; zero-pad to seq_len.
-  std::vector<std::array<int64_t, 3>> grids;
-  std::vector<at::Tensor> tokens;
-  for (const auto& u : x) {
-    if (u.dim() != 4 || u.size(0) != C || u.size(1) % pt || u.size(2) % ph || u.size(3) % pw)
-      throw Error(concat("WanDiT: latent shape ", u.sizes(), " does not fit in_dim ", C, " and the patch size"));
-    const int64_t f = u.size(1) / pt, h = u.size(2) / ph, w = u.size(3) / pw;
-    grids.push_back({f, h, w});
-    at::Tensor p = u.to(device).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
-    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_.reshape({d, -1}), patch_b_);
-    if (emb.size(0) > seq_len) throw Error(concat("WanDiT: ", emb.size(0), " tokens exceed seq_len ", seq_len));
-    tokens.push_back(at::cat({emb, emb.new_zeros({seq_len - emb.size(0), d})}));
-  }
-  at::Tensor h = at::stack(tokens).to(at::kFloat);  // [B, S, d]
+  std::vector<Grid> grids;
+  at::Tensor h = patchify(x, seq_len, grids);  // [B, S, d]
   if (trace && B == 1) {
     const auto [f, hh, ww] = grids[0];
     (*trace)["patch_embedding_out"] = h.slice(1, 0, f * hh * ww).transpose(1, 2).reshape({1, d, f, hh, ww});
   }
-
-  // Time embedding e [B, d] and its projection e0 [B, 6, d]. With another
-  // timestep on the first latent frame (Wan2.2: per token), the MLPs run once
-  // more for that value and `first` [B, S, 1] marks the tokens of latent frame
-  // 0, which take its rows (see Modulation).
-  auto embed = [&](const std::vector<int64_t>& ts) {
-    at::Tensor emb = time2_(at::silu(time0_(timestep_sinusoid(ts, cfg_.freq_dim).to(device))));
-    return std::make_pair(emb, time_proj_(at::silu(emb)).unflatten(1, {6, d}));
-  };
-  at::Tensor e, e0, e_first, e0_first, first;
-  std::tie(e, e0) = embed(t);
-  if (!first_frame_t.empty() && first_frame_t != t) {
-    std::tie(e_first, e0_first) = embed(first_frame_t);
-    std::vector<at::Tensor> rows;
-    for (int64_t i = 0; i < B; ++i) {
-      const auto& g = grids[static_cast<size_t>(i)];
-      rows.push_back(at::arange(seq_len, at::kLong).lt(g[1] * g[2] * pt));
-    }
-    first = at::stack(rows).to(device).unsqueeze(-1);
-  }
+  const TimeEmbedding te = embed_time(t, first_frame_t, grids, seq_len);
   if (trace) {  // per token, as model.py has them: [B, S, d] and [B, S, 6, d]
-    (*trace)["e"] = first.defined() ? at::where(first, e_first.unsqueeze(1), e.unsqueeze(1)) : e;
-    (*trace)["e0"] = first.defined() ? at::where(first.unsqueeze(-1), e0_first.unsqueeze(1), e0.unsqueeze(1)) : e0;
+    (*trace)["e"] = te.first.defined() ? at::where(te.first, te.e_first.unsqueeze(1), te.e.unsqueeze(1)) : te.e;
+    (*trace)["e0"] = te.first.defined() ? at::where(te.first.unsqueeze(-1), te.e0_first.unsqueeze(1), te.e0.unsqueeze(1)) : te.e0;
   }
+  const Step step{B, embed_text(context), rope_table(grids, seq_len), self_attention_bias(grids, seq_len), trace};
+  if (trace) (*trace)["context_embedded"] = step.context;
 
-  std::vector<at::Tensor> ctx;
-  for (const auto& c : context) {
-    if (c.dim() != 2 || c.size(1) != cfg_.text_dim || c.size(0) > cfg_.text_len)
-      throw Error(concat("WanDiT: context shape ", c.sizes(), " must be [<= ", cfg_.text_len, ", ", cfg_.text_dim, "]"));
-    at::Tensor cd = c.to(device, at::kFloat);
-    ctx.push_back(at::cat({cd, cd.new_zeros({cfg_.text_len - c.size(0), cfg_.text_dim})}));
-  }
-  // The padded rows embed to a constant vector and are attended to: no mask.
-  at::Tensor context_emb = text2_(nn::gelu_tanh(text0_(at::stack(ctx)))).to(at::kFloat);
-  if (trace) (*trace)["context_embedded"] = context_emb;
-
-  // Keys past a sample's token count are masked out of self-attention.
-  at::Tensor self_bias;
-  bool ragged = false;
-  for (const auto& g : grids) ragged |= g[0] * g[1] * g[2] != seq_len;
-  if (ragged) {
-    self_bias = at::zeros({B, 1, 1, seq_len}, at::TensorOptions().device(device));
-    for (int64_t i = 0; i < B; ++i) {
-      const auto& g = grids[static_cast<size_t>(i)];
-      self_bias[i].slice(-1, g[0] * g[1] * g[2]).fill_(-std::numeric_limits<float>::infinity());
-    }
-  }
-
-  const at::Tensor rotations = rope_table(grids, seq_len);
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
-  auto attend = [&](const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, int64_t block) {
-    const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
-    const at::ScalarType run = a.q.weight.scalar_type();
-    const at::Tensor rot = self ? rotations : at::Tensor();
-    const at::Tensor q = fused::qk_norm_rope(a.q(q_in), cfg_.qk_norm ? a.norm_q : at::Tensor(), rot, H, cfg_.eps, run);
-    const at::Tensor k = fused::qk_norm_rope(a.k(kv_in), cfg_.qk_norm ? a.norm_k : at::Tensor(), rot, H, cfg_.eps, run);
-    const at::Tensor v = a.v(kv_in).view({B, Lk, H, hd});
-    at::Tensor core =
-        nn::attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), self ? self_bias : at::Tensor(), scale)
-            .transpose(1, 2);
-    if (trace && block == 0) {
-      const std::string p = self ? "block0_self_" : "block0_cross_";
-      (*trace)[p + (self ? "q_roped" : "q")] = q;
-      (*trace)[p + (self ? "k_roped" : "k")] = k;
-      (*trace)[p + "v"] = v;
-      (*trace)[std::string(self ? "block0_self" : "block0_cross") + "_attn_core"] = core;
-    }
-    // In the run dtype: the residual updates below compute in float32.
-    return a.o(core.reshape({B, Lq, d}));
-  };
-
-  // Each residual update is fused with the LayerNorm (and modulation) that
-  // reads its result: the FFN's with the next block's norm1, the last one's
-  // with the head's norm. Residuals and modulation in float32 (model.py).
+  // Residuals and modulation in float32 (model.py); the head is modulated by
+  // the time embedding e (not e0).
   const at::Tensor none;
-  const at::ScalarType run = patch_w_.scalar_type();
-  // Head: modulated by the time embedding e (not e0).
-  const Modulation hm{head_modulation_, e.unsqueeze(1), first.defined() ? e_first.unsqueeze(1) : none, first};
-  auto block_modulation = [&](size_t i) {
-    return i < blocks_.size() ? Modulation{blocks_[i].modulation, e0, e0_first, first} : hm;
-  };
-  Modulation m = block_modulation(0);
-
-  at::Tensor xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, run);
+  const Modulation head{head_modulation_, te.e.unsqueeze(1), te.first.defined() ? te.e_first.unsqueeze(1) : none, te.first};
+  auto modulation = [&](size_t i) { return i < blocks_.size() ? Modulation{blocks_[i].modulation, te.e0, te.e0_first, te.first} : head; };
+  Modulation m = modulation(0);
+  at::Tensor xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, patch_w_.scalar_type());
   for (size_t i = 0; i < blocks_.size(); ++i) {
-    const Block& b = blocks_[i];
-    const int64_t bi = static_cast<int64_t>(i);
-    at::Tensor y = attend(b.self_attn, xin, xin, true, bi);
-    if (trace && i == 0) (*trace)["block0_self_attn_out"] = y;
-    at::Tensor cross_in;
-    if (cfg_.cross_attn_norm) {
-      std::tie(h, cross_in) = fused::residual_norm_modulate(h, y, m.row(2), b.norm3_w, b.norm3_b, none, none, cfg_.eps, run);
-    } else {
-      h = at::addcmul(h, y, m.row(2));
-      cross_in = h.to(run);
-    }
-    y = attend(b.cross_attn, cross_in, context_emb, false, bi);
-    if (trace && i == 0) (*trace)["block0_cross_attn_out"] = y;
-    at::Tensor ffn_in;
-    std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m.row(3), m.row(4), cfg_.eps, run);
-    y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
-    if (trace && i == 0) (*trace)["block0_ffn_out"] = y;
-    const at::Tensor gate = m.row(5);
-    m = block_modulation(i + 1);
-    std::tie(h, xin) = fused::residual_norm_modulate(h, y, gate, none, none, m.row(0), m.row(1), cfg_.eps, run);
-    if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
+    const Modulation next = modulation(i + 1);
+    std::tie(h, xin) = block(i, h, xin, m, next, step);
+    m = next;
   }
   at::Tensor out = head_(xin).to(at::kFloat);
   if (trace) (*trace)["head_out"] = out;
-
-  // Unpatchify: value ((pt*ph + ph)*pw + pw)*C + c of a token -> out[c, ...].
-  std::vector<at::Tensor> result;
-  for (int64_t i = 0; i < B; ++i) {
-    const auto [f, hh, ww] = grids[static_cast<size_t>(i)];
-    result.push_back(out[i]
-                         .slice(0, 0, f * hh * ww)
-                         .view({f, hh, ww, pt, ph, pw, cfg_.out_dim})
-                         .permute({6, 0, 3, 1, 4, 2, 5})
-                         .reshape({cfg_.out_dim, f * pt, hh * ph, ww * pw}));
-  }
-  return result;
+  return unpatchify(out, grids);
 }
 
 }  // namespace kino

@@ -8,12 +8,11 @@
 #include <array>
 #include <vector>
 
+#include "loading/weights.h"
 #include "nn/nn.h"
 #include "wan/configs.h"
-#include "loading/weights.h"
 
 namespace kino {
-
 
 class WanDiT {
  public:
@@ -50,10 +49,30 @@ class WanDiT {
     at::Tensor norm3_w, norm3_b;
     nn::Linear ffn0, ffn2;
   };
+  using Grid = std::array<int64_t, 3>;  // a sample's patches: frames, rows, columns
+  struct Modulation;
+  struct TimeEmbedding;
+  struct Step;  // what one forward's blocks share
 
-  at::Tensor rope_table(const std::vector<std::array<int64_t, 3>>& grids, int64_t seq_len) const;
+  // f(official name, tensor, shape, float32) for every weight, in the
+  // order they load: the one list that loading, to() and pin_memory() walk.
+  // `float32`: kept in float32 whatever the run dtype (time embedding,
+  // modulation, norms), as in the official code.
   template <typename F>
-  void apply(F&& f);
+  void parameters(F&& f);
+
+  // The stages of forward (model.py WanModel.forward), in order.
+  at::Tensor patchify(const std::vector<at::Tensor>& x, int64_t seq_len, std::vector<Grid>& grids) const;
+  TimeEmbedding embed_time(const std::vector<int64_t>& t, const std::vector<int64_t>& first_frame_t,
+                           const std::vector<Grid>& grids, int64_t seq_len) const;
+  at::Tensor embed_text(const std::vector<at::Tensor>& context) const;
+  at::Tensor self_attention_bias(const std::vector<Grid>& grids, int64_t seq_len) const;
+  at::Tensor rope_table(const std::vector<Grid>& grids, int64_t seq_len) const;
+  at::Tensor attend(const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, const Step& step,
+                    bool traced) const;
+  std::pair<at::Tensor, at::Tensor> block(size_t i, at::Tensor h, const at::Tensor& xin, const Modulation& m,
+                                          const Modulation& next, const Step& step) const;
+  std::vector<at::Tensor> unpatchify(const at::Tensor& out, const std::vector<Grid>& grids) const;
 
   WanDiTConfig cfg_;
   at::Tensor patch_w_, patch_b_;
