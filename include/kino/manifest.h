@@ -30,6 +30,9 @@ struct ModelManifest {
   std::string transformer_low_noise;  // "" for one-transformer models
   nlohmann::json transformer_low_noise_config;
   double boundary_ratio = 0;
+  // Wan2.1 I2V/FLF2V: the CLIP image encoder ("" for models without one).
+  std::string image_encoder;
+  nlohmann::json image_encoder_config;
   GenerationDefaults defaults;
   // Per weight file (when the weights were required): its layout and names.
   std::map<std::string, std::shared_ptr<const WeightIndex>> weight_index;

@@ -19,15 +19,17 @@ struct ModelDescription {
   int64_t frame_multiple = 4;  // frame counts are k * frame_multiple + 1
   int64_t size_multiple = 16;  // widths and heights are multiples of this
   int64_t text_len = 512;      // tokens the text encoder reads
-  // Conditioning inputs besides the prompt: "image" (a first frame to animate).
-  std::vector<std::string> inputs;
+  // Conditioning inputs besides the prompt: "image" (a first frame to
+  // animate), "last_image" (the last frame); `needs`: those it cannot do without.
+  std::vector<std::string> inputs, needs;
   // Transformers that share the denoising (Wan2.2 A14B: 2, the second below
   // boundary_timestep).
   int experts = 1;
   double boundary_timestep = 0;
   // Models whose output size follows a given image: the size for an image
-  // of width x height (unset: the requested size stays).
-  std::function<std::pair<int64_t, int64_t>(int64_t width, int64_t height)> size_for_image;
+  // of width x height when `area` pixels were asked for (unset: the
+  // requested size stays).
+  std::function<std::pair<int64_t, int64_t>(int64_t width, int64_t height, int64_t area)> size_for_image;
   // The shapes of the memory estimate (weight_bytes: from the file headers).
   MemoryModel memory;
 

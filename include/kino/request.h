@@ -20,6 +20,7 @@ struct GenerationRequest {
   std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
   std::optional<std::string> image;    // a first frame to animate (models that take "image"); the size follows it
+  std::optional<std::string> last_image;  // the last frame (first-last-frame models, "last_image")
 };
 
 // A model's generation defaults (its manifest's "defaults").
@@ -37,7 +38,8 @@ struct GenerationDefaults {
 // A request resolved against the model's defaults and validated.
 struct GenerationSettings {
   std::string prompt, negative, sampler;
-  std::string image;  // the first frame's file, "" for text-to-video
+  std::string image;       // the first frame's file, "" for text-to-video
+  std::string last_image;  // the last frame's file (first-last-frame models), ""
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;

@@ -104,6 +104,7 @@ struct Common {
         ->check(CLI::PositiveNumber);
     app->add_option("--preset", preset, "Style preset (kino presets lists them)");
     text("--image", r.image, "First frame to animate (image-to-video models; the size follows the image)");
+    text("--last-image", r.last_image, "Last frame (first-last-frame models)");
     app->add_option("--audio", audio, "Audio file to mux (AAC), cut or padded to the video");
     app->add_option("--format", format, "Output format for -o -: mp4 (fragmented) or y4m")->check(CLI::IsMember({"mp4", "y4m"}));
   }
@@ -265,7 +266,7 @@ int run_model(const std::string& path, bool json) {
   std::printf("  takes                  %s; %lldk+1 frames, sizes in multiples of %lld\n", inputs.c_str(),
               static_cast<long long>(d.frame_multiple), static_cast<long long>(d.size_multiple));
   std::printf("  tokenizer              %s\n", m.tokenizer.c_str());
-  for (const char* key : {"text_encoder", "transformer", "transformer_low_noise", "vae"})
+  for (const char* key : {"text_encoder", "image_encoder", "transformer", "transformer_low_noise", "vae"})
     if (j.contains(key))
       std::printf("  %-22s %s\n  %-22s %s\n", key, j[key]["weights"].get<std::string>().c_str(), "",
                   j[key]["config"].dump().c_str());

@@ -109,6 +109,7 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   } else if (j.contains("boundary_ratio")) {
     throw Error(concat(where, ": field 'boundary_ratio' needs a 'transformer_low_noise'"));
   }
+  if (j.contains("image_encoder")) component("image_encoder", "image_encoder", m.image_encoder, m.image_encoder_config);
   // Without a tokenizer file, a safetensors text encoder carries its own
   // (ComfyUI's `spiece_model`).
   if (tokenizer.empty())
@@ -131,6 +132,7 @@ nlohmann::json manifest_json(const ModelManifest& m) {
     j["transformer_low_noise"] = {{"weights", m.transformer_low_noise}, {"config", m.transformer_low_noise_config}};
     j["boundary_ratio"] = m.boundary_ratio;
   }
+  if (!m.image_encoder.empty()) j["image_encoder"] = {{"weights", m.image_encoder}, {"config", m.image_encoder_config}};
   return j;
 }
 

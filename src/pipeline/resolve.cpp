@@ -57,13 +57,21 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
     const int64_t n = std::max<int64_t>(0, std::llround((*r.seconds * s.fps - 1) / fm));
     s.frames = n * fm + 1;
   }
+  for (const std::string& input : model.needs)
+    if ((input == "image" && !r.image) || (input == "last_image" && !r.last_image))
+      throw Error(concat("this ", model.family, " ", model.task, " model needs --", input == "image" ? "image" : "last-image"));
+  if (r.last_image) {
+    if (!model.takes("last_image"))
+      throw Error(concat("--last-image: this ", model.family, " ", model.task, " model takes no last frame (first-last-frame models do)"));
+    s.last_image = *r.last_image;
+  }
   if (r.image) {
     if (!model.takes("image"))
       throw Error(concat("--image: this ", model.family, " ", model.task, " model does not animate images (image-to-video models do)"));
     s.image = *r.image;
     if (model.size_for_image) {
       const Image img = read_image(s.image);
-      const auto [w, h] = model.size_for_image(img.width, img.height);
+      const auto [w, h] = model.size_for_image(img.width, img.height, s.width * s.height);
       if ((r.width || r.height || r.aspect) && (w != s.width || h != s.height))
         s.warnings.push_back(concat("the output size follows the image: ", w, "x", h));
       s.width = w;

@@ -52,6 +52,7 @@ const std::vector<Row>& rows() {
       {{"seconds", SettingType::Number, 0, 3600, true, "--seconds", nullptr}, &Req::seconds, none, none},
       {{"fps", SettingType::Number, 0, 240, true, "--fps", "fps"}, &Req::fps, &Set::fps, &Def::fps},
       {{"image", SettingType::Text, 0, 0, false, "--image", nullptr}, &Req::image, &Set::image, none},
+      {{"last_image", SettingType::Text, 0, 0, false, "--last-image", nullptr}, &Req::last_image, &Set::last_image, none},
   };
   return table;
 }
@@ -210,6 +211,7 @@ nlohmann::json settings_record(const GenerationSettings& s) {
   // Recorded only where they say something: a second expert's own scale, a first frame.
   if (s.cfg_low_noise == s.cfg) j.erase("cfg_low_noise");
   if (s.image.empty()) j.erase("image");
+  if (s.last_image.empty()) j.erase("last_image");
   return j;
 }
 

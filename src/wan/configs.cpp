@@ -19,6 +19,8 @@ WanDiTConfig WanDiTConfig::from_json(const nlohmann::json& j, const std::string&
   read_field(j, "qk_norm", c.qk_norm, where);
   read_field(j, "cross_attn_norm", c.cross_attn_norm, where);
   read_field(j, "eps", c.eps, where);
+  read_field(j, "image_dim", c.image_dim, where);
+  read_field(j, "image_pos_tokens", c.image_pos_tokens, where);
   return c;
 }
 
@@ -27,7 +29,7 @@ nlohmann::json WanDiTConfig::to_json() const {
           {"ffn_dim", ffn_dim},       {"freq_dim", freq_dim},   {"text_dim", text_dim},
           {"text_len", text_len},     {"num_heads", num_heads}, {"num_layers", num_layers},
           {"patch_size", patch_size}, {"qk_norm", qk_norm},     {"cross_attn_norm", cross_attn_norm},
-          {"eps", eps}};
+          {"eps", eps},               {"image_dim", image_dim}, {"image_pos_tokens", image_pos_tokens}};
 }
 
 WanVAEConfig WanVAEConfig::from_json(const nlohmann::json& j, const std::string& where) {
@@ -97,5 +99,26 @@ WanDiTConfig dit_config(const ModelManifest& m, bool low_noise) {
 }
 
 WanVAEConfig vae_config(const ModelManifest& m) { return WanVAEConfig::from_json(m.vae_config, m.path + " vae"); }
+
+ClipVisionConfig clip_config(const ModelManifest& m) {
+  return ClipVisionConfig::from_json(m.image_encoder_config, m.path + " image_encoder");
+}
+
+ClipVisionConfig ClipVisionConfig::from_json(const nlohmann::json& j, const std::string& where) {
+  ClipVisionConfig c;
+  read_field(j, "image_size", c.image_size, where);
+  read_field(j, "patch_size", c.patch_size, where);
+  read_field(j, "dim", c.dim, where);
+  read_field(j, "num_heads", c.num_heads, where);
+  read_field(j, "num_layers", c.num_layers, where);
+  read_field(j, "mlp_ratio", c.mlp_ratio, where);
+  read_field(j, "eps", c.eps, where);
+  return c;
+}
+
+nlohmann::json ClipVisionConfig::to_json() const {
+  return {{"image_size", image_size}, {"patch_size", patch_size}, {"dim", dim}, {"num_heads", num_heads},
+          {"num_layers", num_layers}, {"mlp_ratio", mlp_ratio},   {"eps", eps}};
+}
 
 }  // namespace kino

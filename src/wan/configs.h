@@ -18,6 +18,11 @@ struct WanDiTConfig {
   std::vector<int64_t> patch_size = {1, 2, 2};
   bool qk_norm = true, cross_attn_norm = true;
   double eps = 1e-6;
+  // Wan2.1 I2V/FLF2V: the CLIP width of the image features the
+  // cross-attention also reads (img_emb, k_img, v_img; 0: text only), and
+  // FLF2V's learned positions of its first- and last-frame tokens (emb_pos
+  // rows; 0: none).
+  int64_t image_dim = 0, image_pos_tokens = 0;
   // Tokens of a latent of frames x height x width (the patch grid).
   int64_t tokens(int64_t frames, int64_t height, int64_t width) const {
     return frames / patch_size[0] * (height / patch_size[1]) * (width / patch_size[2]);
@@ -52,10 +57,21 @@ struct WanVAEConfig {
   nlohmann::json to_json() const;
 };
 
+// The CLIP vision tower of Wan2.1 I2V/FLF2V (clip_xlm_roberta_vit_h_14):
+// ViT-H/14 at 224 pixels by default.
+struct ClipVisionConfig {
+  int64_t image_size = 224, patch_size = 14, dim = 1280, num_heads = 16, num_layers = 32, mlp_ratio = 4;
+  double eps = 1e-5;
+  int64_t grid() const { return image_size / patch_size; }
+  static ClipVisionConfig from_json(const nlohmann::json& j, const std::string& where);
+  nlohmann::json to_json() const;
+};
+
 // The configs of a Wan manifest's components (fields left out take the
 // Wan2.1 values); `low_noise`: the low-noise expert's.
 UMT5Config umt5_config(const ModelManifest& m);
 WanDiTConfig dit_config(const ModelManifest& m, bool low_noise = false);
 WanVAEConfig vae_config(const ModelManifest& m);
+ClipVisionConfig clip_config(const ModelManifest& m);
 
 }  // namespace kino

@@ -57,6 +57,7 @@ struct WanDiT::TimeEmbedding {
 struct WanDiT::Step {
   int64_t batch;
   at::Tensor context;    // embedded text [B, text_len, d]
+  at::Tensor image;      // embedded image tokens [B, n, d] (I2V), or undefined
   at::Tensor rotations;  // rope_table
   at::Tensor self_bias;  // -inf on the padding keys of ragged batches, or undefined
   Trace* trace;
@@ -77,6 +78,15 @@ void WanDiT::parameters(F&& f) {
   linear(time0_, "time_embedding.0", cfg_.freq_dim, d, true);
   linear(time2_, "time_embedding.2", d, d, true);
   linear(time_proj_, "time_projection.1", d, 6 * d, true);
+  if (const int64_t c = cfg_.image_dim) {
+    f("img_emb.proj.0.weight", img_norm0_w_, {c}, false);
+    f("img_emb.proj.0.bias", img_norm0_b_, {c}, false);
+    linear(img1_, "img_emb.proj.1", c, c, false);
+    linear(img3_, "img_emb.proj.3", c, d, false);
+    f("img_emb.proj.4.weight", img_norm4_w_, {d}, false);
+    f("img_emb.proj.4.bias", img_norm4_b_, {d}, false);
+    if (cfg_.image_pos_tokens) f("img_emb.emb_pos", img_pos_, {1, cfg_.image_pos_tokens, c}, false);
+  }
   for (size_t i = 0; i < blocks_.size(); ++i) {
     Block& b = blocks_[i];
     const std::string name = "blocks." + std::to_string(i) + ".";
@@ -90,6 +100,11 @@ void WanDiT::parameters(F&& f) {
       if (cfg_.qk_norm) {
         f(a + "norm_q.weight", attn->norm_q, {d}, true);
         f(a + "norm_k.weight", attn->norm_k, {d}, true);
+      }
+      if (cfg_.image_dim && attn == &b.cross_attn) {
+        linear(attn->k_img, a + "k_img", d, d, false);
+        linear(attn->v_img, a + "v_img", d, d, false);
+        if (cfg_.qk_norm) f(a + "norm_k_img.weight", attn->norm_k_img, {d}, true);
       }
     }
     if (cfg_.cross_attn_norm) {
@@ -214,6 +229,24 @@ at::Tensor WanDiT::embed_text(const std::vector<at::Tensor>& context) const {
   return text2_(nn::gelu_tanh(text0_(at::stack(ctx)))).to(at::kFloat);
 }
 
+// img_emb (model.py MLPProj) of each sample's CLIP features; FLF2V adds
+// the positions of its two images' tokens first.
+at::Tensor WanDiT::embed_image(const std::vector<at::Tensor>& image) const {
+  std::vector<at::Tensor> rows;
+  for (const auto& f : image) {
+    const int64_t n = cfg_.image_pos_tokens;
+    if (f.dim() != 2 || f.size(1) != cfg_.image_dim || (n && f.size(0) != n))
+      throw Error(concat("WanDiT: image features ", f.sizes(), " must be [", n ? concat(n) : std::string("tokens"), ", ",
+                         cfg_.image_dim, "]"));
+    rows.push_back(f.to(patch_w_.device(), at::kFloat));
+  }
+  at::Tensor x = at::stack(rows);
+  if (img_pos_.defined()) x = x + img_pos_.to(at::kFloat);
+  x = nn::layer_norm(x, img_norm0_w_, img_norm0_b_, 1e-5);
+  x = img3_(at::gelu(img1_(x)));  // exact (erf) GELU
+  return nn::layer_norm(x, img_norm4_w_, img_norm4_b_, 1e-5).to(at::kFloat);
+}
+
 // Keys past a sample's token count are masked out of self-attention
 // (undefined when every sample fills seq_len).
 at::Tensor WanDiT::self_attention_bias(const std::vector<Grid>& grids, int64_t seq_len) const {
@@ -248,6 +281,25 @@ at::Tensor WanDiT::attend(const Attention& a, const at::Tensor& q_in, const at::
     (*step.trace)[p + (self ? "k_roped" : "k")] = k;
     (*step.trace)[p + "v"] = v;
     (*step.trace)[p + "attn_core"] = core;
+  }
+  if (!self && step.image.defined()) {
+    // WanI2VCrossAttention: the same queries attend to the image tokens
+    // with their own keys and values; the two results are added before o.
+    const int64_t Li = step.image.size(1);
+    const at::Tensor ki = fused::qk_norm_rope(a.k_img(step.image), cfg_.qk_norm ? a.norm_k_img : at::Tensor(), at::Tensor(), H,
+                                              cfg_.eps, run);
+    const at::Tensor vi = a.v_img(step.image).view({B, Li, H, hd});
+    const at::Tensor image_core =
+        nn::attention(q.transpose(1, 2), ki.transpose(1, 2), vi.transpose(1, 2), at::Tensor(), scale).transpose(1, 2);
+    if (traced) {
+      (*step.trace)["block0_cross_k_text"] = k;
+      (*step.trace)["block0_cross_v_text"] = v;
+      (*step.trace)["block0_cross_text_core"] = core;
+      (*step.trace)["block0_cross_k_img"] = ki;
+      (*step.trace)["block0_cross_v_img"] = vi;
+      (*step.trace)["block0_cross_img_core"] = image_core;
+    }
+    core = core + image_core;
   }
   return a.o(core.reshape({B, Lq, d}));
 }
@@ -305,11 +357,14 @@ std::vector<at::Tensor> WanDiT::unpatchify(const at::Tensor& out, const std::vec
 
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
-                                        const std::vector<int64_t>& first_frame_t) const {
+                                        const std::vector<int64_t>& first_frame_t, const std::vector<at::Tensor>& image) const {
   const int64_t B = static_cast<int64_t>(x.size());
   if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
       (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))
     throw Error("WanDiT: x, t, first_frame_t and context need one entry per sample");
+  if ((cfg_.image_dim > 0) != !image.empty() || (!image.empty() && static_cast<int64_t>(image.size()) != B))
+    throw Error(cfg_.image_dim ? "WanDiT: this image-to-video transformer needs image features for every sample"
+                               : "WanDiT: this transformer takes no image features");
   const int64_t d = cfg_.dim;
 
   std::vector<Grid> grids;
@@ -323,8 +378,15 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     (*trace)["e"] = te.first.defined() ? at::where(te.first, te.e_first.unsqueeze(1), te.e.unsqueeze(1)) : te.e;
     (*trace)["e0"] = te.first.defined() ? at::where(te.first.unsqueeze(-1), te.e0_first.unsqueeze(1), te.e0.unsqueeze(1)) : te.e0;
   }
-  const Step step{B, embed_text(context), rope_table(grids, seq_len), self_attention_bias(grids, seq_len), trace};
-  if (trace) (*trace)["context_embedded"] = step.context;
+  const Step step{B, embed_text(context), image.empty() ? at::Tensor() : embed_image(image), rope_table(grids, seq_len),
+                  self_attention_bias(grids, seq_len), trace};
+  if (trace) {
+    (*trace)["context_embedded"] = (*trace)["text_embedded"] = step.context;
+    if (step.image.defined()) {
+      (*trace)["img_emb_out"] = step.image;
+      (*trace)["context_all"] = at::cat({step.image, step.context}, 1);
+    }
+  }
 
   // Residuals and modulation in float32 (model.py); the head is modulated by
   // the time embedding e (not e0).

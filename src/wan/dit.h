@@ -24,10 +24,14 @@ class WanDiT {
   // first_frame_t (Wan2.2 image-to-video; empty: t): per sample, the
   // timestep of the tokens of latent frame 0, which Wan2.2's per-token time
   // embedding and modulation then apply to those tokens alone.
+  // image (Wan2.1 I2V/FLF2V, config image_dim > 0): per sample, the CLIP
+  // features [tokens, image_dim] the cross-attention also attends to
+  // (FLF2V: the first frame's tokens, then the last frame's).
   // Returns per-sample velocities shaped like x.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
-                                  const std::vector<int64_t>& first_frame_t = {}) const;
+                                  const std::vector<int64_t>& first_frame_t = {},
+                                  const std::vector<at::Tensor>& image = {}) const;
 
   const WanDiTConfig& config() const { return cfg_; }
   // Moves the weights; `dtype` applies to the matrices, while modulation,
@@ -42,6 +46,8 @@ class WanDiT {
   struct Attention {
     nn::Linear q, k, v, o;
     at::Tensor norm_q, norm_k;
+    nn::Linear k_img, v_img;  // I2V cross-attention: keys and values of the image tokens
+    at::Tensor norm_k_img;
   };
   struct Block {
     at::Tensor modulation;  // [1, 6, dim]
@@ -66,6 +72,7 @@ class WanDiT {
   TimeEmbedding embed_time(const std::vector<int64_t>& t, const std::vector<int64_t>& first_frame_t,
                            const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor embed_text(const std::vector<at::Tensor>& context) const;
+  at::Tensor embed_image(const std::vector<at::Tensor>& image) const;
   at::Tensor self_attention_bias(const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor rope_table(const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor attend(const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, const Step& step,
@@ -77,6 +84,9 @@ class WanDiT {
   WanDiTConfig cfg_;
   at::Tensor patch_w_, patch_b_;
   nn::Linear text0_, text2_, time0_, time2_, time_proj_;
+  // img_emb (MLPProj): LayerNorm, Linear, GELU, Linear, LayerNorm; FLF2V's emb_pos.
+  at::Tensor img_norm0_w_, img_norm0_b_, img_norm4_w_, img_norm4_b_, img_pos_;
+  nn::Linear img1_, img3_;
   std::vector<Block> blocks_;
   at::Tensor head_modulation_;
   nn::Linear head_;

@@ -8,6 +8,7 @@
 
 #include "kino/error.h"
 #include "loading/layouts.h"
+#include "wan/i2v_inputs.h"
 #include "wan/ti2v_image.h"
 
 namespace kino {
@@ -63,12 +64,24 @@ WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::Sc
     dit_low_->to(expert_home_, dtype);
     if (expert_home_ != device_) dit_low_->pin_memory();
   }
+  if (!model.image_encoder.empty()) {
+    clip_.emplace(load_module<ClipVision>(model, "image_encoder", clip_config(model), random));
+    if (clip_->config().dim != dit_.config().image_dim)
+      throw Error(concat(model.path, ": image encoder dim ", clip_->config().dim, " != transformer image_dim ", dit_.config().image_dim));
+    clip_->to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
+  } else if (dit_.config().image_dim) {
+    throw Error(concat(model.path, ": the transformer reads CLIP image features: give an image_encoder"));
+  }
+  // I2V's input: the latent, the 4 mask channels and the condition's latent.
+  if (takes_image_condition() && dit_.config().in_dim != 2 * vae_.config().z_dim + 4)
+    throw Error(concat(model.path, ": an image-to-video transformer takes 2 z_dim + 4 = ", 2 * vae_.config().z_dim + 4,
+                       " input channels, this one ", dit_.config().in_dim));
   if (tokenizer_.vocab_size() > t5_.config().vocab)
     throw Error(concat(model.tokenizer, ": ", tokenizer_.vocab_size(), " pieces exceed the text encoder's vocab of ",
                     t5_.config().vocab));
   if (t5_.config().dim != dit_.config().text_dim)
     throw Error(concat(model.path, ": text encoder dim ", t5_.config().dim, " != transformer text_dim ", dit_.config().text_dim));
-  if (vae_.config().z_dim != dit_.config().in_dim)
+  if (!takes_image_condition() && vae_.config().z_dim != dit_.config().in_dim)
     throw Error(concat(model.path, ": VAE z_dim ", vae_.config().z_dim, " != transformer in_dim ", dit_.config().in_dim));
   // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
   t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
@@ -116,7 +129,8 @@ std::vector<int64_t> WanGenerator::latent_shape(int64_t frames, int64_t height, 
 
 at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
                           int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
-                          const at::Tensor& first_frame) const {
+                          const at::Tensor& first_frame, const at::Tensor& condition,
+                          const at::Tensor& image_features) const {
   c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
@@ -132,6 +146,23 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
   }
   // Frame 0's tokens run at timestep 0 when it is an image.
   auto first_t = [&](size_t n) { return image ? std::vector<int64_t>(n, 0) : std::vector<int64_t>{}; };
+  // I2V: the condition rides along every input (model.py: cat([x, y])), the
+  // CLIP tokens (FLF2V: both images') along every context.
+  if (takes_image_condition() != condition.defined())
+    throw Error(takes_image_condition() ? "this image-to-video model needs an image condition" : "this model takes no image condition");
+  if (condition.defined() && (condition.dim() != 4 || condition.size(1) != latent.size(1) || condition.size(2) != latent.size(2) ||
+                              condition.size(3) != latent.size(3) || condition.size(0) + latent.size(0) != dit_.config().in_dim))
+    throw Error(concat("image condition ", condition.sizes(), " does not fit the latent ", latent.sizes()));
+  const at::Tensor y = condition.defined() ? condition.to(device_) : at::Tensor();
+  auto input = [&] { return y.defined() ? at::cat({latent, y}) : latent; };
+  const std::vector<at::Tensor> features =
+      image_features.defined() ? std::vector<at::Tensor>{image_features.reshape({-1, image_features.size(-1)})}
+                               : std::vector<at::Tensor>{};
+  auto images = [&](size_t n) {
+    std::vector<at::Tensor> out;
+    for (size_t k = 0; k < n && !features.empty(); ++k) out.push_back(features[0]);
+    return out;
+  };
   // Experts kept in host memory visit the device for their run of steps: a
   // copy of the weights, dropped (its memory reused by the next) at the switch.
   std::optional<WanDiT> visiting;
@@ -155,12 +186,13 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     const WanDiT& dit = expert(s.low_noise_expert);
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     if (s.guidance != 1.0) {
-      std::vector<at::Tensor> v = dit.forward({latent, latent}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2));
+      const at::Tensor x = input();
+      std::vector<at::Tensor> v = dit.forward({x, x}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2), images(2));
       s.cond = v[0];
       s.uncond = v[1];
       s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
     } else {
-      s.cond = s.guided = dit.forward({latent}, {t}, {cond}, seq_len, nullptr, first_t(1))[0];
+      s.cond = s.guided = dit.forward({input()}, {t}, {cond}, seq_len, nullptr, first_t(1), images(1))[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
     if (image) latent.slice(1, 0, 1).copy_(first_frame);
@@ -181,6 +213,22 @@ at::Tensor WanGenerator::decode(const at::Tensor& latent, int64_t tile) const {
 }
 
 
+at::Tensor WanGenerator::image_condition(const at::Tensor& first, const at::Tensor& last, int64_t frames, int64_t h,
+                                         int64_t w) const {
+  c10::InferenceMode inference;
+  const int64_t s = vae_.config().spatial_stride();
+  if (last.defined() && frames < 5) throw Error(concat("a first and a last frame need 5 or more frames, got ", frames));
+  const at::Tensor video = i2v_vae_input(first, last, frames, h, w).to(device_);
+  const at::Tensor latent = vae_.encode(video).to(at::kFloat);
+  return at::cat({i2v_mask(frames, h / s, w / s, last.defined()).to(latent.device()), latent});
+}
+
+at::Tensor WanGenerator::encode_clip(const std::vector<at::Tensor>& images, Trace* trace) const {
+  c10::InferenceMode inference;
+  if (!clip_) throw Error("this model has no image encoder");
+  return clip_->forward(images, trace).to(at::kFloat);
+}
+
 Conditioning WanGenerator::encode(const GenerationSettings& s) const {
   // Guidance 1 never uses the negative prompt (see sample).
   const bool guided = s.cfg != 1.0 || s.cfg_low_noise != 1.0;
@@ -189,11 +237,20 @@ Conditioning WanGenerator::encode(const GenerationSettings& s) const {
   Conditioning c;
   c.tensors["cond"] = contexts[0];
   c.tensors["uncond"] = contexts.back();
-  if (!s.image.empty()) {
+  if (takes_first_frame() && !s.image.empty()) {
     const Image img = prepare_first_frame(read_image(s.image), size_multiple(), image_area_);
     if (img.width != s.width || img.height != s.height)
       throw Error(concat(s.image, ": prepared as ", img.width, "x", img.height, ", the settings say ", s.width, "x", s.height));
     c.tensors["first_frame"] = encode_image(image_to_tensor(img));
+  }
+  if (takes_image_condition()) {
+    // The image as TF.to_tensor(pil).sub_(0.5).div_(0.5), [3, H, W]; the
+    // video's size (resolve: i2v_output_size) follows it, not cropped.
+    const at::Tensor first = image_to_tensor(read_image(s.image)).squeeze(1);
+    at::Tensor last;
+    if (task_ == "flf2v") last = flf2v_fit_last(image_to_tensor(read_image(s.last_image)).squeeze(1), first.size(2), first.size(1));
+    c.tensors["condition"] = image_condition(first, last, s.frames, s.height, s.width);
+    if (clip_) c.tensors["image_features"] = encode_clip(last.defined() ? std::vector<at::Tensor>{first, last} : std::vector<at::Tensor>{first});
   }
   return c;
 }
@@ -202,7 +259,8 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, 
                                 const std::function<void(int64_t)>& after_step) const {
   return sample(noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift,
                 Guidance(s.cfg, s.cfg_low_noise), [&](const Step& st) { after_step(st.index + 1); },
-                c.has("first_frame") ? c.at("first_frame") : at::Tensor());
+                c.has("first_frame") ? c.at("first_frame") : at::Tensor(), c.has("condition") ? c.at("condition") : at::Tensor(),
+                c.has("image_features") ? c.at("image_features") : at::Tensor());
 }
 
 }  // namespace kino

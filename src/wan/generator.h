@@ -18,6 +18,7 @@
 #include "sampling/sampler.h"
 #include "text/tokenizer.h"
 #include "text/umt5.h"
+#include "wan/clip.h"
 #include "wan/configs.h"
 #include "wan/dit.h"
 #include "wan/vae.h"
@@ -68,14 +69,27 @@ class WanGenerator final : public VideoModel {
   // latent [z, 1, h, w] of an image, which is latent frame 0 throughout:
   // written over the noise, given timestep 0 in the DiT, and written back
   // after every step.
+  // `condition` (I2V/FLF2V, image_condition): concatenated to the latent as
+  // the DiT's input, [20, F', h, w]; `image_features` (Wan2.1 I2V/FLF2V,
+  // encode_clip): the CLIP tokens of the image(s), [N, n, C]. The
+  // unconditional pass gets both as well: only the text differs.
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
                     int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {},
-                    const at::Tensor& first_frame = {}) const;
+                    const at::Tensor& first_frame = {}, const at::Tensor& condition = {},
+                    const at::Tensor& image_features = {}) const;
   // Whether the model animates a first frame (sample's first_frame): its
   // task is ti2v.
   bool takes_first_frame() const { return task_ == "ti2v"; }
   // image [3, 1, H, W] in [-1, 1] -> normalised latent [z, 1, H/s, W/s].
   at::Tensor encode_image(const at::Tensor& image) const;
+  // Whether the model continues an image through a condition (i2v, flf2v).
+  bool takes_image_condition() const { return task_ == "i2v" || task_ == "flf2v"; }
+  // I2V/FLF2V: cat(mask, VAE latent of the known frames) [20, F', h/8, w/8]
+  // for a video of `frames` x h x w from `first` (and `last`, FLF2V),
+  // [3, H, W] in [-1, 1] each (i2v_inputs.h).
+  at::Tensor image_condition(const at::Tensor& first, const at::Tensor& last, int64_t frames, int64_t h, int64_t w) const;
+  // Wan2.1 I2V/FLF2V: CLIP features of the original images, [N, n, C].
+  at::Tensor encode_clip(const std::vector<at::Tensor>& images, Trace* trace = nullptr) const;
   // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
   at::Tensor decode(const at::Tensor& latent, int64_t tile = 0) const override;
 
@@ -109,6 +123,7 @@ class WanGenerator final : public VideoModel {
   UMT5Encoder t5_;
   WanDiT dit_;
   std::optional<WanDiT> dit_low_;  // Wan2.2 A14B's low-noise expert
+  std::optional<ClipVision> clip_;  // Wan2.1 I2V/FLF2V's image encoder
   double boundary_ = 0;            // its boundary timestep
   WanVAE vae_;
   at::Device expert_home_;  // where the transformers' weights live between their steps (IdleExpert)

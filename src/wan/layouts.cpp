@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
 #include "kino/error.h"
 
@@ -190,6 +191,9 @@ ComponentLayouts transformer(const std::string& family) {
   j["out_dim"] = per_token / cells;
   j["qk_norm"] = names.count("blocks.0.self_attn.norm_q.weight") > 0;
   j["cross_attn_norm"] = names.count("blocks.0.norm3.weight") > 0;
+  // I2V/FLF2V: the CLIP width img_emb projects from, FLF2V's image positions.
+  if (names.count("img_emb.proj.1.weight")) j["image_dim"] = need(set, names, "img_emb.proj.1.weight", 2).shape[1];
+  if (names.count("img_emb.emb_pos")) j["image_pos_tokens"] = need(set, names, "img_emb.emb_pos", 3).shape[1];
     return j;
   };
   // Every released Wan DiT has heads of 128 channels.
@@ -262,12 +266,63 @@ ComponentLayouts vae(const std::string& family) {
   return c;
 }
 
+// The CLIP checkpoint (models_clip_open-clip-xlm-roberta-large-vit-huge-14
+// .pth) holds both towers: the vision tower's names without "visual.", and
+// left out what the encoder never runs: the text tower, log_scale, the last
+// block (the features are the penultimate block's), post_norm and head.
+ComponentLayouts image_encoder(const std::string& family) {
+  ComponentLayouts c;
+  c.family = family;
+  c.component = "image_encoder";
+  auto last_block = [](const Names& stored) {
+    int64_t n = 0;
+    for (const auto& name : stored) {
+      std::string i, rest;
+      if (split_block(name, "visual.transformer.", i, rest)) n = std::max<int64_t>(n, std::stoll(i) + 1);
+    }
+    return concat("visual.transformer.", n - 1, ".");
+  };
+  c.layouts.push_back({"official",
+                       [](const Names& s) { return any_of(s, [](const std::string& n) { return starts_with(n, "visual."); }); },
+                       [last_block](const Names& stored, const std::string& where) {
+                         const std::string last = last_block(stored);
+                         return map_names(
+                             stored, where, [](const std::string& n) { return n.substr(7); },
+                             [&](const std::string& n) {
+                               return !starts_with(n, "visual.") || starts_with(n, last) || starts_with(n, "visual.post_norm.") ||
+                                      starts_with(n, "visual.head");
+                             });
+                       }});
+  c.infer_config = [](const TensorSet& set, const NameMap& names) {
+    nlohmann::json j;
+    const auto& patch = need(set, names, "patch_embedding.weight", 4).shape;
+    j["dim"] = patch[0];
+    j["patch_size"] = patch[2];
+    j["num_layers"] = count_blocks(names, "transformer.", "norm1.weight") + 1;  // the last block is left out above
+    const int64_t positions = need(set, names, "pos_embedding", 3).shape[1] - 1;
+    const auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(positions))));
+    if (grid * grid != positions) throw Error(concat(set.path(), ": pos_embedding has ", positions + 1, " rows, not 1 + a square"));
+    j["image_size"] = grid * patch[2];
+    j["mlp_ratio"] = need(set, names, "transformer.0.mlp.0.weight", 2).shape[0] / patch[0];
+    return j;
+  };
+  // ViT-H/14 has heads of 80 channels.
+  c.complete = [](nlohmann::json& config, const std::string& where) {
+    if (config.contains("num_heads")) return;
+    const int64_t dim = config.at("dim").get<int64_t>();
+    if (dim % 80) throw Error(concat(where, ": CLIP dim ", dim, " is not a multiple of 80: give image_encoder.config.num_heads in a kino.json"));
+    config["num_heads"] = dim / 80;
+  };
+  return c;
+}
+
 }  // namespace
 
 std::deque<ComponentLayouts> layouts() {
   std::deque<ComponentLayouts> out;
   for (const char* family : {"wan2.1", "wan2.2"})
     for (auto make : {transformer, text_encoder, vae}) out.push_back(make(family));
+  out.push_back(image_encoder("wan2.1"));
   return out;
 }
 

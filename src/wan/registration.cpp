@@ -3,6 +3,7 @@
 #include "kino/error.h"
 #include "wan/configs.h"
 #include "wan/generator.h"
+#include "wan/i2v_inputs.h"
 #include "wan/ti2v_image.h"
 
 namespace kino::wan {
@@ -27,7 +28,13 @@ ModelDescription describe(const ModelManifest& m) {
     // textimage2video.py: the output size follows the image's aspect ratio
     // within the default size's pixel count, whatever the size asked.
     const int64_t multiple = d.size_multiple, area = m.defaults.width * m.defaults.height;
-    d.size_for_image = [multiple, area](int64_t w, int64_t h) { return best_output_size(w, h, multiple, multiple, area); };
+    d.size_for_image = [multiple, area](int64_t w, int64_t h, int64_t) { return best_output_size(w, h, multiple, multiple, area); };
+  } else if (m.task == "i2v" || m.task == "flf2v") {
+    // image2video.py: the image's aspect ratio within the pixels asked
+    // for (--size W x H is the area), the image resized, not cropped.
+    d.inputs = d.needs = m.task == "flf2v" ? std::vector<std::string>{"image", "last_image"} : std::vector<std::string>{"image"};
+    const int64_t stride = vae.spatial_stride(), patch = dit.patch_size[1];
+    d.size_for_image = [stride, patch](int64_t w, int64_t h, int64_t area) { return i2v_output_size(w, h, area, stride, patch); };
   }
   MemoryModel& mem = d.memory;
   mem.dit_dim = dit.dim;
@@ -53,7 +60,8 @@ std::unique_ptr<VideoModel> create(const ModelManifest& m, const LoadOptions& o)
 }  // namespace
 
 std::vector<ModelEntry> models() {
-  return {{"wan2.1", "t2v", describe, create}, {"wan2.2", "t2v", describe, create}, {"wan2.2", "ti2v", describe, create}};
+  return {{"wan2.1", "t2v", describe, create},  {"wan2.1", "i2v", describe, create}, {"wan2.1", "flf2v", describe, create},
+          {"wan2.2", "t2v", describe, create},  {"wan2.2", "ti2v", describe, create}, {"wan2.2", "i2v", describe, create}};
 }
 
 }  // namespace kino::wan

@@ -1,0 +1,262 @@
+// Image-to-video against the official code (../shared/fixtures/wan-i2v-tiny):
+// the CLIP image encoder, the Wan2.1 I2V and FLF2V DiTs, WanI2V.generate()
+// and WanFLF2V.generate() step by step with both samplers, Wan2.2's
+// I2V-A14B with its two experts, and the CLI from the fixture's PNG.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "kino/manifest.h"
+#include "loading/layouts.h"
+#include "media/image.h"
+#include "wan/clip.h"
+#include "wan/generator.h"
+#include "wan/i2v_inputs.h"
+#include "support.h"
+
+using namespace kino;
+
+namespace {
+
+const std::string kSet = "wan-i2v-tiny";
+
+std::string manifest(const std::string& name) { return std::string(KINO_TEST_DATA_DIR) + "/" + name + ".kino.json"; }
+
+Image image_of(const at::Tensor& u8) {
+  const at::Tensor c = u8.contiguous();
+  Image img;
+  img.height = c.size(0);
+  img.width = c.size(1);
+  img.rgb.assign(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+  return img;
+}
+
+// [3, H, W] in [-1, 1], as TF.to_tensor(pil).sub_(0.5).div_(0.5).
+at::Tensor tensor_of(const at::Tensor& u8) { return image_to_tensor(image_of(u8)).squeeze(1); }
+
+#define EXPECT_PARITY_I2V(out, ref, file, name)                                                    \
+  do {                                                                                             \
+    const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
+    EXPECT_LE(err_, tol_) << name;                                                                 \
+    std::printf("[ parity ] i2v %-36s rel %.3e (tol %.0e)\n", std::string(name).c_str(), err_, tol_); \
+  } while (0)
+
+struct Io {
+  std::map<std::string, at::Tensor> t;
+  std::map<std::string, std::string> meta;
+  explicit Io(const std::string& file)
+      : t(test::load_tensors(test::fixture(file, kSet))), meta(TensorFile::open(test::fixture(file, kSet)).metadata()) {}
+  const at::Tensor& operator[](const std::string& k) const { return t.at(k); }
+};
+
+}  // namespace
+
+// CLIPModel.visual() on two images of other sizes than its input: the
+// bicubic resize, CLIP's normalisation, every stage of the ViT, the
+// penultimate block's output; the checkpoint's text tower and unused parts
+// are left out by the key map.
+TEST(Clip, VisualTowerMatchesTheOfficialEncoder) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string file = "clip_io.safetensors";
+  nlohmann::json config = {{"num_heads", 4}};
+  const WeightIndex index = index_weights("wan2.1", "image_encoder", test::fixture("clip_weights.safetensors", kSet), config);
+  EXPECT_EQ(config["dim"], 32);
+  EXPECT_EQ(config["num_layers"], 3);
+  EXPECT_EQ(config["image_size"], 56);
+  EXPECT_EQ(config["patch_size"], 14);
+  EXPECT_EQ(index.names.count("transformer.2.norm1.weight"), 0u) << "the last block never runs";
+  Weights w(index);
+  const ClipVision clip(ClipVisionConfig::from_json(config, "clip"), w);
+  w.finish();  // every mapped tensor taken: nothing of the text tower was asked for
+  const Io io(file);
+  EXPECT_TRUE(at::equal(tensor_of(io["image_a"]), io["image_a_tensor"]));
+  Trace trace;
+  const at::Tensor out = clip.forward({io["image_a_tensor"], io["image_b_tensor"]}, &trace);
+  for (const char* name : {"resized_01", "normalized", "patch_embedding_out", "embeddings", "pre_norm_out", "block0_norm1_out",
+                           "block0_qkv", "block0_attn_core", "block0_attn_out", "block0_norm2_out", "block0_mlp_out", "block0_out",
+                           "block1_out"})
+    EXPECT_PARITY_I2V(trace.at(name), io[name], file, name);
+  EXPECT_PARITY_I2V(out, io["visual_out"], file, "visual_out");
+  // One image at a time gives the same rows.
+  EXPECT_PARITY_I2V(clip.forward({io["image_b_tensor"]})[0], io["visual_out"][1], file, "visual_out");
+}
+
+// One forward of the I2V and the FLF2V DiT: the 36 input channels, img_emb
+// (FLF2V: with emb_pos), the image keys and values of the cross-attention,
+// every intermediate.
+TEST(I2vDit, OneForwardMatchesTheOfficialModelWithEveryIntermediate) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string file = "dit_i2v_io.safetensors";
+  const Io io(file);
+  for (const std::string kind : {"i2v", "flf2v"}) {
+    nlohmann::json config = {{"num_heads", 4}, {"text_len", 32}};
+    Weights w(index_weights("wan2.1", "transformer", test::fixture("dit_" + kind + "_weights.safetensors", kSet), config));
+    EXPECT_EQ(config["in_dim"], 36);
+    EXPECT_EQ(config["image_dim"], 32);
+    EXPECT_EQ(config.value("image_pos_tokens", 0), kind == "flf2v" ? 34 : 0);
+    const WanDiT dit(WanDiTConfig::from_json(config, kind), w);
+    w.finish();
+    const std::string p = kind + ".";
+    const at::Tensor x = at::cat({io[p + "x"], io[p + "y"]});
+    EXPECT_TRUE(at::equal(x.unsqueeze(0), io[p + "x_in"]));
+    Trace trace;
+    const at::Tensor clip = io[p + "clip_fea"];
+    const at::Tensor out = dit.forward({x}, {io[p + "t"].item<int64_t>()}, {io[p + "context"]}, io[p + "seq_len"].item<int64_t>(),
+                                       &trace, {}, {clip.reshape({-1, clip.size(-1)})})[0];
+    for (const char* name : {"patch_embedding_out", "e", "e0", "text_embedded", "img_emb_out", "context_all", "block0_self_attn_out",
+                             "block0_cross_q", "block0_cross_k_text", "block0_cross_v_text", "block0_cross_text_core",
+                             "block0_cross_k_img", "block0_cross_v_img", "block0_cross_img_core", "block0_cross_attn_out",
+                             "block0_ffn_out", "block0_out", "block1_out", "head_out"})
+      EXPECT_PARITY_I2V(trace.at(name), io[p + name], file, p + name);
+    EXPECT_PARITY_I2V(out, io[p + "out"], file, p + "out");
+    // Without the image features the model refuses to run.
+    EXPECT_THROW(dit.forward({x}, {1}, {io[p + "context"]}, io[p + "seq_len"].item<int64_t>()), Error);
+  }
+}
+
+namespace {
+
+// A pipeline's run with one sampler against its io file: every step's
+// velocities and latent, the video.
+void expect_run(const WanGenerator& g, const Io& io, const std::string& file, const std::string& sampler,
+                const at::Tensor& condition, const at::Tensor& clip, Guidance cfg, double shift) {
+  const std::string r = sampler + ".";
+  const SamplerKind kind = sampler == "unipc" ? SamplerKind::UniPC : SamplerKind::DPMpp;
+  const int64_t steps = io[r + "timesteps"].size(0);
+  EXPECT_TRUE(at::equal(at::tensor(make_schedule(kind, steps, shift).timesteps, at::kLong), io[r + "timesteps"]));
+  const at::Tensor latent = g.sample(
+      io["noise"], io["context_cond"], io["context_uncond"], kind, steps, shift, cfg,
+      [&](const WanGenerator::Step& s) {
+        EXPECT_PARITY_I2V(s.cond, io[r + "noise_pred_cond"][s.index], file, r + "noise_pred_cond");
+        EXPECT_PARITY_I2V(s.uncond, io[r + "noise_pred_uncond"][s.index], file, r + "noise_pred_uncond");
+        EXPECT_PARITY_I2V(s.guided, io[r + "noise_pred"][s.index], file, r + "noise_pred");
+        EXPECT_PARITY_I2V(s.latent, io[r + "latents"][s.index], file, r + "latents");
+        if (io.t.count(r + "expert_is_high_noise")) {
+          EXPECT_EQ(!s.low_noise_expert, io[r + "expert_is_high_noise"][s.index].item<int64_t>() != 0) << "step " << s.index;
+          EXPECT_EQ(s.guidance, io[r + "guide_scale_per_step"][s.index].item<double>()) << "step " << s.index;
+        }
+      },
+      {}, condition, clip);
+  EXPECT_PARITY_I2V(g.decode(latent), io[r + "video"], file, r + "video");
+}
+
+}  // namespace
+
+// WanI2V.generate() (Wan2.1): texts, the size from the image and the area,
+// the mask, the VAE's condition, the CLIP features, both samplers.
+TEST(I2vPipeline, Wan21ImageToVideoMatchesEveryStep) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string file = "i2v_e2e_io.safetensors";
+  const ModelManifest m = load_manifest(manifest("wan21-i2v-tiny"));
+  EXPECT_EQ(m.family + " " + m.task, "wan2.1 i2v");
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  ASSERT_TRUE(g.takes_image_condition());
+  const Io io(file);
+  EXPECT_PARITY_I2V(g.encode_text(io.meta.at("prompt")), io["context_cond"], file, "context_cond");
+  EXPECT_PARITY_I2V(g.encode_text(m.defaults.negative_prompt), io["context_uncond"], file, "context_uncond");
+  const at::Tensor img = tensor_of(io["image"]);
+  EXPECT_TRUE(at::equal(img, io["image_tensor"]));
+  const at::Tensor geo = io["geometry"];  // image_h, image_w, lat_h, lat_w, h, w
+  const auto [w, h] = i2v_output_size(img.size(2), img.size(1), io["max_area"].item<int64_t>(), 8, 2);
+  EXPECT_EQ(h, geo[4].item<int64_t>());
+  EXPECT_EQ(w, geo[5].item<int64_t>());
+  const int64_t frames = io["unipc.video"].size(1);
+  EXPECT_TRUE(at::equal(i2v_mask(frames, h / 8, w / 8, false), io["mask"]));
+  EXPECT_PARITY_I2V(i2v_vae_input(img, {}, frames, h, w).select(1, 0), io["vae_input_frame0"], file, "vae_input_frame0");
+  const at::Tensor y = g.image_condition(img, {}, frames, h, w);
+  EXPECT_PARITY_I2V(y, io["y"], file, "y");
+  Trace trace;
+  const at::Tensor clip = g.encode_clip({img}, &trace);
+  EXPECT_PARITY_I2V(trace.at("resized_01"), io["clip_resized_01"], file, "clip_resized_01");
+  EXPECT_PARITY_I2V(trace.at("normalized"), io["clip_normalized"], file, "clip_normalized");
+  EXPECT_PARITY_I2V(clip, io["clip_fea"], file, "clip_fea");
+  for (const char* sampler : {"unipc", "dpmpp"})
+    expect_run(g, io, file, sampler, io["y"], io["clip_fea"], io["guide_scale"].item<double>(), 5.0);
+}
+
+// WanFLF2V.generate(): the last frame's fit to the first (zero-padded, as
+// TF.center_crop does), the mask with the last latent frame, CLIP on both.
+TEST(I2vPipeline, Wan21FirstLastFrameMatchesEveryStep) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string file = "flf2v_e2e_io.safetensors";
+  const ModelManifest m = load_manifest(manifest("wan21-flf2v-tiny"));
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  const Io io(file);
+  EXPECT_PARITY_I2V(g.encode_text(io.meta.at("prompt")), io["context_cond"], file, "context_cond");
+  EXPECT_PARITY_I2V(g.encode_text(m.defaults.negative_prompt), io["context_uncond"], file, "context_uncond");
+  const at::Tensor first = tensor_of(io["first"]), last = flf2v_fit_last(tensor_of(io["last"]), first.size(2), first.size(1));
+  EXPECT_TRUE(at::equal(last, io["last_cropped"]));
+  const auto [w, h] = i2v_output_size(first.size(2), first.size(1), io["max_area"].item<int64_t>(), 8, 2);
+  EXPECT_EQ(h, io["geometry"][4].item<int64_t>());
+  EXPECT_EQ(w, io["geometry"][5].item<int64_t>());
+  EXPECT_TRUE(at::equal(i2v_mask(81, h / 8, w / 8, true), io["mask"]));
+  const at::Tensor video_in = i2v_vae_input(first, last, 81, h, w);
+  EXPECT_PARITY_I2V(video_in.select(1, 0), io["vae_input_frame0"], file, "vae_input_frame0");
+  EXPECT_PARITY_I2V(video_in.select(1, 80), io["vae_input_frame_last"], file, "vae_input_frame_last");
+  EXPECT_PARITY_I2V(g.image_condition(first, last, 81, h, w), io["y"], file, "y");
+  EXPECT_PARITY_I2V(g.encode_clip({first, last}), io["clip_fea"], file, "clip_fea");
+  for (const char* sampler : {"unipc", "dpmpp"})
+    expect_run(g, io, file, sampler, io["y"], io["clip_fea"], io["guide_scale"].item<double>(), 16.0);
+}
+
+// Wan2.2 I2V-A14B: no CLIP; the high-noise expert while t >= 900 with the
+// second guide scale, the low-noise one after with the first.
+TEST(I2vPipeline, Wan22ImageToVideoSwitchesExpertsAsTheOfficialCode) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string file = "i2v22_e2e_io.safetensors";
+  const ModelManifest m = load_manifest(manifest("wan22-i2v-tiny"));
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  ASSERT_TRUE(g.has_low_noise_expert());
+  const Io io(file);
+  EXPECT_PARITY_I2V(g.encode_text(io.meta.at("prompt")), io["context_cond"], file, "context_cond");
+  EXPECT_PARITY_I2V(g.encode_text(m.defaults.negative_prompt), io["context_uncond"], file, "context_uncond");
+  const at::Tensor img = tensor_of(io["image"]);
+  const auto [w, h] = i2v_output_size(img.size(2), img.size(1), io["max_area"].item<int64_t>(), 8, 2);
+  const int64_t frames = io["unipc.video"].size(1);
+  EXPECT_PARITY_I2V(g.image_condition(img, {}, frames, h, w), io["y"], file, "y");
+  const at::Tensor pair = io["guide_scales_low_high"];
+  for (const char* sampler : {"unipc", "dpmpp"})
+    expect_run(g, io, file, sampler, io["y"], {}, Guidance(pair[1].item<double>(), pair[0].item<double>()), 5.0);
+  // The real 40-step schedule switches where the official code does.
+  const Schedule real = make_schedule(SamplerKind::UniPC, 40, 5.0);
+  if (at::equal(at::tensor(real.timesteps, at::kLong), io["real_schedule.timesteps"]))
+    for (size_t i = 0; i < real.timesteps.size(); ++i)
+      EXPECT_EQ(real.timesteps[i] >= io["boundary_timestep"].item<double>(),
+                io["real_schedule.expert_is_high_noise"][static_cast<int64_t>(i)].item<int64_t>() != 0);
+  else
+    ADD_FAILURE() << "the real schedule is not UniPC's at shift 5";
+}
+
+// `kino generate --image` with the fixture model from the fixture's PNG:
+// the official frames within 1/255; a model without images refuses it, an
+// I2V model refuses to run without one, FLF2V needs --last-image.
+TEST(I2vPipeline, CliReproducesTheOfficialFramesFromThePng) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  const Io io("i2v_e2e_io.safetensors");
+  auto r = test::kino_cli("generate " + test::shell_quote(io.meta.at("prompt")) + " --model " +
+                          test::shell_quote(manifest("wan21-i2v-tiny")) + " --image " +
+                          test::shell_quote(test::fixture("i2v_image.png", kSet)) + " --seed 42 --size 64x48 --threads 1 -o " +
+                          test::shell_quote(dir / "f_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const at::Tensor ref = video_to_uint8(io["unipc.video"]).to(at::kInt);  // [F, H, W, 3]
+  for (int64_t f = 0; f < ref.size(0); ++f) {
+    char name[32];
+    std::snprintf(name, sizeof name, "f_%04d.png", static_cast<int>(f));
+    const Image got = read_image(dir / name);
+    ASSERT_EQ(got.width, 64);
+    ASSERT_EQ(got.height, 48);
+    const at::Tensor g = at::from_blob(const_cast<uint8_t*>(got.rgb.data()), {48, 64, 3}, at::kByte).to(at::kInt);
+    EXPECT_LE((g - ref[f]).abs().max().item<int>(), 1) << "frame " << f;
+  }
+  auto none = test::kino_cli("generate x --model " + test::shell_quote(manifest("wan21-i2v-tiny")) + " -o " +
+                             test::shell_quote(dir / "n.mp4"));
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("needs --image"), std::string::npos) << none.err;
+  auto flf = test::kino_cli("generate x --model " + test::shell_quote(manifest("wan21-flf2v-tiny")) + " --image " +
+                            test::shell_quote(test::fixture("flf2v_first.png", kSet)) + " -o " + test::shell_quote(dir / "n.mp4"));
+  EXPECT_EQ(flf.exit_code, 1);
+  EXPECT_NE(flf.err.find("needs --last-image"), std::string::npos) << flf.err;
+  EXPECT_EQ(test::count_files(dir.path), static_cast<size_t>(ref.size(0)));
+}
