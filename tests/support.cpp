@@ -18,6 +18,15 @@ namespace fs = std::filesystem;
 
 namespace kino::test {
 
+Image image_of(const at::Tensor& u8) {
+  const at::Tensor c = u8.contiguous();
+  Image img;
+  img.height = c.size(0);
+  img.width = c.size(1);
+  img.rgb.assign(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
+  return img;
+}
+
 std::string fixture_dir(const std::string& name) {
   const char* env = std::getenv("KINO_FIXTURES");
   fs::path root = env ? fs::path(env) : fs::path(KINO_FIXTURES_DIR);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "loading/tensor_file.h"
+#include "media/image.h"
 
 namespace kino::test {
 
@@ -22,6 +23,9 @@ std::map<std::string, at::Tensor> load_tensors(const std::string& path);
 double tolerance(const std::string& file, const std::string& tensor, const std::string& set = "wan21-tiny");
 // ||out - ref|| / ||ref|| in float64.
 double rel_error(const at::Tensor& out, const at::Tensor& ref);
+
+// An RGB24 image from a fixture's uint8 [H, W, 3] tensor.
+Image image_of(const at::Tensor& u8);
 
 // A fresh folder under the system temp dir, removed when the object dies.
 struct TempDir {

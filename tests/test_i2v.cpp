@@ -23,17 +23,8 @@ const std::string kSet = "wan-i2v-tiny";
 
 std::string manifest(const std::string& name) { return std::string(KINO_TEST_DATA_DIR) + "/" + name + ".kino.json"; }
 
-Image image_of(const at::Tensor& u8) {
-  const at::Tensor c = u8.contiguous();
-  Image img;
-  img.height = c.size(0);
-  img.width = c.size(1);
-  img.rgb.assign(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
-  return img;
-}
-
 // [3, H, W] in [-1, 1], as TF.to_tensor(pil).sub_(0.5).div_(0.5).
-at::Tensor tensor_of(const at::Tensor& u8) { return image_to_tensor(image_of(u8)).squeeze(1); }
+at::Tensor tensor_of(const at::Tensor& u8) { return image_to_tensor(test::image_of(u8)).squeeze(1); }
 
 #define EXPECT_PARITY_I2V(out, ref, file, name)                                                    \
   do {                                                                                             \

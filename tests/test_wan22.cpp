@@ -35,16 +35,6 @@ Module load22(const std::string& file, const std::string& component, const Confi
   return m;
 }
 
-// An RGB24 image from a fixture's uint8 [H, W, 3] tensor.
-Image image_of(const at::Tensor& u8) {
-  const at::Tensor c = u8.contiguous();
-  Image img;
-  img.height = c.size(0);
-  img.width = c.size(1);
-  img.rgb.assign(c.data_ptr<uint8_t>(), c.data_ptr<uint8_t>() + c.numel());
-  return img;
-}
-
 #define EXPECT_PARITY22(out, ref, file, name)                                                      \
   do {                                                                                             \
     const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
@@ -353,7 +343,7 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
     at::Tensor first;
     if (run == "i2v") {
       // The image (already at the output size) as the official code feeds it.
-      const at::Tensor img = image_to_tensor(image_of(io.at("i2v.image_u8")));
+      const at::Tensor img = image_to_tensor(test::image_of(io.at("i2v.image_u8")));
       EXPECT_TRUE(at::equal(img, io.at("i2v.image_tensor")));
       first = p.encode_image(img);
       EXPECT_PARITY22(first, io.at("i2v.z"), kTi2v, "i2v.z");
@@ -386,7 +376,7 @@ TEST(Wan22Ti2v, ImagePreprocessingIsTheOfficialOne) {
     EXPECT_EQ(best_output_size(row(0), row(1), 32, 32, row(2)), std::make_pair(row(3), row(4)))
         << row(0) << "x" << row(1) << " in " << row(2);
   }
-  const Image prepared = prepare_first_frame(image_of(io.at("preprocess.image_u8")), 32, io.at("i2v.max_area").item<int64_t>());
+  const Image prepared = prepare_first_frame(test::image_of(io.at("preprocess.image_u8")), 32, io.at("i2v.max_area").item<int64_t>());
   ASSERT_EQ(prepared.width, 96);
   ASSERT_EQ(prepared.height, 64);
   const at::Tensor got = image_to_tensor(prepared);
