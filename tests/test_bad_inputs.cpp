@@ -6,6 +6,7 @@
 // sizes and settings in test_cli.cpp, batch interruption in test_pipelines.)
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,22 +103,50 @@ TEST(BadInput, UnsupportedReleaseFoldersAreNamed) {
   fs::create_directory(dir / "m");
   const std::string run = "generate 'x' --model " + shell_quote(dir / "m") + " -o " + shell_quote(dir / "out/v.mp4");
   expect_refused(kino_cli(run), 1, "model_index.json", dir / "out");  // nothing kino knows in it
-  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": "i2v"})";
-  expect_refused(kino_cli(run), 1, "model_type 'i2v'", dir / "out");
-  std::ofstream(dir / "m/model_index.json") << R"({"_class_name": "WanImageToVideoPipeline"})";
-  expect_refused(kino_cli(run), 1, "WanImageToVideoPipeline", dir / "out");
+  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": "vace"})";
+  expect_refused(kino_cli(run), 1, "model_type 'vace'", dir / "out");
+  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": 7})";
+  expect_refused(kino_cli(run), 1, "field 'model_type' must be a string", dir / "out");
+  std::ofstream(dir / "m/model_index.json") << R"({"_class_name": "WanVACEPipeline"})";
+  expect_refused(kino_cli(run), 1, "WanVACEPipeline", dir / "out");
+  std::ofstream(dir / "m/model_index.json") << R"([1, 2])";
+  expect_refused(kino_cli(run), 1, "model_index.json: not a JSON object", dir / "out");
 }
 
-// An image that is not one, for a model that takes images.
-TEST(BadInput, UnreadableImageIsNamed) {
+// Images that are not ones kino reads, for the models that take images
+// (Wan2.1 I2V and Wan2.2 TI2V): each gets one line naming the file and what
+// is wrong, before any work, and no output. Nothing behind a URL, a
+// playlist or a FIFO is read.
+TEST(BadInput, BadImagesAreNamed) {
   KINO_REQUIRE_FIXTURES();
   kino::test::TempDir dir;
   fs::create_directory(dir / "out");
-  std::ofstream(dir / "photo.png") << "not a picture";
-  const std::string ti2v = std::string(KINO_TEST_DATA_DIR) + "/wan22-ti2v-tiny.kino.json";
-  expect_refused(kino_cli("generate 'x' --model " + shell_quote(ti2v) + " --image " + shell_quote(dir / "photo.png") + " -o " +
-                          shell_quote(dir / "out/v.mp4")),
-                 1, "photo.png", dir / "out");
+  std::ofstream(dir / "text.png") << "not a picture";
+  const std::string png = read_file(kino::test::fixture("i2v_image.png", "wan-i2v-tiny"));
+  std::ofstream(dir / "truncated.png", std::ios::binary) << png.substr(0, png.size() / 2);
+  std::ofstream(dir / "playlist.png") << "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n" << dir / "secret.png" << "\n#EXT-X-ENDLIST\n";
+  fs::create_directory(dir / "folder.png");
+  ASSERT_EQ(::mkfifo((dir / "fifo.png").c_str(), 0600), 0);
+  const std::string images = std::string(KINO_TEST_DATA_DIR) + "/images/";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {dir / "text.png", "text.png: not a PNG, JPEG"},
+      {dir / "truncated.png", "truncated.png: the image could not be decoded"},
+      {dir / "playlist.png", "playlist.png: not a PNG, JPEG"},
+      {dir / "folder.png", "folder.png: not a regular file"},
+      {dir / "fifo.png", "fifo.png: not a regular file"},
+      {dir / "missing.png", "missing.png: no such file"},
+      {"http://127.0.0.1:9/x.png", "local files only"},
+      {images + "one_pixel.png", "image of 1x1 is smaller than 16 pixels"},
+      {images + "bomb_9000x9000.png", "image of 9000x9000 is larger than kino reads"}};
+  for (const char* model : {"wan21-i2v-tiny", "wan22-ti2v-tiny"})
+    for (const auto& [image, what] : cases) {
+      SCOPED_TRACE(model + std::string(" ") + image);
+      const auto start = std::chrono::steady_clock::now();
+      expect_refused(kino_cli("generate 'x' --model " + shell_quote(std::string(KINO_TEST_DATA_DIR) + "/" + model + ".kino.json") +
+                              " --image " + shell_quote(image) + " -o " + shell_quote(dir / "out/v.mp4")),
+                     1, what, dir / "out");
+      EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20)) << "the bomb was decoded";
+    }
 }
 
 TEST(BadInput, ManifestPointingAtAMissingFile) {

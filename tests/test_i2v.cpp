@@ -8,11 +8,14 @@
 #include <fstream>
 
 #include "kino/manifest.h"
+#include "loading/tensor_file.h"
+#include "loading/weights.h"
 #include "loading/layouts.h"
 #include "media/image.h"
 #include "wan/clip.h"
 #include "wan/generator.h"
 #include "wan/i2v_inputs.h"
+#include "wan/release.h"
 #include "support.h"
 
 using namespace kino;
@@ -71,6 +74,146 @@ TEST(Clip, VisualTowerMatchesTheOfficialEncoder) {
   EXPECT_PARITY_I2V(out, io["visual_out"], file, "visual_out");
   // One image at a time gives the same rows.
   EXPECT_PARITY_I2V(clip.forward({io["image_b_tensor"]})[0], io["visual_out"][1], file, "visual_out");
+}
+
+namespace {
+
+// Tensors written to a safetensors file under new names.
+void write_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::vector<at::Tensor> keep;
+  std::vector<TensorToWrite> out;
+  for (const auto& [name, t] : tensors) {
+    keep.push_back(t.contiguous());
+    out.push_back({name, t.scalar_type() == at::kLong ? DType::I64 : DType::F32, t.sizes().vec(), keep.back().data_ptr()});
+  }
+  write_safetensors(path, out);
+}
+
+// The fixture CLIP in Hugging Face's CLIPVisionModel names (Diffusers'
+// image_encoder/, ComfyUI's clip_vision_h.safetensors). No such file is among
+// the fixtures, so the official weights are renamed by the rules of
+// transformers' convert_clip_original_pytorch_to_hf.py, written out
+// literally: to_qkv split in thirds, the class token [D], the position table
+// [1 + positions, D]; the parts the encoder never runs are kept (the last
+// layer, post_layernorm, visual_projection) as the real files have them.
+void write_hf_clip(const std::string& path) {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, t] : test::load_tensors(test::fixture("clip_weights.safetensors", kSet))) {
+    if (name.rfind("visual.", 0) != 0) continue;
+    const std::string n = name.substr(7);
+    std::string i, rest;
+    if (split_block(n, "transformer.", i, rest)) {
+      const std::string layer = "vision_model.encoder.layers." + i + ".";
+      if (rest.rfind("attn.to_qkv.", 0) == 0) {
+        const auto thirds = t.chunk(3);
+        for (int k = 0; k < 3; ++k) out.emplace_back(layer + "self_attn." + "qkv"[k] + "_proj." + rest.substr(12), thirds[k]);
+        continue;
+      }
+      out.emplace_back(layer + replace_prefix(rest, {{"norm1.", "layer_norm1."}, {"norm2.", "layer_norm2."}, {"attn.proj.", "self_attn.out_proj."},
+                                                     {"mlp.0.", "mlp.fc1."}, {"mlp.2.", "mlp.fc2."}}),
+                       t);
+    } else if (n == "cls_embedding") {
+      out.emplace_back("vision_model.embeddings.class_embedding", t.reshape({-1}));
+    } else if (n == "pos_embedding") {
+      out.emplace_back("vision_model.embeddings.position_embedding.weight", t[0]);
+    } else if (n == "head") {
+      out.emplace_back("visual_projection.weight", t.t());
+    } else {
+      out.emplace_back("vision_model." + replace_prefix(n, {{"patch_embedding.", "embeddings.patch_embedding."},
+                                                            {"pre_norm.", "pre_layrnorm."}, {"post_norm.", "post_layernorm."}}),
+                       t);
+    }
+  }
+  out.emplace_back("vision_model.embeddings.position_ids", at::arange(17, at::kLong).unsqueeze(0));
+  write_tensors(path, out);
+}
+
+// A fixture DiT in Diffusers' WanTransformer3DModel names: the
+// TRANSFORMER_KEYS_RENAME_DICT of Diffusers' convert_wan_to_diffusers.py
+// (the image embedder and image keys of I2V/FLF2V included), written out
+// literally and applied as that script does, in order, as substring
+// replacements.
+void write_diffusers_dit(const std::string& official_file, const std::string& path) {
+  static const std::vector<std::pair<std::string, std::string>> kRenames = {
+      {"time_embedding.0", "condition_embedder.time_embedder.linear_1"},
+      {"time_embedding.2", "condition_embedder.time_embedder.linear_2"},
+      {"text_embedding.0", "condition_embedder.text_embedder.linear_1"},
+      {"text_embedding.2", "condition_embedder.text_embedder.linear_2"},
+      {"time_projection.1", "condition_embedder.time_proj"},
+      {"head.modulation", "scale_shift_table"},
+      {"head.head", "proj_out"},
+      {"modulation", "scale_shift_table"},
+      {"ffn.0", "ffn.net.0.proj"},
+      {"ffn.2", "ffn.net.2"},
+      {"norm2", "norm__placeholder"},
+      {"norm3", "norm2"},
+      {"norm__placeholder", "norm3"},
+      {"img_emb.proj.0", "condition_embedder.image_embedder.norm1"},
+      {"img_emb.proj.1", "condition_embedder.image_embedder.ff.net.0.proj"},
+      {"img_emb.proj.3", "condition_embedder.image_embedder.ff.net.2"},
+      {"img_emb.proj.4", "condition_embedder.image_embedder.norm2"},
+      {"img_emb.emb_pos", "condition_embedder.image_embedder.pos_embed"},
+      {"self_attn.q", "attn1.to_q"},
+      {"self_attn.k", "attn1.to_k"},
+      {"self_attn.v", "attn1.to_v"},
+      {"self_attn.o", "attn1.to_out.0"},
+      {"self_attn.norm_q", "attn1.norm_q"},
+      {"self_attn.norm_k", "attn1.norm_k"},
+      {"cross_attn.q", "attn2.to_q"},
+      {"cross_attn.k", "attn2.to_k"},
+      {"cross_attn.v", "attn2.to_v"},
+      {"cross_attn.o", "attn2.to_out.0"},
+      {"cross_attn.norm_q", "attn2.norm_q"},
+      {"cross_attn.norm_k", "attn2.norm_k"},
+      {"attn2.to_k_img", "attn2.add_k_proj"},
+      {"attn2.to_v_img", "attn2.add_v_proj"},
+      {"attn2.norm_k_img", "attn2.norm_added_k"}};
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, t] : test::load_tensors(official_file)) {
+    std::string n = name;
+    for (const auto& [from, to] : kRenames)
+      for (size_t at = n.find(from); at != std::string::npos; at = n.find(from, at + to.size())) n.replace(at, from.size(), to);
+    out.emplace_back(n, t);
+  }
+  write_tensors(path, out);
+}
+
+}  // namespace
+
+// CLIP in Hugging Face's names loads as the official encoder.
+TEST(Clip, HuggingFaceNamesLoadAsTheOfficialEncoder) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  write_hf_clip(dir / "model.safetensors");
+  nlohmann::json hf_config = {{"num_heads", 4}}, official_config = {{"num_heads", 4}};
+  const WeightIndex hf = index_weights("wan2.1", "image_encoder", dir / "model.safetensors", hf_config);
+  const WeightIndex ref = index_weights("wan2.1", "image_encoder", test::fixture("clip_weights.safetensors", kSet), official_config);
+  EXPECT_EQ(hf.layout, "huggingface");
+  EXPECT_EQ(hf_config, official_config);
+  EXPECT_EQ(hf.floating_elements, ref.floating_elements);
+  Weights a(hf), b(ref);
+  const ClipVision from_hf(ClipVisionConfig::from_json(hf_config, "clip"), a);
+  const ClipVision from_official(ClipVisionConfig::from_json(official_config, "clip"), b);
+  EXPECT_NO_THROW(a.finish());
+  const Io io("clip_io.safetensors");
+  EXPECT_TRUE(at::equal(from_hf.forward({io["image_a_tensor"]}), from_official.forward({io["image_a_tensor"]})));
+}
+
+// The I2V and FLF2V DiTs in Diffusers' names read back as the official
+// tensors, every one.
+TEST(I2vDit, DiffusersNamesReadAsTheOfficialWeights) {
+  KINO_REQUIRE_FIXTURES();
+  for (const char* file : {"dit_i2v_weights.safetensors", "dit_flf2v_weights.safetensors"}) {
+    test::TempDir dir;
+    write_diffusers_dit(test::fixture(file, kSet), dir / "d.safetensors");
+    const WeightIndex index = index_weights("wan2.1", "transformer", dir / "d.safetensors");
+    EXPECT_EQ(index.layout, "diffusers");
+    Weights w(index);
+    const auto official = test::load_tensors(test::fixture(file, kSet));
+    for (const auto& [name, t] : official) EXPECT_TRUE(at::equal(w.take(name), t)) << file << ": " << name;
+    EXPECT_NO_THROW(w.finish());
+    EXPECT_EQ(index.names.size(), official.size());
+  }
 }
 
 // One forward of the I2V and the FLF2V DiT: the 36 input channels, img_emb
@@ -250,4 +393,164 @@ TEST(I2vPipeline, CliReproducesTheOfficialFramesFromThePng) {
   EXPECT_EQ(flf.exit_code, 1);
   EXPECT_NE(flf.err.find("needs --last-image"), std::string::npos) << flf.err;
   EXPECT_EQ(test::count_files(dir.path), static_cast<size_t>(ref.size(0)));
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string layouts(const std::string& rel) { return test::fixture_dir("wan21-layouts") + "/" + rel; }
+
+void link(const std::string& target, const fs::path& at) {
+  fs::create_directories(at.parent_path());
+  fs::create_symlink(target, at);
+}
+
+void write_json(const fs::path& at, const nlohmann::json& j) {
+  fs::create_directories(at.parent_path());
+  std::ofstream(at) << j.dump();
+}
+
+// An official Wan2.1 image release folder made of the fixture's files under
+// the release's names: the float32 umT5 and the VAE as .pth (wan21-layouts),
+// and the CLIP weights under the checkpoint's name (no .pth of them is among
+// the fixtures; the file is read by its content, and the .pth reader is
+// tested on the umT5 and VAE files).
+fs::path official_release(const fs::path& dir, const std::string& model_type, const std::string& dit) {
+  write_json(dir / "config.json", {{"_class_name", "WanModel"}, {"model_type", model_type}, {"num_heads", 4}, {"text_len", 32}});
+  link(test::fixture(dit, kSet), dir / "diffusion_pytorch_model.safetensors");
+  link(layouts("official/models_t5_umt5-xxl-enc-f32.pth"), dir / "models_t5_umt5-xxl-enc-bf16.pth");
+  link(layouts("official/Wan2.1_VAE.pth"), dir / "Wan2.1_VAE.pth");
+  link(layouts("official/google"), dir / "google");
+  link(test::fixture("clip_weights.safetensors", kSet), dir / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth");
+  return dir;
+}
+
+// A Diffusers WanImageToVideoPipeline folder: the DiT and CLIP renamed as
+// Diffusers and transformers name them, the wan21-layouts Diffusers umT5,
+// tokenizer and VAE.
+fs::path diffusers_release(const fs::path& dir, const std::string& dit, bool flf2v) {
+  write_json(dir / "model_index.json", {{"_class_name", "WanImageToVideoPipeline"},
+                                        {"image_encoder", {"transformers", "CLIPVisionModel"}},
+                                        {"transformer", {"diffusers", "WanTransformer3DModel"}},
+                                        {"transformer_2", {nullptr, nullptr}}});
+  write_json(dir / "transformer" / "config.json",
+             {{"num_attention_heads", 4}, {"image_dim", 32}, {"pos_embed_seq_len", flf2v ? nlohmann::json(34) : nlohmann::json()}});
+  write_diffusers_dit(test::fixture(dit, kSet), (dir / "transformer" / "diffusion_pytorch_model.safetensors").string());
+  write_json(dir / "image_encoder" / "config.json", {{"hidden_act", "gelu"}, {"num_attention_heads", 4}, {"layer_norm_eps", 1e-5}});
+  write_hf_clip((dir / "image_encoder" / "model.safetensors").string());
+  for (const char* part : {"text_encoder", "tokenizer", "vae"}) link(layouts(std::string("diffusers/") + part), dir / part);
+  write_json(dir / "scheduler" / "scheduler_config.json", {{"flow_shift", 3.0}});
+  return dir;
+}
+
+}  // namespace
+
+// The image releases users download are models: task, family, image encoder
+// and the release's defaults (wan/configs, generate.py). An official folder
+// holds no CLIP config (clip.py builds ViT-H/14 with 16 heads, 1280 / 80,
+// the rule kino completes it by), so the tiny CLIP's 4 heads cannot come
+// from it: its folders are read here without indexing the weights.
+TEST(I2vFolders, OfficialAndDiffusersReleasesAreModelsWithTheirDefaults) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  auto load_official = [](const fs::path& folder) { return load_manifest(folder.string(), false); };
+  const std::string i2v_negative = std::string("镜头晃动，") + wan::kNegativePrompt;
+
+  const ModelManifest p480 = load_official(official_release(fs::path(dir.path) / "Wan2.1-I2V-14B-480P", "i2v", "dit_i2v_weights.safetensors"));
+  EXPECT_EQ(p480.family, "wan2.1");
+  EXPECT_EQ(p480.task, "i2v");
+  EXPECT_NE(p480.image_encoder.find("models_clip_open-clip"), std::string::npos);
+  EXPECT_EQ(p480.defaults.steps, 40);
+  EXPECT_EQ(p480.defaults.shift, 3.0);
+  EXPECT_EQ(p480.defaults.width * p480.defaults.height, 832 * 480);
+  EXPECT_EQ(p480.defaults.negative_prompt, i2v_negative);
+
+  const ModelManifest p720 = load_official(official_release(fs::path(dir.path) / "Wan2.1-I2V-14B-720P", "i2v", "dit_i2v_weights.safetensors"));
+  EXPECT_EQ(p720.defaults.shift, 5.0);
+  EXPECT_EQ(p720.defaults.width * p720.defaults.height, 1280 * 720);
+
+  const ModelManifest flf = load_official(official_release(fs::path(dir.path) / "Wan2.1-FLF2V-14B-720P", "flf2v", "dit_flf2v_weights.safetensors"));
+  EXPECT_EQ(flf.task, "flf2v");
+  EXPECT_EQ(flf.defaults.steps, 50);
+  EXPECT_EQ(flf.defaults.shift, 16.0);
+  EXPECT_EQ(flf.defaults.cfg, 5.0);
+  EXPECT_EQ(flf.defaults.negative_prompt, "镜头切换，" + i2v_negative);
+
+  // Wan2.2 I2V-A14B: two experts, boundary 0.9, guide 3.5 for both, no CLIP.
+  const fs::path a14b = fs::path(dir.path) / "Wan2.2-I2V-A14B";
+  for (const char* expert : {"high_noise_model", "low_noise_model"}) {
+    write_json(a14b / expert / "config.json", {{"_class_name", "WanModel"}, {"model_type", "i2v"}, {"num_heads", 4}, {"text_len", 32}});
+    link(test::fixture(std::string("i2v22_") + expert + "_weights.safetensors", kSet), a14b / expert / "diffusion_pytorch_model.safetensors");
+  }
+  for (const char* file : {"models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google"}) link(layouts(std::string("official/") + file), a14b / file);
+  const ModelManifest i2v22 = load_manifest(a14b.string());
+  EXPECT_EQ(i2v22.family, "wan2.2");
+  EXPECT_EQ(i2v22.task, "i2v");
+  EXPECT_TRUE(i2v22.image_encoder.empty());
+  EXPECT_FALSE(i2v22.transformer_low_noise.empty());
+  EXPECT_EQ(i2v22.boundary_ratio, 0.9);
+  EXPECT_EQ(i2v22.defaults.cfg, 3.5);
+  EXPECT_EQ(i2v22.defaults.cfg_low_noise, 3.5);
+  EXPECT_EQ(i2v22.defaults.shift, 5.0);
+  EXPECT_EQ(i2v22.defaults.negative_prompt, wan::kNegativePrompt);
+
+  const ModelManifest dif = load_manifest(diffusers_release(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers", "dit_i2v_weights.safetensors", false));
+  EXPECT_EQ(dif.task, "i2v");
+  EXPECT_EQ(weight_layout(dif, "image_encoder"), "huggingface");
+  EXPECT_EQ(weight_layout(dif, "transformer"), "diffusers");
+  EXPECT_EQ(dif.defaults.shift, 3.0);  // scheduler_config.json flow_shift
+  EXPECT_EQ(dif.defaults.steps, 40);
+  const ModelManifest dif_flf = load_manifest(diffusers_release(fs::path(dir.path) / "Wan2.1-FLF2V-14B-720P-diffusers", "dit_flf2v_weights.safetensors", true));
+  EXPECT_EQ(dif_flf.task, "flf2v");
+  EXPECT_EQ(dif_flf.transformer_config["image_pos_tokens"], 34);
+  EXPECT_EQ(dif_flf.image_encoder_config["num_heads"], 4);  // image_encoder/config.json
+
+  // `kino model` names the task and the image encoder.
+  const auto shown = test::kino_cli("model " + test::shell_quote(dir / "Wan2.1-I2V-14B-480P-Diffusers"));
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("(wan2.1 i2v)"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("image encoder (CLIP)"), std::string::npos) << shown.out;
+  EXPECT_NE(shown.out.find("image_encoder/model.safetensors (huggingface names)"), std::string::npos) << shown.out;
+
+  // A CLIP of another activation is not Wan's.
+  write_json(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers" / "image_encoder" / "config.json", {{"hidden_act", "quick_gelu"}});
+  const auto refused = test::kino_cli("model " + test::shell_quote(dir / "Wan2.1-I2V-14B-480P-Diffusers"));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.err.find("hidden_act' is 'quick_gelu'"), std::string::npos) << refused.err;
+}
+
+// The files of a Diffusers release (the DiT and CLIP in Diffusers' and
+// transformers' names) run WanI2V.generate() of the fixture: the official
+// frames within 1/255. A kino.json names them and gives the tiny text length
+// (a Diffusers folder does not record it: 512).
+TEST(I2vFolders, ReleaseFilesReproduceTheOfficialFrames) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  const fs::path dif = diffusers_release(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers", "dit_i2v_weights.safetensors", false);
+  write_json(fs::path(dir.path) / "dif" / "kino.json",
+             {{"kino_manifest", 1},
+              {"family", "wan2.1"},
+              {"task", "i2v"},
+              {"tokenizer", (dif / "tokenizer" / "spiece.model").string()},
+              {"text_encoder", {{"weights", (dif / "text_encoder").string()}}},
+              {"transformer", {{"weights", (dif / "transformer").string()}, {"config", {{"num_heads", 4}, {"text_len", 32}}}}},
+              {"vae", {{"weights", (dif / "vae").string()}}},
+              {"image_encoder", {{"weights", (dif / "image_encoder").string()}, {"config", {{"num_heads", 4}}}}},
+              {"defaults", {{"negative_prompt", std::string("镜头晃动，") + wan::kNegativePrompt}}}});
+  const Io io("i2v_e2e_io.safetensors");
+  const at::Tensor ref = video_to_uint8(io["unipc.video"]).to(at::kInt);  // [F, H, W, 3]
+  auto r = test::kino_cli("generate " + test::shell_quote(io.meta.at("prompt")) + " --model " + test::shell_quote(dir / "dif") +
+                          " --image " + test::shell_quote(test::fixture("i2v_image.png", kSet)) +
+                          " --seed 42 --size 64x48 --frames 9 --steps 4 --shift 5 --cfg 5 --threads 1 -o " +
+                          test::shell_quote(dir / "f_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (int64_t f = 0; f < ref.size(0); ++f) {
+    char name[32];
+    std::snprintf(name, sizeof name, "f_%04d.png", static_cast<int>(f));
+    const Image got = read_image(dir / name);
+    ASSERT_EQ(got.width * got.height, 64 * 48);
+    const at::Tensor g = at::from_blob(const_cast<uint8_t*>(got.rgb.data()), {48, 64, 3}, at::kByte).to(at::kInt);
+    EXPECT_LE((g - ref[f]).abs().max().item<int>(), 1) << "frame " << f;
+  }
 }

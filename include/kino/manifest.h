@@ -46,6 +46,10 @@ ModelManifest load_manifest(const std::string& path, bool weights_required = tru
 // the relative component paths.
 ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required = true);
 
+// The layout the weights of `m`'s `component` ("transformer", ...) are in
+// ("official", "diffusers", "comfyui", "huggingface"; "" when not read).
+std::string weight_layout(const ModelManifest& m, const std::string& component);
+
 // A complete manifest for `m` (absolute paths, every config field found):
 // what `kino model --json` prints, and a kino.json that loads as `m`.
 nlohmann::json manifest_json(const ModelManifest& m);

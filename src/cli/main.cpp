@@ -266,10 +266,18 @@ int run_model(const std::string& path, bool json) {
   std::printf("  takes                  %s; %lldk+1 frames, sizes in multiples of %lld\n", inputs.c_str(),
               static_cast<long long>(d.frame_multiple), static_cast<long long>(d.size_multiple));
   std::printf("  tokenizer              %s\n", m.tokenizer.c_str());
-  for (const char* key : {"text_encoder", "image_encoder", "transformer", "transformer_low_noise", "vae"})
-    if (j.contains(key))
-      std::printf("  %-22s %s\n  %-22s %s\n", key, j[key]["weights"].get<std::string>().c_str(), "",
-                  j[key]["config"].dump().c_str());
+  const std::pair<const char*, const char*> components[] = {{"text_encoder", "text encoder"},
+                                                            {"image_encoder", "image encoder (CLIP)"},
+                                                            {"transformer", "transformer"},
+                                                            {"transformer_low_noise", "low-noise expert"},
+                                                            {"vae", "vae"}};
+  for (const auto& [key, label] : components) {
+    if (!j.contains(key)) continue;
+    const std::string weights = j[key]["weights"].get<std::string>();
+    const std::string names = kino::weight_layout(m, key);
+    const std::string layout = names.empty() ? "" : " (" + names + " names)";
+    std::printf("  %-22s %s%s\n  %-22s %s\n", label, weights.c_str(), layout.c_str(), "", j[key]["config"].dump().c_str());
+  }
   if (!m.transformer_low_noise.empty())
     std::printf("  low-noise expert below timestep %g\n", m.boundary_ratio * 1000);
   std::printf("  defaults               %s\n", j["defaults"].dump().c_str());

@@ -106,6 +106,8 @@ bool split_block(const std::string& s, const std::string& head, std::string& blo
   return true;
 }
 
+std::string joined_part(const std::string& official, int k) { return concat(official, "#", k); }
+
 NameMap map_names(const std::vector<std::string>& stored, const std::string& where,
                   const std::function<std::string(const std::string&)>& rename,
                   const std::function<bool(const std::string&)>& skip) {

@@ -88,6 +88,11 @@ std::string replace_prefix(const std::string& s, const std::vector<std::pair<std
 // "blocks.7.rest" -> ("7", "rest") for `head` = "blocks."; false if `s` is
 // not of that form (or the index has more than 6 digits: no real model).
 bool split_block(const std::string& s, const std::string& head, std::string& block, std::string& rest);
+// An official tensor stored in parts (Hugging Face's q, k and v of CLIP's
+// fused to_qkv): a layout maps part k to `official#k`, and Weights::take
+// joins the parts along dimension 0 in k order.
+std::string joined_part(const std::string& official, int k);
+
 // Official names through `rename`, leaving out `skip`ped stored names;
 // duplicates are an error naming `where`.
 NameMap map_names(const std::vector<std::string>& stored, const std::string& where,

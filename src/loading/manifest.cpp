@@ -118,6 +118,11 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   return m;
 }
 
+std::string weight_layout(const ModelManifest& m, const std::string& component) {
+  auto it = m.weight_index.find(component);
+  return it == m.weight_index.end() ? "" : it->second->layout;
+}
+
 nlohmann::json manifest_json(const ModelManifest& m) {
   nlohmann::json j = {{"kino_manifest", 1},
                       {"name", m.name},

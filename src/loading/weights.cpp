@@ -48,6 +48,16 @@ std::string shape_str(at::IntArrayRef s) {
   return out + "]";
 }
 
+// `stored` is `expected`, or `expected` without some of its leading unit
+// dimensions (Hugging Face's class_embedding [D] for the official [1, 1, D]).
+bool fits(at::IntArrayRef stored, at::IntArrayRef expected) {
+  for (size_t k = 0; k <= expected.size(); ++k) {
+    if (stored == expected.slice(k)) return true;
+    if (k < expected.size() && expected[k] != 1) return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 at::Tensor to_tensor(const TensorView& view) {
@@ -90,7 +100,9 @@ Weights Weights::random(uint64_t seed, at::TensorOptions options) {
   return w;
 }
 
-bool Weights::has(const std::string& name) const { return !set_ || !stored_name(name).empty(); }
+bool Weights::has(const std::string& name) const {
+  return !set_ || !stored_name(name).empty() || !stored_name(joined_part(name, 0)).empty();
+}
 
 std::string Weights::stored_name(const std::string& official) const {
   if (names_.empty()) return set_->find(official) ? official : std::string();
@@ -121,16 +133,37 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
     created_[name] = t;
     return t;
   }
-  const std::string stored = stored_name(name);
-  if (stored.empty()) {
+  at::Tensor t;
+  if (const std::string stored = stored_name(name); !stored.empty()) {
+    const TensorView* view = set_->find(stored);
+    if (!shape.empty() && !fits(view->shape, shape))
+      throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape),
+                         ", the config expects ", shape_str(shape)));
+    t = take_stored(stored);
+  } else if (!stored_name(joined_part(name, 0)).empty()) {
+    std::vector<at::Tensor> parts;
+    for (int k = 0; !stored_name(joined_part(name, k)).empty(); ++k) parts.push_back(take_stored(stored_name(joined_part(name, k))));
+    t = at::cat(parts);
+    if (!shape.empty() && !fits(t.sizes(), shape))
+      throw Error(concat(path(), ": the parts of '", name, "' join to shape ", shape_str(t.sizes()), ", the config expects ",
+                         shape_str(shape)));
+  } else {
     missing_.push_back(name);
     return {};
   }
+  if (!shape.empty()) t = t.reshape(shape);
+  if (!t.is_floating_point()) return t;
+  t = t.to(device_, dtype_);
+  if (trainable_) {
+    t.set_requires_grad(true);
+    created_[name] = t;
+  }
+  return t;
+}
+
+at::Tensor Weights::take_stored(const std::string& stored) {
   const TensorView* view = set_->find(stored);
   taken_.insert(stored);
-  if (!shape.empty() && at::IntArrayRef(view->shape) != at::IntArrayRef(shape))
-    throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape),
-                    ", the config expects ", shape_str(shape)));
   at::Tensor t = to_tensor(*view);
   // ComfyUI's "scaled fp8": weight = float(code) * scale (without a scale:
   // plain fp8, the codes themselves).
@@ -141,12 +174,6 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
         t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
         break;
       }
-  if (!t.is_floating_point()) return t;
-  t = t.to(device_, dtype_);
-  if (trainable_) {
-    t.set_requires_grad(true);
-    created_[name] = t;
-  }
   return t;
 }
 

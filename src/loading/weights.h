@@ -57,6 +57,8 @@ class Weights {
   Weights() = default;
   // The name `official` has in the file, "" when it has none.
   std::string stored_name(const std::string& official) const;
+  // A stored tensor, fp8 codes scaled; marks it taken.
+  at::Tensor take_stored(const std::string& stored);
 
   std::optional<TensorSet> set_;
   std::map<std::string, std::string> names_;  // official -> stored (identity without a component)

@@ -1,5 +1,5 @@
-// What the FFmpeg readers and writers of src/media share: error text and owners
-// of FFmpeg's objects.
+// What the FFmpeg readers and writers of src/media share: error text, owners
+// of FFmpeg's objects, and the one way inputs are opened.
 #pragma once
 extern "C" {
 #include <libavcodec/avcodec.h>
@@ -38,5 +38,15 @@ using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 using InputPtr = std::unique_ptr<AVFormatContext, InputDeleter>;
+
+enum class MediaKind { Image, Audio, Video };
+
+// Opens an input for reading, safely for files from anywhere: a local
+// regular file only (no URL, no protocol, no FIFO or device), through the
+// demuxers of its kind only (images: the format the content says, whatever
+// the extension; audio and video: the containers kino reads), so that no
+// playlist or script inside it makes FFmpeg open other files. One-line
+// kino::Error otherwise.
+InputPtr open_input(const std::string& path, MediaKind kind);
 
 }  // namespace kino::av

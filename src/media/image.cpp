@@ -2,7 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
+#include <vector>
 
 #include "media/ffmpeg_util.h"
 #include "kino/error.h"
@@ -83,6 +87,31 @@ Image resample_pass(const Image& in, int64_t out_size, bool horizontal) {
   return out;
 }
 
+// Images kino reads: at least 16 pixels on a side (one latent patch of a
+// Wan model; a smaller picture gives the model nothing to follow), at most
+// 16384 on a side and 64 megapixels (an 8192x8192 photo; 192 MB as RGB).
+constexpr int kMinImageSide = 16, kMaxImageSide = 16384;
+constexpr int64_t kMaxImagePixels = int64_t{64} << 20;
+
+void check_image_size(const std::string& path, int64_t width, int64_t height) {
+  if (width < kMinImageSide || height < kMinImageSide)
+    throw Error(concat(path, ": image of ", width, "x", height, " is smaller than ", kMinImageSide, " pixels on a side"));
+  if (width > kMaxImageSide || height > kMaxImageSide || width * height > kMaxImagePixels)
+    throw Error(concat(path, ": image of ", width, "x", height, " is larger than kino reads (", kMaxImageSide,
+                       " on a side, 64 megapixels)"));
+}
+
+// A PNG's size from its IHDR chunk (bytes 16-23, big-endian), read before
+// FFmpeg touches the file; nothing for other formats.
+std::optional<std::pair<int64_t, int64_t>> png_header_size(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char b[24] = {0};
+  in.read(reinterpret_cast<char*>(b), sizeof b);
+  if (in.gcount() != sizeof b || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0 || std::memcmp(b + 12, "IHDR", 4) != 0) return std::nullopt;
+  auto be32 = [&](int at) { return (int64_t{b[at]} << 24) | (int64_t{b[at + 1]} << 16) | (int64_t{b[at + 2]} << 8) | int64_t{b[at + 3]}; };
+  return std::pair{be32(16), be32(20)};
+}
+
 }  // namespace
 
 Image read_image(const std::string& path) {
@@ -95,19 +124,26 @@ Image read_image(const std::string& path) {
     }
     ~QuietErrors() { av_log_set_level(saved); }
   } quiet;
-  AVFormatContext* raw = nullptr;
-  if (int rc = avformat_open_input(&raw, path.c_str(), nullptr, nullptr); rc < 0)
-    throw Error(concat("cannot read image ", path, ": ", av::error_text(rc)));
-  const av::InputPtr fmt(raw);
-  if (avformat_find_stream_info(fmt.get(), nullptr) < 0) throw Error(concat(path, ": not an image FFmpeg can read"));
+  // The header's size is checked before anything is decoded (a small file
+  // may declare a huge image), and no decoder may exceed the bound.
+  const av::InputPtr fmt = av::open_input(path, av::MediaKind::Image);  // a regular file, an image format
+  if (const auto size = png_header_size(path)) check_image_size(path, size->first, size->second);
+  // Probing may decode a frame: under the same pixel bound.
+  std::vector<AVDictionary*> probe(fmt->nb_streams, nullptr);
+  for (auto& d : probe) av_dict_set_int(&d, "max_pixels", kMaxImagePixels, 0);
+  const int probed = avformat_find_stream_info(fmt.get(), probe.data());
+  for (auto& d : probe) av_dict_free(&d);
+  if (probed < 0) throw Error(concat(path, ": not an image FFmpeg can read"));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
   if (stream < 0) throw Error(concat(path, ": no image in this file"));
   const AVCodecParameters* par = fmt->streams[stream]->codecpar;
+  if (par->width > 0 && par->height > 0) check_image_size(path, par->width, par->height);
   const AVCodec* codec = avcodec_find_decoder(par->codec_id);
   if (!codec) throw Error(concat(path, ": no decoder for this image format"));
   const av::CodecCtx dec(avcodec_alloc_context3(codec));
-  if (avcodec_parameters_to_context(dec.get(), par) < 0 || avcodec_open2(dec.get(), codec, nullptr) < 0)
-    throw Error(concat(path, ": cannot open its decoder"));
+  if (avcodec_parameters_to_context(dec.get(), par) < 0) throw Error(concat(path, ": cannot open its decoder"));
+  dec->max_pixels = kMaxImagePixels;
+  if (avcodec_open2(dec.get(), codec, nullptr) < 0) throw Error(concat(path, ": cannot open its decoder"));
   const av::PacketPtr pkt(av_packet_alloc());
   const av::FramePtr frame(av_frame_alloc());
   bool got = false;
@@ -117,9 +153,8 @@ Image read_image(const std::string& path) {
     av_packet_unref(pkt.get());
   }
   if (!got && avcodec_send_packet(dec.get(), nullptr) >= 0) got = avcodec_receive_frame(dec.get(), frame.get()) >= 0;
-  if (!got || frame->width <= 0 || frame->height <= 0) throw Error(concat(path, ": the image could not be decoded"));
-  if (frame->width > 16384 || frame->height > 16384)
-    throw Error(concat(path, ": image of ", frame->width, "x", frame->height, " is larger than 16384 on a side"));
+  if (!got || frame->width <= 0 || frame->height <= 0) throw Error(concat(path, ": the image could not be decoded (truncated or damaged)"));
+  check_image_size(path, frame->width, frame->height);
 
   Image img;
   img.width = frame->width;

@@ -104,16 +104,15 @@ std::vector<std::string> write_png_sequence(const std::string& pattern, const Vi
   return written;
 }
 
-// An audio track muxed beside the video: decoded from any file FFmpeg reads,
+// An audio track muxed beside the video: decoded from an audio file (WAV,
+// MP3, FLAC, Ogg, AAC, or the audio of an MP4/MOV/MKV/WebM),
 // resampled to stereo 48 kHz, cut or padded with silence to `duration`
 // seconds, encoded to AAC. Packets are prepared in open(), written in write().
 class AudioTrack {
  public:
   void open(const std::string& path, AVFormatContext* out, double duration) {
-    AVFormatContext* in = nullptr;
-    if (int rc = avformat_open_input(&in, path.c_str(), nullptr, nullptr); rc < 0)
-      throw Error(concat("cannot read audio ", path, ": ", av::error_text(rc)));
-    std::unique_ptr<AVFormatContext, void (*)(AVFormatContext*)> in_guard(in, [](AVFormatContext* c) { avformat_close_input(&c); });
+    const av::InputPtr in_guard = av::open_input(path, av::MediaKind::Audio);
+    AVFormatContext* in = in_guard.get();
     if (avformat_find_stream_info(in, nullptr) < 0) throw Error(concat(path, ": no stream information"));
     const AVCodec* dec_codec = nullptr;
     const int idx = av_find_best_stream(in, AVMEDIA_TYPE_AUDIO, -1, -1, &dec_codec, 0);
@@ -364,13 +363,10 @@ std::vector<std::string> write_video(const std::string& path, const Video& video
 void set_media_log_level(bool verbose) { av_log_set_level(verbose ? AV_LOG_INFO : AV_LOG_ERROR); }
 
 std::map<std::string, std::string> read_metadata(const std::string& path) {
-  AVFormatContext* in = nullptr;
-  if (int rc = avformat_open_input(&in, path.c_str(), nullptr, nullptr); rc < 0)
-    throw Error(concat("cannot read ", path, ": ", av::error_text(rc)));
+  const av::InputPtr in = av::open_input(path, av::MediaKind::Video);
   std::map<std::string, std::string> out;
   const AVDictionaryEntry* e = nullptr;
   while ((e = av_dict_get(in->metadata, "", e, AV_DICT_IGNORE_SUFFIX))) out[e->key] = e->value;
-  avformat_close_input(&in);
   return out;
 }
 

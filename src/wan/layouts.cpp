@@ -33,7 +33,13 @@ std::string dit_from_diffusers(const std::string& n) {
     for (const char* attn : {"self_attn.", "cross_attn."})
       if (starts_with(rest, attn)) {
         const std::string a = attn;
-        rest = a + replace_prefix(rest.substr(a.size()), {{"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "o."}});
+        rest = a + replace_prefix(rest.substr(a.size()), {{"to_q.", "q."},
+                                                                         {"to_k.", "k."},
+                                                                         {"to_v.", "v."},
+                                                                         {"to_out.0.", "o."},
+                                                                         {"add_k_proj.", "k_img."},
+                                                                         {"add_v_proj.", "v_img."},
+                                                                         {"norm_added_k.", "norm_k_img."}});
       }
     return "blocks." + i + "." + rest;
   }
@@ -42,6 +48,11 @@ std::string dit_from_diffusers(const std::string& n) {
                             {"condition_embedder.time_embedder.linear_1.", "time_embedding.0."},
                             {"condition_embedder.time_embedder.linear_2.", "time_embedding.2."},
                             {"condition_embedder.time_proj.", "time_projection.1."},
+                            {"condition_embedder.image_embedder.norm1.", "img_emb.proj.0."},
+                            {"condition_embedder.image_embedder.ff.net.0.proj.", "img_emb.proj.1."},
+                            {"condition_embedder.image_embedder.ff.net.2.", "img_emb.proj.3."},
+                            {"condition_embedder.image_embedder.norm2.", "img_emb.proj.4."},
+                            {"condition_embedder.image_embedder.pos_embed", "img_emb.emb_pos"},
                             {"proj_out.", "head.head."}});
 }
 
@@ -266,26 +277,50 @@ ComponentLayouts vae(const std::string& family) {
   return c;
 }
 
-// The CLIP checkpoint (models_clip_open-clip-xlm-roberta-large-vit-huge-14
-// .pth) holds both towers: the vision tower's names without "visual.", and
-// left out what the encoder never runs: the text tower, log_scale, the last
-// block (the features are the penultimate block's), post_norm and head.
+// Hugging Face CLIPVisionModel -> clip.py's VisionTransformer (the inverse
+// of transformers' convert_clip_original_pytorch_to_hf.py: its q, k and v
+// are the thirds of to_qkv). Diffusers' image_encoder/ and ComfyUI's
+// clip_vision_h.safetensors are in these names.
+std::string clip_from_hf(const std::string& n) {
+  const std::string v = replace_prefix(n, {{"vision_model.", ""}});
+  std::string i, rest;
+  if (split_block(v, "encoder.layers.", i, rest)) {
+    for (const auto& [part, k] : {std::pair<const char*, int>{"self_attn.q_proj.", 0}, {"self_attn.k_proj.", 1}, {"self_attn.v_proj.", 2}})
+      if (starts_with(rest, part)) return joined_part("transformer." + i + ".attn.to_qkv." + rest.substr(std::string(part).size()), k);
+    return "transformer." + i + "." +
+           replace_prefix(rest, {{"layer_norm1.", "norm1."}, {"layer_norm2.", "norm2."}, {"self_attn.out_proj.", "attn.proj."},
+                                 {"mlp.fc1.", "mlp.0."}, {"mlp.fc2.", "mlp.2."}});
+  }
+  if (v == "embeddings.class_embedding") return "cls_embedding";
+  if (v == "embeddings.position_embedding.weight") return "pos_embedding";
+  return replace_prefix(v, {{"embeddings.patch_embedding.", "patch_embedding."}, {"pre_layrnorm.", "pre_norm."}});
+}
+
+// The number of the vision tower's last block in `stored` (`layers` is its
+// list's prefix).
+int64_t last_block(const Names& stored, const std::string& layers) {
+  int64_t n = -1;
+  for (const auto& name : stored) {
+    std::string i, rest;
+    if (split_block(name, layers, i, rest)) n = std::max<int64_t>(n, std::stoll(i));
+  }
+  return n;
+}
+
+// The CLIP image encoder's weights, from the official checkpoint
+// (models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth, both towers:
+// the vision tower's names without "visual.") or in Hugging Face's names.
+// Left out is what the encoder never runs: the text tower, log_scale, the
+// last block (the features are the penultimate block's), the final norm and
+// the projection head.
 ComponentLayouts image_encoder(const std::string& family) {
   ComponentLayouts c;
   c.family = family;
   c.component = "image_encoder";
-  auto last_block = [](const Names& stored) {
-    int64_t n = 0;
-    for (const auto& name : stored) {
-      std::string i, rest;
-      if (split_block(name, "visual.transformer.", i, rest)) n = std::max<int64_t>(n, std::stoll(i) + 1);
-    }
-    return concat("visual.transformer.", n - 1, ".");
-  };
   c.layouts.push_back({"official",
                        [](const Names& s) { return any_of(s, [](const std::string& n) { return starts_with(n, "visual."); }); },
-                       [last_block](const Names& stored, const std::string& where) {
-                         const std::string last = last_block(stored);
+                       [](const Names& stored, const std::string& where) {
+                         const std::string last = concat("visual.transformer.", last_block(stored, "visual.transformer."), ".");
                          return map_names(
                              stored, where, [](const std::string& n) { return n.substr(7); },
                              [&](const std::string& n) {
@@ -293,13 +328,30 @@ ComponentLayouts image_encoder(const std::string& family) {
                                       starts_with(n, "visual.head");
                              });
                        }});
+  c.layouts.push_back({"huggingface",
+                       [](const Names& s) { return any_of(s, [](const std::string& n) { return contains(n, "encoder.layers."); }); },
+                       [](const Names& stored, const std::string& where) {
+                         const std::string prefix = any_of(stored, [](const std::string& n) { return starts_with(n, "vision_model."); })
+                                                        ? "vision_model."
+                                                        : "";
+                         const std::string last = concat(prefix, "encoder.layers.", last_block(stored, prefix + "encoder.layers."), ".");
+                         return map_names(stored, where, clip_from_hf, [&](const std::string& n) {
+                           return !starts_with(n, prefix) || starts_with(n, last) || starts_with(n, prefix + "post_layernorm.") ||
+                                  n == prefix + "embeddings.position_ids" || starts_with(n, "visual_projection.") ||
+                                  starts_with(n, "text_model.") || n == "logit_scale";
+                         });
+                       }});
   c.infer_config = [](const TensorSet& set, const NameMap& names) {
     nlohmann::json j;
     const auto& patch = need(set, names, "patch_embedding.weight", 4).shape;
     j["dim"] = patch[0];
     j["patch_size"] = patch[2];
     j["num_layers"] = count_blocks(names, "transformer.", "norm1.weight") + 1;  // the last block is left out above
-    const int64_t positions = need(set, names, "pos_embedding", 3).shape[1] - 1;
+    auto pos = names.find("pos_embedding");
+    const TensorView* table = pos == names.end() ? nullptr : set.find(pos->second);
+    if (!table || table->shape.size() < 2 || table->shape.size() > 3 || (table->shape.size() == 3 && table->shape[0] != 1))
+      throw Error(concat(set.path(), ": the CLIP position table (pos_embedding) is missing or not [1 + positions, dim]"));
+    const int64_t positions = table->shape[table->shape.size() - 2] - 1;
     const auto grid = static_cast<int64_t>(std::llround(std::sqrt(static_cast<double>(positions))));
     if (grid * grid != positions) throw Error(concat(set.path(), ": pos_embedding has ", positions + 1, " rows, not 1 + a square"));
     j["image_size"] = grid * patch[2];

@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "kino/error.h"
 #include "loading/layouts.h"
+#include "util/json_fields.h"
 
 namespace fs = std::filesystem;
 
@@ -17,103 +19,153 @@ const char* const kNegativePrompt =
 
 namespace {
 
+// A release's JSON file: an object, of a config's size.
 nlohmann::json read_json(const fs::path& file) {
+  constexpr std::uintmax_t kMaxBytes = 16u << 20;
+  std::error_code ec;
+  if (!fs::is_regular_file(file, ec)) throw Error(concat("cannot read ", file.string(), " (not a regular file)"));
+  if (fs::file_size(file, ec) > kMaxBytes) throw Error(concat(file.string(), ": larger than a config file can be (16 MiB)"));
   std::ifstream in(file);
   if (!in) throw Error(concat("cannot read ", file.string()));
+  nlohmann::json j;
   try {
-    return nlohmann::json::parse(in);
+    j = nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& e) {
     throw Error(concat(file.string(), ": not valid JSON (", e.what(), ")"));
   }
+  if (!j.is_object()) throw Error(concat(file.string(), ": not a JSON object"));
+  return j;
 }
 
-// Wan text-to-video defaults (wan/configs): Wan2.1 50 steps, guide 5,
-// 832x480; Wan2.2 A14B 40 steps, guide 4 (high noise) and 3 (low noise),
-// 1280x720; both 81 frames at 16 fps and the shared negative prompt.
-nlohmann::json wan_defaults(bool a14b, double shift) {
-  nlohmann::json d = {{"sampler", "unipc"}, {"steps", 50},   {"cfg", 5.0},  {"shift", shift},
+// What a release is: its family, its task, whether it has two experts
+// (A14B), and for Wan2.1 I2V whether it is the 480P one.
+struct Release {
+  std::string family = "wan2.1", task = "t2v";
+  bool two_experts = false, p480 = false;
+};
+
+// The generation defaults of a release, as wan/configs and generate.py set
+// them: 81 frames at 16 fps and guide 5 throughout; Wan2.1 T2V 50 steps at
+// 832x480, shift 5; T2V-A14B 40 steps, guide 4 (high noise) and 3 (low
+// noise), 1280x720, shift 12; TI2V-5B 121 frames at 24 fps, 1280x704, shift
+// 5; I2V-14B 40 steps, shift 3 at 832x480 (480P) and 5 at 1280x720 (720P),
+// "镜头晃动，" before the negative prompt; FLF2V-14B 50 steps at 1280x720,
+// shift 16, "镜头切换，" before I2V's; I2V-A14B 40 steps, guide 3.5 for
+// both experts, 1280x720, shift 5. `shift` (a Diffusers scheduler's
+// flow_shift) replaces the release's.
+nlohmann::json release_defaults(const Release& r, std::optional<double> shift) {
+  nlohmann::json d = {{"sampler", "unipc"}, {"steps", 50},   {"cfg", 5.0},   {"shift", 5.0},
                       {"width", 832},       {"height", 480}, {"frames", 81}, {"fps", 16}, {"negative_prompt", kNegativePrompt}};
-  if (a14b) d.update({{"steps", 40}, {"cfg", 4.0}, {"cfg_low_noise", 3.0}, {"width", 1280}, {"height", 720}});
+  const std::string i2v_negative = std::string("镜头晃动，") + kNegativePrompt;
+  if (r.family == "wan2.2" && r.task == "t2v")
+    d.update({{"steps", 40}, {"cfg", 4.0}, {"cfg_low_noise", 3.0}, {"width", 1280}, {"height", 720}, {"shift", 12.0}});
+  else if (r.task == "ti2v")
+    d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
+  else if (r.family == "wan2.2" && r.task == "i2v")
+    d.update({{"steps", 40}, {"cfg", 3.5}, {"cfg_low_noise", 3.5}, {"width", 1280}, {"height", 720}});
+  else if (r.task == "i2v")
+    d.update({{"steps", 40}, {"negative_prompt", i2v_negative}, {"shift", r.p480 ? 3.0 : 5.0}, {"width", r.p480 ? 832 : 1280},
+              {"height", r.p480 ? 480 : 720}});
+  else if (r.task == "flf2v")
+    d.update({{"shift", 16.0}, {"width", 1280}, {"height", 720}, {"negative_prompt", "镜头切换，" + i2v_negative}});
+  if (shift) d["shift"] = *shift;
   return d;
 }
 
-// wan/configs/wan_ti2v_5B.py: 50 steps, guide 5, 121 frames at 24 fps,
-// 1280x704 (the pixel count images are fit to).
-nlohmann::json ti2v_defaults(double shift) {
-  nlohmann::json d = wan_defaults(false, shift);
-  d.update({{"width", 1280}, {"height", 704}, {"frames", 121}, {"fps", 24}});
-  return d;
-}
+// Wan2.1 I2V comes as 480P and 720P releases of one architecture: the
+// folder's name tells them apart (Wan2.1-I2V-14B-480P[-Diffusers]).
+bool is_480p(const fs::path& dir) { return dir.filename().string().find("480P") != std::string::npos; }
 
-// The DiT config fields a WanModel config.json holds (t2v, or Wan2.2's
-// ti2v).
-nlohmann::json wan_model_config(const fs::path& file) {
+// A WanModel config.json's task (model_type) and the DiT config fields it
+// holds.
+std::pair<std::string, nlohmann::json> wan_model_config(const fs::path& file) {
   const nlohmann::json cfg = read_json(file);
-  const std::string type = cfg.value("model_type", "t2v");
-  if (type != "t2v" && type != "ti2v")
-    throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs t2v and ti2v models)"));
+  const std::string type = field_or<std::string>(cfg, "model_type", "t2v", file.string());
+  if (type != "t2v" && type != "ti2v" && type != "i2v" && type != "flf2v")
+    throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs t2v, ti2v, i2v and flf2v models)"));
   nlohmann::json dit = nlohmann::json::object();
   for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps"})
     if (cfg.contains(k)) dit[k] = cfg[k];
-  return dit;
+  return {type, dit};
+}
+
+// The one file in `dir` named `prefix*.pth` (the release's own name first).
+std::string release_file(const fs::path& dir, const std::string& name, const std::string& prefix, const std::string& what) {
+  std::error_code ec;
+  if (fs::exists(dir / name, ec)) return name;
+  std::vector<std::string> found;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.path().filename().string().rfind(prefix, 0) == 0 && e.path().extension() == ".pth") found.push_back(e.path().filename().string());
+  if (found.size() != 1)
+    throw Error(concat(dir.string(), ": expected one ", prefix, "*.pth (", what, ") in this Wan folder, found ", found.size()));
+  return found[0];
 }
 
 // An official Wan-AI release folder: the DiT's config.json (WanModel) and
 // safetensors — for Wan2.2 A14B in high_noise_model/ and low_noise_model/ —
-// models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth, google/umt5-xxl/spiece.model.
+// models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth (Wan2.2_VAE.pth for
+// TI2V-5B), google/umt5-xxl/spiece.model, and for Wan2.1 I2V/FLF2V
+// models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth.
 nlohmann::json official_manifest(const fs::path& dir) {
   std::error_code ec;
   const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
   // The model's kind first: a folder of another kind is named as such.
-  const nlohmann::json dit = wan_model_config(a14b ? dir / "high_noise_model" / "config.json" : dir / "config.json");
-  const bool ti2v = !a14b && read_json(dir / "config.json").value("model_type", "t2v") == "ti2v";
-  // The release's name, else the one models_t5_*.pth there is.
-  std::string t5 = "models_t5_umt5-xxl-enc-bf16.pth";
-  if (!fs::exists(dir / t5, ec)) {
-    std::vector<std::string> found;
-    for (const auto& e : fs::directory_iterator(dir, ec))
-      if (e.path().filename().string().rfind("models_t5", 0) == 0 && e.path().extension() == ".pth")
-        found.push_back(e.path().filename().string());
-    if (found.size() != 1)
-      throw Error(concat(dir.string(), ": expected one models_t5_*.pth (the umT5 text encoder) in this Wan folder, found ", found.size()));
-    t5 = found[0];
-  }
+  const auto [task, dit] = wan_model_config(a14b ? dir / "high_noise_model" / "config.json" : dir / "config.json");
+  const Release release{a14b || task == "ti2v" ? "wan2.2" : "wan2.1", task, a14b, is_480p(dir)};
   nlohmann::json m = {{"kino_manifest", 1},
                       {"name", dir.filename().string()},
-                      {"family", "wan2.1"},
-                      {"task", ti2v ? "ti2v" : "t2v"},
+                      {"family", release.family},
+                      {"task", task},
                       {"tokenizer", "google/umt5-xxl/spiece.model"},
-                      {"text_encoder", {{"weights", t5}}},
-                      {"vae", {{"weights", "Wan2.1_VAE.pth"}}}};
+                      {"text_encoder", {{"weights", release_file(dir, "models_t5_umt5-xxl-enc-bf16.pth", "models_t5", "the umT5 text encoder")}}},
+                      {"vae", {{"weights", task == "ti2v" ? "Wan2.2_VAE.pth" : "Wan2.1_VAE.pth"}}},
+                      {"defaults", release_defaults(release, std::nullopt)}};
   if (a14b) {
-    // wan/configs/wan_t2v_A14B.py: boundary 0.875, shift 12.
-    m["family"] = "wan2.2";
+    // wan/configs/wan_{t2v,i2v}_A14B.py: boundary 0.875 (T2V) / 0.9 (I2V).
     m["transformer"] = {{"weights", component_weights((dir / "high_noise_model").string())}, {"config", dit}};
     m["transformer_low_noise"] = {{"weights", component_weights((dir / "low_noise_model").string())},
-                                  {"config", wan_model_config(dir / "low_noise_model" / "config.json")}};
-    m["boundary_ratio"] = 0.875;
-    m["defaults"] = wan_defaults(true, 12.0);
-  } else if (ti2v) {
-    // wan/configs/wan_ti2v_5B.py: the Wan2.2 VAE, shift 5.
-    m["family"] = "wan2.2";
-    m["vae"] = {{"weights", "Wan2.2_VAE.pth"}};
-    m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
-    m["defaults"] = ti2v_defaults(5.0);
+                                  {"config", wan_model_config(dir / "low_noise_model" / "config.json").second}};
+    m["boundary_ratio"] = task == "i2v" ? 0.9 : 0.875;
   } else {
     m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
-    m["defaults"] = wan_defaults(false, 5.0);
   }
+  if (release.family == "wan2.1" && (task == "i2v" || task == "flf2v"))
+    m["image_encoder"] = {{"weights", release_file(dir, "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", "models_clip",
+                                                   "the CLIP image encoder")}};
   return m;
 }
 
-// A Diffusers WanPipeline folder (model_index.json); Wan2.2 A14B adds
-// transformer_2 (the low-noise expert) and boundary_ratio, Wan2.2 TI2V-5B the
-// Wan2.2 VAE.
+// The CLIP config fields a Diffusers image_encoder/config.json
+// (transformers' CLIPVisionConfig) holds that the shapes do not decide.
+// Wan's encoder is ViT-H/14 with exact GELU; a CLIP of another activation
+// (quick_gelu: OpenAI's) is not the one Wan was trained with.
+nlohmann::json clip_config(const fs::path& dir) {
+  const fs::path file = dir / "image_encoder" / "config.json";
+  std::error_code ec;
+  nlohmann::json clip = nlohmann::json::object();
+  if (!fs::exists(file, ec)) return clip;
+  const nlohmann::json c = read_json(file);
+  const std::string activation = field_or<std::string>(c, "hidden_act", "gelu", file.string());
+  if (activation != "gelu")
+    throw Error(concat(file.string(), ": field 'hidden_act' is '", activation, "'; Wan's image encoder uses 'gelu'"));
+  int64_t heads = 0;
+  if (read_field(c, "num_attention_heads", heads, file.string())) clip["num_heads"] = heads;
+  double eps = 0;
+  if (read_field(c, "layer_norm_eps", eps, file.string())) clip["eps"] = eps;
+  return clip;
+}
+
+// A Diffusers folder (model_index.json): WanPipeline (text-to-video; Wan2.2
+// A14B adds transformer_2, the low-noise expert, and boundary_ratio; TI2V-5B
+// the Wan2.2 VAE) or WanImageToVideoPipeline (Wan2.1 I2V and FLF2V with a
+// CLIPVisionModel in image_encoder/, Wan2.2 I2V-A14B with two experts and
+// no image encoder).
 nlohmann::json diffusers_manifest(const fs::path& dir) {
   const fs::path index_file = dir / "model_index.json";
   const nlohmann::json index = read_json(index_file);
-  const std::string cls = index.value("_class_name", "");
-  if (cls != "WanPipeline") throw Error(concat(index_file.string(), ": '", cls, "' is not supported (expected WanPipeline, text-to-video)"));
+  const std::string cls = field_or<std::string>(index, "_class_name", "", index_file.string());
+  if (cls != "WanPipeline" && cls != "WanImageToVideoPipeline")
+    throw Error(concat(index_file.string(), ": '", cls, "' is not supported (expected WanPipeline or WanImageToVideoPipeline)"));
   auto dit_config = [&](const char* folder) {
     const nlohmann::json t = read_json(dir / folder / "config.json");
     nlohmann::json dit = nlohmann::json::object();
@@ -121,34 +173,54 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
     if (t.contains("eps")) dit["eps"] = t["eps"];
     return dit;
   };
+  // A component the index names and the folder has (Diffusers writes
+  // [null, null] for an absent one).
+  std::error_code ec;
+  auto has = [&](const char* component) {
+    return index.contains(component) && index[component].is_array() && !index[component].empty() && !index[component][0].is_null() &&
+           fs::exists(dir / component, ec);
+  };
   const nlohmann::json v = read_json(dir / "vae" / "config.json");
   nlohmann::json vae = nlohmann::json::object();
   for (const char* k : {"latents_mean", "latents_std"})
     if (v.contains(k)) vae[k] = v[k];
-  // Wan2.2-TI2V-5B-Diffusers: the Wan2.2 VAE (is_residual), frame 0's own
-  // timestep (expand_timesteps).
-  const bool ti2v = v.value("is_residual", false) || index.value("expand_timesteps", false);
-  double shift = 5.0;
-  std::error_code ec;
-  if (fs::exists(dir / "scheduler" / "scheduler_config.json", ec))
-    shift = read_json(dir / "scheduler" / "scheduler_config.json").value("flow_shift", shift);
-  const bool a14b = index.contains("transformer_2") && !index["transformer_2"].is_null() && fs::exists(dir / "transformer_2", ec);
+  const bool a14b = has("transformer_2");
+  Release release{"wan2.1", "t2v", a14b, is_480p(dir)};
+  if (cls == "WanImageToVideoPipeline") {
+    // FLF2V's transformer has the two images' position table (pos_embed_seq_len).
+    const nlohmann::json t = read_json(dir / "transformer" / "config.json");
+    release.task = t.contains("pos_embed_seq_len") && !t["pos_embed_seq_len"].is_null() ? "flf2v" : "i2v";
+    if (a14b) release.family = "wan2.2";
+    else if (!has("image_encoder")) throw Error(concat(index_file.string(), ": a Wan2.1 image-to-video folder without image_encoder/"));
+  } else if (field_or(v, "is_residual", false, (dir / "vae" / "config.json").string()) ||
+             field_or(index, "expand_timesteps", false, index_file.string())) {
+    // Wan2.2-TI2V-5B-Diffusers: the Wan2.2 VAE (is_residual), frame 0's own
+    // timestep (expand_timesteps).
+    release = {"wan2.2", "ti2v", false, false};
+  } else if (a14b) {
+    release.family = "wan2.2";
+  }
+  std::optional<double> shift;
+  if (fs::exists(dir / "scheduler" / "scheduler_config.json", ec)) {
+    const nlohmann::json scheduler = read_json(dir / "scheduler" / "scheduler_config.json");
+    if (scheduler.contains("flow_shift") && scheduler["flow_shift"].is_number()) shift = scheduler["flow_shift"].get<double>();
+  }
   nlohmann::json m = {{"kino_manifest", 1},
                       {"name", dir.filename().string()},
-                      {"family", ti2v ? "wan2.2" : "wan2.1"},
-                      {"task", ti2v ? "ti2v" : "t2v"},
+                      {"family", release.family},
+                      {"task", release.task},
                       {"tokenizer", "tokenizer/spiece.model"},
                       {"text_encoder", {{"weights", "text_encoder"}}},
                       {"transformer", {{"weights", "transformer"}, {"config", dit_config("transformer")}}},
                       {"vae", {{"weights", "vae"}, {"config", vae}}},
-                      {"defaults", ti2v ? ti2v_defaults(shift) : wan_defaults(a14b, shift)}};
+                      {"defaults", release_defaults(release, shift)}};
   if (a14b) {
     if (!index.contains("boundary_ratio") || !index["boundary_ratio"].is_number())
       throw Error(concat(index_file.string(), ": transformer_2 without a numeric boundary_ratio"));
-    m["family"] = "wan2.2";
     m["transformer_low_noise"] = {{"weights", "transformer_2"}, {"config", dit_config("transformer_2")}};
     m["boundary_ratio"] = index["boundary_ratio"];
   }
+  if (release.family == "wan2.1" && release.task != "t2v") m["image_encoder"] = {{"weights", "image_encoder"}, {"config", clip_config(dir)}};
   return m;
 }
 
@@ -165,7 +237,7 @@ std::vector<FolderFormat> folder_formats() {
     const fs::path dir = fs::absolute(path).lexically_normal();
     std::error_code ec;
     const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
-    if (!a14b && !(fs::exists(dir / "config.json", ec) && read_json(dir / "config.json").value("_class_name", "") == "WanModel"))
+    if (!a14b && !(fs::exists(dir / "config.json", ec) && field_or<std::string>(read_json(dir / "config.json"), "_class_name", "", (dir / "config.json").string()) == "WanModel"))
       return std::nullopt;
     return ReleaseFolder{official_manifest(dir), (dir / (a14b ? "high_noise_model" : "config.json")).string()};
   };

@@ -1,7 +1,7 @@
 // Wan's release folders and defaults (wan/configs): the official Wan-AI
-// folders (Wan2.1 T2V, Wan2.2 TI2V-5B and T2V-A14B) and Diffusers
-// WanPipeline folders, read as manifests with the official generation
-// defaults. No torch here.
+// folders (Wan2.1 T2V, I2V, FLF2V; Wan2.2 TI2V-5B, T2V-A14B, I2V-A14B) and
+// Diffusers WanPipeline / WanImageToVideoPipeline folders, read as manifests
+// with the official generation defaults. No torch here.
 #pragma once
 #include <vector>
 
