@@ -108,3 +108,32 @@ TEST(DeviceParity, Wan22ExpertsFromHostOrDevice) {
     EXPECT_LE(err, tol);
   }
 }
+
+// Wan2.1 I2V in float32 on the device: the CLIP encoder waits in host memory
+// and visits the device once, the VAE encodes the condition there; the CLIP
+// features, the condition and the final latent against the official run
+// (wan-i2v-tiny i2v_e2e_io) at its tolerances.
+TEST(DeviceParity, Wan21ImageToVideo) {
+  KINO_REQUIRE_TEST_DEVICE();
+  const std::string set = "wan-i2v-tiny", file = "i2v_e2e_io.safetensors";
+  const auto io = test::load_tensors(test::fixture(file, set));
+  const ModelManifest m = load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan21-i2v-tiny.kino.json");
+  const WanGenerator g(m, *device, at::kFloat);
+  const at::Tensor img = io.at("image_tensor");
+  const at::Tensor geo = io.at("geometry");  // image_h, image_w, lat_h, lat_w, h, w
+  const int64_t h = geo[4].item<int64_t>(), w = geo[5].item<int64_t>(), frames = io.at("unipc.video").size(1);
+  auto check = [&](const at::Tensor& out, const std::string& name, const std::string& ref_name) {
+    const double err = test::rel_error(out.cpu(), io.at(ref_name)), tol = test::tolerance(file, ref_name, set);
+    std::printf("[ f32    ] i2v %-36s %s rel %.3e (tol %.0e)\n", name.c_str(), device->str().c_str(), err, tol);
+    EXPECT_LE(err, tol) << name;
+  };
+  check(g.encode_clip({img}), "clip_fea", "clip_fea");
+  check(g.image_condition(img, {}, frames, h, w), "y", "y");
+  const int64_t steps = io.at("unipc.timesteps").size(0);
+  const at::Tensor latent = g.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 5.0,
+                                     io.at("guide_scale").item<double>(), {}, {}, io.at("y"), io.at("clip_fea"));
+  const double err = test::rel_error(latent.cpu(), io.at("unipc.latents")[steps - 1]);
+  const double tol = test::tolerance(file, "unipc.latents", set);
+  std::printf("[ f32    ] i2v final latent %s rel %.3e (tol %.0e)\n", device->str().c_str(), err, tol);
+  EXPECT_LE(err, tol);
+}

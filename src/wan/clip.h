@@ -21,6 +21,7 @@ class ClipVision {
   at::Tensor forward(const std::vector<at::Tensor>& images, Trace* trace = nullptr) const;
 
   const ClipVisionConfig& config() const { return cfg_; }
+  at::ScalarType dtype() const { return patch_w_.scalar_type(); }
   void to(at::Device device, at::ScalarType dtype);
   void pin_memory();
 

@@ -68,7 +68,10 @@ WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::Sc
     clip_.emplace(load_module<ClipVision>(model, "image_encoder", clip_config(model), random));
     if (clip_->config().dim != dit_.config().image_dim)
       throw Error(concat(model.path, ": image encoder dim ", clip_->config().dim, " != transformer image_dim ", dit_.config().image_dim));
-    clip_->to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
+    // On a GPU the encoder, used once per video, waits in pinned host memory
+    // as umT5 does (the official offload_model).
+    clip_->to(text_home_, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
+    if (text_home_ != device_) clip_->pin_memory();
   } else if (dit_.config().image_dim) {
     throw Error(concat(model.path, ": the transformer reads CLIP image features: give an image_encoder"));
   }
@@ -226,7 +229,10 @@ at::Tensor WanGenerator::image_condition(const at::Tensor& first, const at::Tens
 at::Tensor WanGenerator::encode_clip(const std::vector<at::Tensor>& images, Trace* trace) const {
   c10::InferenceMode inference;
   if (!clip_) throw Error("this model has no image encoder");
-  return clip_->forward(images, trace).to(at::kFloat);
+  if (text_home_ == device_) return clip_->forward(images, trace).to(at::kFloat);
+  ClipVision visiting(*clip_);  // a temporary copy on the device, as encode_texts does
+  visiting.to(device_, visiting.dtype());
+  return visiting.forward(images, trace).to(at::kFloat);
 }
 
 Conditioning WanGenerator::encode(const GenerationSettings& s) const {
