@@ -26,6 +26,7 @@ step env KINO_TEST_DEVICE=cuda build-cuda/tests/kino_tests \
 step scripts/bench-gpu.sh wan2.1-t2v-1.3b --steps 10
 step scripts/bench-gpu.sh wan2.2-ti2v-5b --steps 10
 step env KINO_BENCH_TAG=i2v scripts/bench-gpu.sh wan2.2-ti2v-5b --steps 10 --i2v
+step env KINO_BENCH_TAG=i2v scripts/bench-gpu.sh wan2.1-i2v-14b --width 832 --height 480 --frames 81 --steps 3 --i2v
 step scripts/bench-gpu.sh wan2.2-t2v-a14b --frames 81 --steps 4
 step env KINO_BENCH_TAG=keep-experts scripts/bench-gpu.sh wan2.2-t2v-a14b --frames 81 --steps 4 --keep-experts
 echo "== done, status $status"

@@ -6,6 +6,7 @@
 
 #include "kino/error.h"
 #include "kino/manifest.h"
+#include "kino/model.h"
 #include "wan/generator.h"
 #include "support.h"
 
@@ -123,4 +124,13 @@ TEST(Pipeline, BenchManifestsNeedNoWeightFilesOnlyWhenAskedTo) {
   const ModelManifest a14b = load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.2-t2v-a14b.kino.json", false);
   EXPECT_EQ(a14b.boundary_ratio, 0.875);
   EXPECT_EQ(dit_config(a14b, true).dim, 5120);
+  // Wan2.1 I2V-14B-480P: 36 input channels, CLIP ViT-H/14 features of width 1280.
+  const ModelManifest i2v = load_manifest(std::string(KINO_SOURCE_DIR) + "/bench/models/wan2.1-i2v-14b.kino.json", false);
+  EXPECT_EQ(i2v.task, "i2v");
+  EXPECT_EQ(dit_config(i2v).in_dim, 36);
+  EXPECT_EQ(dit_config(i2v).image_dim, clip_config(i2v).dim);
+  EXPECT_EQ(clip_config(i2v).grid(), 16);  // 257 image tokens
+  const ModelDescription d = describe_model(i2v);
+  EXPECT_EQ(d.needs, std::vector<std::string>{"image"});
+  EXPECT_EQ(d.size_for_image(1000, 750, 832 * 480), (std::pair<int64_t, int64_t>{720, 544}));  // image2video.py's geometry
 }
