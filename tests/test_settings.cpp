@@ -11,12 +11,19 @@
 #include "kino/error.h"
 #include "kino/presets.h"
 #include "kino/prompt_file.h"
+#include "kino/manifest.h"
 #include "kino/runner.h"
 #include "pipeline/resolve.h"
 #include "request/settings.h"
 
 namespace kino {
 namespace {
+
+ModelManifest named_model(const std::string& name) {
+  ModelManifest m;
+  m.name = name;
+  return m;
+}
 
 // A valid JSON value for every setting of the table.
 nlohmann::json sample_value(const Setting& s) {
@@ -112,7 +119,7 @@ TEST(Settings, AVideosRecordReadsBackAsTheSameSettings) {
   r.frames = 9;
   r.fps = 12;
   const GenerationSettings s = resolve_request(r, GenerationDefaults{}, ModelDescription{}, true);
-  const GenerationSettings back = resolve_request(request_from_settings(settings_json(s, "m")), GenerationDefaults{},
+  const GenerationSettings back = resolve_request(request_from_settings(settings_json(s, named_model("m"))), GenerationDefaults{},
                                                   ModelDescription{}, true);
   EXPECT_EQ(settings_record(back), settings_record(s));
   EXPECT_EQ(back.seed, 18446744073709551615ull);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "kino/request.h"
 
@@ -16,6 +17,19 @@ namespace kino {
 // A component's weight file as read once at load_manifest: the layout its
 // names are in and their official spelling (src/loading/layouts.h).
 struct WeightIndex;
+// A LoRA file planned against one transformer (src/adapters/lora_plan.h).
+struct LoraPlan;
+
+// A LoRA adapter as asked for: a .safetensors file, its strength, and which
+// transformers it patches.
+struct LoraSpec {
+  std::string path;
+  double strength = 1.0;
+  std::string expert;  // "": every transformer; "high_noise" / "low_noise": one expert of a two-expert model
+};
+// "FILE[:STRENGTH]" (the suffix is a strength only if it parses as a
+// number) for `expert`.
+LoraSpec parse_lora_spec(const std::string& arg, const std::string& expert = "");
 
 struct ModelManifest {
   std::string path;    // the manifest file
@@ -36,7 +50,27 @@ struct ModelManifest {
   GenerationDefaults defaults;
   // Per weight file (when the weights were required): its layout and names.
   std::map<std::string, std::shared_ptr<const WeightIndex>> weight_index;
+  // LoRAs merged into the transformers at load, in order (the manifest's
+  // "loras", then add_loras'), and their plans: each file once per
+  // transformer it patches.
+  std::vector<LoraSpec> lora_specs;
+  std::vector<std::shared_ptr<const LoraPlan>> loras;
 };
+
+// Adds LoRAs to `m` after those it has: each is read (names and shapes
+// only) and planned against the transformers it patches; kino::Error naming
+// the file and tensor when one does not fit (a LoRA for another model) or an
+// expert is asked of a one-transformer model. Needs the weights indexed.
+void add_loras(ModelManifest& m, const std::vector<LoraSpec>& specs);
+
+// What each LoRA of `m` does to each transformer it patches: a line ("x
+// .safetensors at 0.8 on the transformer: 40 tensors patched, 12 keys
+// matched nothing") and the keys that matched nothing.
+struct LoraReport {
+  std::string summary;
+  std::vector<std::string> unmatched;
+};
+std::vector<LoraReport> lora_report(const ModelManifest& m);
 
 // `path`: a kino.json file, or a folder holding one, or a release folder.
 // `weights_required`: false for runs on random weights (kino-bench), where

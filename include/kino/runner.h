@@ -34,9 +34,14 @@ struct RunOptions {
 };
 
 // Metadata stored in every container: an "AI-generated" comment and the full
-// settings as JSON under "kino_settings".
-std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model);
-nlohmann::json settings_json(const GenerationSettings& s, const std::string& model);
+// settings as JSON under "kino_settings": the request, the model's name and
+// its LoRAs (file name, sha256, strength, expert).
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model);
+nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model);
+// The LoRAs a video's settings record that `model` does not have (file
+// name, sha256 and strength each), one line per LoRA: what --from cannot
+// reproduce without them.
+std::vector<std::string> missing_loras(const nlohmann::json& settings, const ModelManifest& model);
 // kino_settings of a video file, as JSON; throws if it has none.
 nlohmann::json read_provenance(const std::string& path);
 // A request that regenerates the video described by `settings`.

@@ -3,15 +3,19 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "adapters/lora_plan.h"
 #include "kino/error.h"
 #include "kino/version.h"
 #include "request/settings.h"
+#include "util/json_fields.h"
 
 namespace kino {
 
@@ -53,16 +57,55 @@ GenerationRequest layered_request(const GenerationRequest& item, const std::stri
   return r;
 }
 
-nlohmann::json settings_json(const GenerationSettings& s, const std::string& model) {
+namespace {
+
+// A LoRA as a video records it: the file's name (not its folder), its
+// digest, the strength and the expert.
+nlohmann::json lora_record(const LoraSpec& spec, const std::string& sha256) {
+  nlohmann::json j = {{"file", std::filesystem::path(spec.path).filename().string()}, {"sha256", sha256}, {"strength", spec.strength}};
+  if (!spec.expert.empty()) j["expert"] = spec.expert;
+  return j;
+}
+
+nlohmann::json lora_records(const ModelManifest& m) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& spec : m.lora_specs) {
+    auto plan = std::find_if(m.loras.begin(), m.loras.end(), [&](const auto& p) { return p->spec.path == spec.path; });
+    out.push_back(lora_record(spec, plan == m.loras.end() ? "" : (*plan)->sha256));
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model) {
   nlohmann::json j = settings_record(s);
-  j["model"] = model;
+  j["model"] = model.name;
+  if (!model.lora_specs.empty()) j["loras"] = lora_records(model);
   j["kino_version"] = version();
   return j;
 }
 
-std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const std::string& model) {
+std::vector<std::string> missing_loras(const nlohmann::json& settings, const ModelManifest& model) {
+  std::vector<std::string> out;
+  if (!settings.is_object() || !settings.contains("loras") || !settings["loras"].is_array()) return out;
+  const nlohmann::json have = lora_records(model);
+  for (const auto& l : settings["loras"]) {
+    if (!l.is_object()) continue;
+    const std::string sha = field_or<std::string>(l, "sha256", "", "kino_settings loras");
+    const bool found = std::any_of(have.begin(), have.end(), [&](const nlohmann::json& h) {
+      return h["sha256"] == sha && h["strength"] == l.value("strength", 1.0) && h.value("expert", "") == l.value("expert", "");
+    });
+    if (!found)
+      out.push_back(concat("LoRA ", field_or<std::string>(l, "file", "?", "kino_settings loras"), " (sha256 ", sha.substr(0, 12),
+                           "…) at strength ", l.value("strength", 1.0)));
+  }
+  return out;
+}
+
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model) {
   return {{"title", s.prompt},
-          {"comment", concat("AI-generated video (kino ", version(), ", model ", model, ")")},
+          {"comment", concat("AI-generated video (kino ", version(), ", model ", model.name, ")")},
           {"ai_generated", "true"},
           {"kino_settings", settings_json(s, model).dump()},
           {"encoder", concat("kino ", version())}};
@@ -81,7 +124,7 @@ nlohmann::json read_provenance(const std::string& path) {
 
 GenerationRequest request_from_settings(const nlohmann::json& j) {
   GenerationRequest r;
-  apply_overrides(j, r, "kino_settings", {"model", "kino_version"});
+  apply_overrides(j, r, "kino_settings", {"model", "loras", "kino_version"});
   return r;
 }
 
@@ -130,14 +173,14 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
   Video video = generate_with_progress(pipeline, s, opts.progress, times);
   if (opts.label) draw_label(video);
   const auto tw = std::chrono::steady_clock::now();
-  const auto files = write_video(output, video, provenance_tags(s, pipeline.model().name), opts.write);
+  const auto files = write_video(output, video, provenance_tags(s, pipeline.model()), opts.write);
   const double write_s = seconds_since(tw);
   return {{"path", output},
           {"files", files},
           {"prompt", s.prompt},
           {"seed", s.seed},
           {"model", pipeline.model().name},
-          {"settings", settings_json(s, pipeline.model().name)},
+          {"settings", settings_json(s, pipeline.model())},
           {"warnings", s.warnings},
           {"timings", {{"text_s", times.text_s}, {"denoise_s", times.denoise_s}, {"decode_s", times.decode_s},
                        {"write_s", write_s}, {"total_s", seconds_since(t0)}}},

@@ -61,14 +61,14 @@ nlohmann::json render_storyboard(Pipeline& pipeline, const Storyboard& board, co
   summary.frames = joined.frames;
   summary.prompt.clear();
   for (const auto& s : shots) summary.prompt += (summary.prompt.empty() ? "" : " | ") + s.prompt;
-  const std::string& model = pipeline.model().name;
+  const ModelManifest& model = pipeline.model();
   auto tags = provenance_tags(summary, model);
   nlohmann::json record = nlohmann::json::array();
   for (const auto& s : shots) record.push_back(settings_json(s, model));
   tags["kino_storyboard"] = nlohmann::json({{"crossfade", board.crossfade}, {"shots", record}}).dump();
   const auto files = write_video(output, joined, tags, o.run.write);
   spdlog::info("wrote {} ({} shots, {} frames)", output, shots.size(), joined.frames);
-  return {{"path", output}, {"files", files}, {"shots", shots.size()}, {"frames", joined.frames}, {"model", model}};
+  return {{"path", output}, {"files", files}, {"shots", shots.size()}, {"frames", joined.frames}, {"model", model.name}};
 }
 
 }  // namespace kino

@@ -55,6 +55,7 @@ std::string default_model() {
 // (kino::layered_request); unset stays unset.
 struct Common {
   std::string model, device = "auto", dtype = "auto", size, progress = "auto", audio, format, preset;
+  std::vector<std::string> loras, loras_high_noise, loras_low_noise;
   kino::GenerationRequest settings;
   int threads = 0;
   int64_t vae_tile = 0;
@@ -70,6 +71,9 @@ struct Common {
     app->add_flag("--keep-experts", keep_experts,
                   "Two-expert models (Wan2.2 A14B) on a GPU: keep both on the device (default: the idle one waits in host "
                   "memory)");
+    app->add_option("--lora", loras, "LoRA file[:strength] merged into every transformer (repeatable, in order; strength 1)");
+    app->add_option("--lora-high-noise", loras_high_noise, "LoRA file[:strength] for a two-expert model's high-noise expert only");
+    app->add_option("--lora-low-noise", loras_low_noise, "LoRA file[:strength] for a two-expert model's low-noise expert only");
     app->add_flag("--json", json, "Print one JSON object per finished video on stdout");
     app->add_option("--progress", progress, "auto (a bar on a terminal), bar, json (events on stderr) or none")
         ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
@@ -134,9 +138,23 @@ struct Common {
     return o;
   }
 
+  // The model with the command line's LoRAs after its own; what each
+  // patches is logged, and the keys that matched nothing (names with -v).
   kino::ModelManifest manifest() const {
-    const kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
+    kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
     spdlog::debug("model {} ({} {}) from {}", m.name, m.family, m.task, m.path);
+    std::vector<kino::LoraSpec> specs;
+    for (const auto& [list, expert] : {std::pair{&loras, ""}, {&loras_high_noise, "high_noise"}, {&loras_low_noise, "low_noise"}})
+      for (const auto& arg : *list) specs.push_back(kino::parse_lora_spec(arg, expert));
+    kino::add_loras(m, specs);
+    for (const auto& r : kino::lora_report(m)) {
+      if (r.unmatched.empty()) {
+        spdlog::info("{}", r.summary);
+        continue;
+      }
+      spdlog::warn("{} (-v lists them)", r.summary);
+      for (const auto& key : r.unmatched) spdlog::debug("  not loaded: {}", key);
+    }
     return m;
   }
 
@@ -156,8 +174,10 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   // The command line over the video's recorded settings, then the preset.
   kino::GenerationRequest req = c.request();
   if (!prompt.empty()) req.prompt = prompt;
+  nlohmann::json recorded;
   if (!from.empty()) {
-    kino::fill_unset(req, kino::request_from_settings(kino::read_provenance(from)));
+    recorded = kino::read_provenance(from);
+    kino::fill_unset(req, kino::request_from_settings(recorded));
     spdlog::info("settings from {}", from);
   }
   if (req.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
@@ -166,6 +186,10 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (output.empty()) throw kino::Error("--output is empty");
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
   const kino::ModelManifest manifest = c.manifest();
+  // A recorded LoRA is a file on the recording machine: it is never opened
+  // from the video's word, only named.
+  for (const auto& lora : kino::missing_loras(recorded, manifest))
+    spdlog::warn("{} was made with {}; this run is without it (give it with --lora to reproduce)", from, lora);
   kino::resolve_request(req, manifest, c.strict);  // a bad request fails before the model loads
   kino::Pipeline pipeline = c.load(manifest);
   const kino::GenerationSettings s = pipeline.resolve(req, c.strict);

@@ -115,6 +115,26 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   if (tokenizer.empty())
     m.tokenizer = fs::path(m.text_encoder).extension() == ".safetensors" ? m.text_encoder : resolve(tokenizer, "tokenizer");
   m.defaults = read_defaults(j.value("defaults", nlohmann::json::object()), where + " defaults");
+  if (j.contains("loras")) {
+    // [{"file": …, "strength": 0.8, "expert": "low_noise"}, or "file[:strength]", …]
+    constexpr size_t kMaxLoras = 64;
+    const nlohmann::json& list = j["loras"];
+    if (!list.is_array() || list.size() > kMaxLoras)
+      throw Error(concat(where, ": field 'loras' must be a list of at most ", kMaxLoras, " LoRA files"));
+    std::vector<LoraSpec> specs;
+    for (const auto& item : list) {
+      LoraSpec spec = item.is_string() ? parse_lora_spec(item.get<std::string>()) : LoraSpec{};
+      if (!item.is_string()) {
+        spec.path = field_or<std::string>(item, "file", "", where + " loras");
+        read_field(item, "strength", spec.strength, where + " loras");
+        read_field(item, "expert", spec.expert, where + " loras");
+      }
+      spec.path = resolve(spec.path, "loras", weights_required);
+      specs.push_back(spec);
+    }
+    if (weights_required) add_loras(m, specs);
+    else m.lora_specs = specs;
+  }
   return m;
 }
 
@@ -138,6 +158,11 @@ nlohmann::json manifest_json(const ModelManifest& m) {
     j["boundary_ratio"] = m.boundary_ratio;
   }
   if (!m.image_encoder.empty()) j["image_encoder"] = {{"weights", m.image_encoder}, {"config", m.image_encoder_config}};
+  for (const auto& l : m.lora_specs) {
+    nlohmann::json e = {{"file", l.path}, {"strength", l.strength}};
+    if (!l.expert.empty()) e["expert"] = l.expert;
+    j["loras"].push_back(e);
+  }
   return j;
 }
 

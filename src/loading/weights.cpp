@@ -153,6 +153,10 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
   }
   if (!shape.empty()) t = t.reshape(shape);
   if (!t.is_floating_point()) return t;
+  if (patch_) {
+    t = t.to(at::kFloat);
+    patch_(name, t);
+  }
   t = t.to(device_, dtype_);
   if (trainable_) {
     t.set_requires_grad(true);

@@ -4,6 +4,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,6 +19,10 @@ namespace kino {
 // Converts a tensor view to an owned at::Tensor of the same dtype; fp8
 // (F8_E4M3, F8_E5M2), which libtorch 1.13 lacks, is decoded to float32.
 at::Tensor to_tensor(const TensorView& view);
+
+// A change to each tensor as it loads (an adapter merged into it): given
+// the official name and the tensor in float32, it patches the tensor in place.
+using WeightPatch = std::function<void(const std::string& official, at::Tensor& tensor)>;
 
 class Weights {
  public:
@@ -47,6 +52,9 @@ class Weights {
   // A missing name is recorded and an undefined tensor returned; call finish().
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape = {});
   bool has(const std::string& name) const;
+  // Every floating tensor taken from now on passes through `patch` in
+  // float32 before it is converted to the run dtype.
+  void set_patch(WeightPatch patch) { patch_ = std::move(patch); }
 
   // Throws kino::Error listing missing tensors and tensors nobody took.
   void finish() const;
@@ -67,6 +75,7 @@ class Weights {
   std::optional<at::Generator> init_;
   std::optional<at::TensorOptions> random_;
   bool trainable_ = false;
+  WeightPatch patch_;
   std::map<std::string, at::Tensor> created_;
   std::set<std::string> taken_;
   std::vector<std::string> missing_;

@@ -1,5 +1,7 @@
 #include "wan/generator.h"
 
+#include "adapters/lora_merge.h"
+
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 #ifdef KINO_WITH_CUDA
@@ -27,6 +29,7 @@ Module load_module(const ModelManifest& m, const std::string& component, const C
   auto index = m.weight_index.find(component);
   if (index == m.weight_index.end()) throw Error(concat(m.path, ": the ", component, " weights were not indexed"));
   Weights w(*index->second);
+  w.set_patch(lora_patch(m, component));
   Module module(cfg, w);
   w.finish();
   return module;

@@ -1,0 +1,11 @@
+// SHA-256 of a file (FIPS 180-4), streamed: what identifies an adapter file
+// in a video's settings. No torch here.
+#pragma once
+#include <string>
+
+namespace kino {
+
+// Lower-case hex digest of the file's bytes; kino::Error if it cannot be read.
+std::string sha256_file(const std::string& path);
+
+}  // namespace kino
