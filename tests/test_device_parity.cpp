@@ -72,7 +72,7 @@ TEST(DeviceParity, WanDiT) {
   check_device(*device, io["a.out"], "dit_io.safetensors", "a.out", [&](at::Device d, at::ScalarType t) {
     WanDiT dit = test::fixture_dit();
     dit.to(d, t);
-    return dit.forward({io["a.x"]}, {io["a.t"][0].item<int64_t>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>())[0];
+    return dit.forward({io["a.x"]}, {io["a.t"][0].item<double>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>())[0];
   });
 }
 

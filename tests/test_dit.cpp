@@ -14,7 +14,7 @@ TEST(WanDiT, SingleSampleMatchesEveryStage) {
   WanDiT dit = test::fixture_dit();
   Trace trace;
   c10::InferenceMode inference;
-  auto out = dit.forward({io["a.x"]}, {io["a.t"][0].item<int64_t>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>(), &trace);
+  auto out = dit.forward({io["a.x"]}, {io["a.t"][0].item<double>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>(), &trace);
   const std::string file = "dit_io.safetensors";
   for (const char* name : {"patch_embedding_out", "e", "e0", "context_embedded", "block0_self_q_roped", "block0_self_k_roped",
                            "block0_self_v", "block0_self_attn_core", "block0_self_attn_out", "block0_cross_q", "block0_cross_k",
@@ -30,7 +30,7 @@ TEST(WanDiT, RaggedBatchMasksPaddedKeys) {
   WanDiT dit = test::fixture_dit();
   c10::InferenceMode inference;
   at::Tensor t = io["b.t"];
-  auto out = dit.forward({io["b.x0"], io["b.x1"]}, {t[0].item<int64_t>(), t[1].item<int64_t>()},
+  auto out = dit.forward({io["b.x0"], io["b.x1"]}, {t[0].item<double>(), t[1].item<double>()},
                          {io["b.context0"], io["b.context1"]}, io["b.seq_len"].item<int64_t>());
   EXPECT_PARITY(out[0], io["b.out0"], "dit_io.safetensors", "b.out0");
   EXPECT_PARITY(out[1], io["b.out1"], "dit_io.safetensors", "b.out1");

@@ -236,7 +236,7 @@ TEST(I2vDit, OneForwardMatchesTheOfficialModelWithEveryIntermediate) {
     EXPECT_TRUE(at::equal(x.unsqueeze(0), io[p + "x_in"]));
     Trace trace;
     const at::Tensor clip = io[p + "clip_fea"];
-    const at::Tensor out = dit.forward({x}, {io[p + "t"].item<int64_t>()}, {io[p + "context"]}, io[p + "seq_len"].item<int64_t>(),
+    const at::Tensor out = dit.forward({x}, {io[p + "t"].item<double>()}, {io[p + "context"]}, io[p + "seq_len"].item<int64_t>(),
                                        &trace, {}, {clip.reshape({-1, clip.size(-1)})})[0];
     for (const char* name : {"patch_embedding_out", "e", "e0", "text_embedded", "img_emb_out", "context_all", "block0_self_attn_out",
                              "block0_cross_q", "block0_cross_k_text", "block0_cross_v_text", "block0_cross_text_core",

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "adapters/lora_merge.h"
 #include "adapters/lora_plan.h"
@@ -207,4 +208,35 @@ TEST(Lora, AVideoRecordsItsLoras) {
                              test::shell_quote(dir / "c.mp4"));
   EXPECT_EQ(same.exit_code, 0) << same.err;
   EXPECT_EQ(same.err.find("without"), std::string::npos) << same.err;
+}
+
+// A manifest's "loras" (relative to it, objects or "file:strength") are the
+// same stack as the command line's; `kino model` shows them and its --json
+// keeps them.
+TEST(Lora, AManifestListsItsLoras) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  nlohmann::json j = nlohmann::json::parse(test::read_file(model_manifest("wan21-tiny")));
+  const std::filesystem::path base = std::filesystem::path(model_manifest("wan21-tiny")).parent_path();
+  for (const char* key : {"text_encoder", "transformer", "vae"})
+    j[key]["weights"] = std::filesystem::absolute(base / j[key]["weights"].get<std::string>()).lexically_normal().string();
+  j["tokenizer"] = std::filesystem::absolute(base / j["tokenizer"].get<std::string>()).lexically_normal().string();
+  std::filesystem::create_directory(dir / "loras");
+  std::filesystem::copy_file(lora_file("a_official_lora_down_up"), dir / "loras/a.safetensors");
+  std::filesystem::copy_file(lora_file("f_lightx2v_style"), dir / "loras/f.safetensors");
+  j["loras"] = {{{"file", "loras/a.safetensors"}, {"strength", 0.8}}, "loras/f.safetensors:0.5"};
+  std::ofstream(dir / "kino.json") << j.dump();
+  const ModelManifest m = load_manifest(dir.path);
+  ASSERT_EQ(m.lora_specs.size(), 2u);
+  EXPECT_EQ(m.lora_specs[1].strength, 0.5);
+  expect_merged(loaded(m, "transformer"), test::fixture("dit_weights.safetensors"), "stack.", fixture_manifest()["expected"]["stack"]);
+  const auto shown = test::kino_cli("model " + test::shell_quote(dir.path));
+  ASSERT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_NE(shown.out.find("a.safetensors at 0.8 on the transformer: 20 tensors patched"), std::string::npos) << shown.out;
+  const auto json = test::kino_cli("model " + test::shell_quote(dir.path) + " --json");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out)["loras"].size(), 2u);
+  j["loras"] = {{{"file", "loras/a.safetensors"}, {"strength", "high"}}};
+  std::ofstream(dir / "kino.json") << j.dump();
+  EXPECT_THROW(load_manifest(dir.path), Error);
 }

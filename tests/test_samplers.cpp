@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "kino/error.h"
+#include "kino/manifest.h"
+#include "wan/generator.h"
 #include "sampling/sampler.h"
 #include "support.h"
 
@@ -91,4 +93,41 @@ TEST(Samplers, RejectImpossibleSettings) {
   auto s = Sampler::create(SamplerKind::Euler, 1, 1.0);
   s->step(at::zeros({1}), at::zeros({1}));
   EXPECT_THROW(s->step(at::zeros({1}), at::zeros({1})), Error);
+}
+
+// LightX2V's WanStepDistillScheduler (../shared/fixtures/wan21-cache-tiny
+// distill_io): the float32 schedule with fractional timesteps exactly, the
+// scripted steps, and the end-to-end 4-step unguided run on the tiny models
+// (the official float64 time sinusoid) with one DiT pass per step.
+TEST(Samplers, DistillMatchesLightX2V) {
+  KINO_REQUIRE_FIXTURES();
+  const std::string set = "wan21-cache-tiny", file = "distill_io.safetensors";
+  const auto d = test::load_tensors(test::fixture(file, set));
+  const Schedule s = make_schedule(SamplerKind::Distill, 4, 5.0);
+  EXPECT_TRUE(at::equal(at::tensor(s.timesteps, at::kDouble).to(at::kFloat), d.at("schedule.timesteps")));
+  EXPECT_TRUE(at::equal(at::tensor(std::vector<float>(s.sigmas.begin(), s.sigmas.end() - 1)), d.at("schedule.sigmas")));
+  EXPECT_EQ(s.timesteps[1], 937.5);
+
+  auto sampler = Sampler::create(SamplerKind::Distill, 4, 5.0);
+  at::Tensor x = d.at("scripted.x_init");
+  for (int64_t i = 0; i < 4; ++i) {
+    x = sampler->step(d.at("scripted.model_outputs")[i], x);
+    const double err = test::rel_error(x, d.at("scripted.fp32.latents")[i]);
+    EXPECT_LE(err, test::tolerance(file, "scripted.fp32.latents", set)) << "step " << i;
+  }
+
+  const ModelManifest m = load_manifest(test::fixture_manifest_path());
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  const std::string p = "e2e.f64emb.";
+  const at::Tensor cond = d.at("context_cond");
+  int64_t passes = 0;
+  const at::Tensor latent = g.sample(d.at("noise"), cond, cond, SamplerKind::Distill, 4, 5.0, 1.0, [&](const WanGenerator::Step& st) {
+    passes += st.uncond.defined() ? 2 : 1;
+    EXPECT_LE(test::rel_error(st.cond, d.at(p + "dit_out")[st.index]), test::tolerance(file, p + "dit_out", set)) << st.index;
+    EXPECT_LE(test::rel_error(st.latent, d.at(p + "latents")[st.index]), test::tolerance(file, p + "latents", set)) << st.index;
+  });
+  EXPECT_EQ(passes, 4) << "guidance 1 runs the prompt's pass alone";
+  const double err = test::rel_error(g.decode(latent), d.at(p + "video"));
+  std::printf("[ parity ] distill e2e video rel %.3e (tol %.0e)\n", err, test::tolerance(file, p + "video", set));
+  EXPECT_LE(err, test::tolerance(file, p + "video", set));
 }

@@ -33,7 +33,9 @@ const char* kBuiltins = R"([
   "negative": "stylized, cartoon, oversaturated"},
  {"name": "vintage-film", "description": "Old film stock: grain, faded colour, light leaks",
   "prompt_suffix": ", vintage film, 16mm, film grain, faded colors, light leaks",
-  "negative": "digital, sharp, modern, clean"}
+  "negative": "digital, sharp, modern, clean"},
+ {"name": "lightx2v-4step", "description": "Step-distilled sampling (with a lightx2v distill LoRA): 4 steps, no guidance",
+  "settings": {"sampler": "distill", "steps": 4, "shift": 5.0, "cfg": 1.0}}
 ])";
 
 std::string text_field(const nlohmann::json& j, const char* key, const std::string& where) {

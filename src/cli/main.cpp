@@ -96,7 +96,8 @@ struct Common {
         ->check(CLI::NonNegativeNumber);
     app->add_option_function<double>("--shift", [&r](const double& v) { r.shift = v; }, "Sigma shift of the schedule")
         ->check(CLI::PositiveNumber);
-    text("--sampler", r.sampler, "unipc, dpm++ or euler")->check(CLI::IsMember({"unipc", "dpm++", "euler"}));
+    text("--sampler", r.sampler, "unipc, dpm++, euler, or distill (step-distilled models: with --cfg 1)")
+        ->check(CLI::IsMember({"unipc", "dpm++", "euler", "distill"}));
     app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
     text("--aspect", r.aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
     app->add_option_function<int64_t>("--frames", [&r](const int64_t& v) { r.frames = v; }, "Frame count (4k+1)")
@@ -304,6 +305,7 @@ int run_model(const std::string& path, bool json) {
   }
   if (!m.transformer_low_noise.empty())
     std::printf("  low-noise expert below timestep %g\n", m.boundary_ratio * 1000);
+  for (const auto& r : kino::lora_report(m)) std::printf("  %-22s %s\n", "lora", r.summary.c_str());
   std::printf("  defaults               %s\n", j["defaults"].dump().c_str());
   return kExitOk;
 }

@@ -13,7 +13,9 @@
 namespace kino {
 
 struct Schedule {
-  std::vector<int64_t> timesteps;  // what the model sees, one per step
+  // What the model sees, one per step: whole numbers (the reference
+  // truncates) but for the distill sampler's, which stay fractional.
+  std::vector<double> timesteps;
   std::vector<float> sigmas;       // steps + 1 entries, ending at 0
 };
 

@@ -12,7 +12,8 @@ SamplerKind parse_sampler(const std::string& name) {
   if (name == "unipc") return SamplerKind::UniPC;
   if (name == "dpm++" || name == "dpmpp") return SamplerKind::DPMpp;
   if (name == "euler") return SamplerKind::Euler;
-  throw Error(concat("unknown sampler '", name, "' (expected unipc, dpm++ or euler)"));
+  if (name == "distill") return SamplerKind::Distill;
+  throw Error(concat("unknown sampler '", name, "' (expected unipc, dpm++, euler or distill)"));
 }
 
 std::string sampler_name(SamplerKind kind) {
@@ -20,13 +21,37 @@ std::string sampler_name(SamplerKind kind) {
     case SamplerKind::UniPC: return "unipc";
     case SamplerKind::DPMpp: return "dpm++";
     case SamplerKind::Euler: return "euler";
+    case SamplerKind::Distill: return "distill";
   }
   return "?";
 }
 
+namespace {
+
+// WanStepDistillScheduler (LightX2V, schedulers/wan/step_distill): sigma =
+// linspace(1, 0, 1001)[:-1] in float32, shifted in float32, taken at
+// 1000 - step for the steps 1000, 1000 - 1000/n, ... (the published 4-step
+// list: 1000, 750, 500, 250); the timestep is sigma * 1000 in float32,
+// not rounded.
+Schedule distill_schedule(int64_t steps, double shift) {
+  const at::Tensor sigma = at::linspace(1.0, 0.0, 1001, at::kFloat).slice(0, 0, 1000);
+  const at::Tensor shifted = sigma * shift / (sigma * (shift - 1.0) + 1.0);
+  Schedule s;
+  for (int64_t i = 0; i < steps; ++i) {
+    const at::Tensor at_step = shifted[1000 * i / steps];  // index 1000 - step
+    s.sigmas.push_back(at_step.item<float>());
+    s.timesteps.push_back(static_cast<double>((at_step * 1000.0).item<float>()));
+  }
+  s.sigmas.push_back(0.0f);
+  return s;
+}
+
+}  // namespace
+
 Schedule make_schedule(SamplerKind kind, int64_t steps, double shift) {
   if (steps < 1 || steps > 1000) throw Error(concat("steps must be in 1..1000, got ", steps));
   if (!(shift > 0) || !std::isfinite(shift)) throw Error(concat("shift must be a positive number, got ", shift));
+  if (kind == SamplerKind::Distill) return distill_schedule(steps, shift);
   // FlowUniPCMultistepScheduler: sigma_max = sigmas[0] of 1 - linspace(1, 1/1000, 1000)
   // reversed, i.e. 0.999 stored as float32.
   const double start = kind == SamplerKind::UniPC ? static_cast<double>(0.999f) : 1.0;
@@ -36,7 +61,7 @@ Schedule make_schedule(SamplerKind kind, int64_t steps, double shift) {
     const double step = (0.0 - start) / static_cast<double>(steps);
     const double sigma = start + static_cast<double>(i) * step;
     const double shifted = shift * sigma / (1.0 + (shift - 1.0) * sigma);
-    s.timesteps.push_back(static_cast<int64_t>(shifted * 1000.0));
+    s.timesteps.push_back(static_cast<double>(static_cast<int64_t>(shifted * 1000.0)));
     s.sigmas.push_back(static_cast<float>(shifted));
   }
   s.sigmas.push_back(0.0f);
@@ -170,6 +195,22 @@ class EulerSampler final : public Sampler {
   }
 };
 
+// WanStepDistillScheduler.step_post: x0 = x - sigma_i v, then re-noised to
+// the next sigma along v, x = x0 + v sigma_{i+1} (x0 itself at the last step):
+// Euler in two roundings, kept as the reference writes it.
+class DistillSampler final : public Sampler {
+ public:
+  using Sampler::Sampler;
+
+ private:
+  at::Tensor do_step(const at::Tensor& v, const at::Tensor& x) override {
+    const int64_t i = index_;
+    info_ = StepInfo{};
+    info_.x0 = x - v * sigma(i);
+    return i + 1 == steps() ? info_.x0 : info_.x0 + v * sigma(i + 1);
+  }
+};
+
 }  // namespace
 
 std::unique_ptr<Sampler> Sampler::create(SamplerKind kind, int64_t steps, double shift) {
@@ -178,6 +219,7 @@ std::unique_ptr<Sampler> Sampler::create(SamplerKind kind, int64_t steps, double
     case SamplerKind::UniPC: return std::unique_ptr<Sampler>(new UniPCSampler(std::move(s)));
     case SamplerKind::DPMpp: return std::unique_ptr<Sampler>(new DPMppSampler(std::move(s)));
     case SamplerKind::Euler: return std::unique_ptr<Sampler>(new EulerSampler(std::move(s)));
+    case SamplerKind::Distill: return std::unique_ptr<Sampler>(new DistillSampler(std::move(s)));
   }
   throw Error("unknown sampler");
 }

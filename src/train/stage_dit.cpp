@@ -23,7 +23,8 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
     const double p = double(std::max(0, step - warmup)) / std::max(1, o.dit_steps - warmup);
     const double lr = step < warmup ? o.lr * (step + 1) / warmup : o.lr * (0.1 + 0.9 * 0.5 * (1 + std::cos(M_PI * p)));
     set_lr(opt, lr);
-    std::vector<int64_t> ids, mask, lens, ts;
+    std::vector<int64_t> ids, mask, lens;
+    std::vector<double> ts;  // whole timesteps, as the samplers give
     std::vector<at::Tensor> x0s, masks;
     std::vector<float> sigmas;
     std::normal_distribution<float> normal(0, 1);
@@ -43,7 +44,7 @@ void train_flow(const UMT5Encoder& t5, const WanDiT& dit, const Weights& dw, con
         sigma = b % 2 ? 1 / (1 + std::exp(-normal(rng))) : 3 * u / (1 + 2 * u);
       } while (o.sigma_max < 1 && sigma >= o.sigma_max);
       sigmas.push_back(sigma);
-      ts.push_back(static_cast<int64_t>(sigma * 1000));
+      ts.push_back(static_cast<double>(static_cast<int64_t>(sigma * 1000)));
     }
     at::Tensor x0 = at::stack(x0s);
     at::Tensor s = at::tensor(sigmas).view({-1, 1, 1, 1, 1}).to(latents.device());

@@ -13,10 +13,10 @@ namespace kino {
 namespace {
 
 // sinusoidal_embedding_1d: [cos(t w_i), sin(t w_i)], w_i = 10000^(-i/half),
-// in float64 from the integer timestep, then float32.
-at::Tensor timestep_sinusoid(const std::vector<int64_t>& t, int64_t freq_dim) {
+// in float64 from the timestep, then float32.
+at::Tensor timestep_sinusoid(const std::vector<double>& t, int64_t freq_dim) {
   const int64_t half = freq_dim / 2;
-  at::Tensor pos = at::tensor(t, at::kLong).to(at::kDouble);
+  at::Tensor pos = at::tensor(t, at::kDouble);
   at::Tensor w = at::pow(10000.0, -at::arange(half, at::kDouble).div(half));
   at::Tensor arg = at::outer(pos, w);
   return at::cat({at::cos(arg), at::sin(arg)}, 1).to(at::kFloat);
@@ -198,10 +198,10 @@ at::Tensor WanDiT::patchify(const std::vector<at::Tensor>& x, int64_t seq_len, s
 
 // The MLPs run once per distinct timestep: for `t`, and for the first
 // frame's when it differs.
-WanDiT::TimeEmbedding WanDiT::embed_time(const std::vector<int64_t>& t, const std::vector<int64_t>& first_frame_t,
+WanDiT::TimeEmbedding WanDiT::embed_time(const std::vector<double>& t, const std::vector<double>& first_frame_t,
                                          const std::vector<Grid>& grids, int64_t seq_len) const {
   const at::Device device = patch_w_.device();
-  auto embed = [&](const std::vector<int64_t>& ts) {
+  auto embed = [&](const std::vector<double>& ts) {
     at::Tensor emb = time2_(at::silu(time0_(timestep_sinusoid(ts, cfg_.freq_dim).to(device))));
     return std::make_pair(emb, time_proj_(at::silu(emb)).unflatten(1, {6, cfg_.dim}));
   };
@@ -355,9 +355,9 @@ std::vector<at::Tensor> WanDiT::unpatchify(const at::Tensor& out, const std::vec
   return result;
 }
 
-std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
+std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
-                                        const std::vector<int64_t>& first_frame_t, const std::vector<at::Tensor>& image) const {
+                                        const std::vector<double>& first_frame_t, const std::vector<at::Tensor>& image) const {
   const int64_t B = static_cast<int64_t>(x.size());
   if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
       (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))

@@ -19,7 +19,7 @@ class WanDiT {
   WanDiT(const WanDiTConfig& cfg, Weights& w);
 
   // Batched forward. x: per-sample latents [C, F, H, W] (sizes may differ);
-  // t: integer timesteps, one per sample; context: per-sample [L_i, text_dim]
+  // t: timesteps, one per sample; context: per-sample [L_i, text_dim]
   // with L_i <= text_len; seq_len: padded token count (>= every sample's).
   // first_frame_t (Wan2.2 image-to-video; empty: t): per sample, the
   // timestep of the tokens of latent frame 0, which Wan2.2's per-token time
@@ -28,9 +28,9 @@ class WanDiT {
   // features [tokens, image_dim] the cross-attention also attends to
   // (FLF2V: the first frame's tokens, then the last frame's).
   // Returns per-sample velocities shaped like x.
-  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<int64_t>& t,
+  std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
-                                  const std::vector<int64_t>& first_frame_t = {},
+                                  const std::vector<double>& first_frame_t = {},
                                   const std::vector<at::Tensor>& image = {}) const;
 
   const WanDiTConfig& config() const { return cfg_; }
@@ -69,7 +69,7 @@ class WanDiT {
 
   // The stages of forward (model.py WanModel.forward), in order.
   at::Tensor patchify(const std::vector<at::Tensor>& x, int64_t seq_len, std::vector<Grid>& grids) const;
-  TimeEmbedding embed_time(const std::vector<int64_t>& t, const std::vector<int64_t>& first_frame_t,
+  TimeEmbedding embed_time(const std::vector<double>& t, const std::vector<double>& first_frame_t,
                            const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor embed_text(const std::vector<at::Tensor>& context) const;
   at::Tensor embed_image(const std::vector<at::Tensor>& image) const;

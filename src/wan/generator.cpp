@@ -151,7 +151,7 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     latent.slice(1, 0, 1).copy_(first_frame);
   }
   // Frame 0's tokens run at timestep 0 when it is an image.
-  auto first_t = [&](size_t n) { return image ? std::vector<int64_t>(n, 0) : std::vector<int64_t>{}; };
+  auto first_t = [&](size_t n) { return image ? std::vector<double>(n, 0.0) : std::vector<double>{}; };
   // I2V: the condition rides along every input (model.py: cat([x, y])), the
   // CLIP tokens (FLF2V: both images') along every context.
   if (takes_image_condition() != condition.defined())
@@ -185,9 +185,9 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     return *visiting;
   };
   for (int64_t i = 0; i < steps; ++i) {
-    const int64_t t = sampler->schedule().timesteps[static_cast<size_t>(i)];
+    const double t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
-    s.low_noise_expert = dit_low_ && static_cast<double>(t) < boundary_;
+    s.low_noise_expert = dit_low_ && t < boundary_;
     s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
     const WanDiT& dit = expert(s.low_noise_expert);
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
