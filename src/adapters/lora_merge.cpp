@@ -36,11 +36,13 @@ void apply(const OpenLora& l, const LoraTerm& t, double s, at::Tensor& w) {
     case LoraKind::LowRank:
     case LoraKind::DoRA: {
       const at::Tensor up = matrix(factor(l, t, "up")), down = matrix(factor(l, t, "down"));
-      const at::Tensor delta = at::mm(up, down).reshape(w.sizes()) * scale(l, t, down.size(0));
+      const double k = scale(l, t, down.size(0));
       if (t.kind == LoraKind::LowRank) {
-        w.add_(delta, s);
+        // W += s k up @ down, in place (no W-sized temporary).
+        w.view({up.size(0), down.size(1)}).addmm_(up, down, 1.0, s * k);
         return;
       }
+      const at::Tensor delta = at::mm(up, down).reshape(w.sizes()) * k;
       // DoRA: the patched weight's columns rescaled to dora_scale / their
       // norm; the strength blends the result with W (it does not scale the
       // product).

@@ -3,6 +3,7 @@
 // Prints a table and writes a JSON record (scripts/bench-gpu.sh). Also times
 // the attention back ends at the model's shape (--attention-bench) and writes
 // a per-kernel profile of one denoising step (--profile, libtorch 2.x).
+#include <ATen/Parallel.h>
 #include <CLI/CLI.hpp>
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -12,18 +13,26 @@
 #endif
 
 #include <chrono>
+#include <cmath>
+#include <map>
+#include <set>
+#include <thread>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "adapters/lora_merge.h"
+#include "adapters/lora_plan.h"
 #include "kino/error.h"
 #include "kernels/fused_ops.h"
 #include "kino/manifest.h"
 #include "nn/nn.h"
 #include "kino/pipeline.h"
 #include "kino/video_writer.h"
+#include "loading/tensor_file.h"
+#include "util/sha256.h"
 #include "wan/generator.h"
 
 namespace {
@@ -134,6 +143,70 @@ std::string utc_now() {
   return buf;
 }
 
+// LoRA merging at the transformer's shape: a rank-`rank` BF16 LoRA on every
+// block Linear (the lightx2v distill LoRAs' layout), written to a temporary
+// file and planned, then merged by the loader's own patch into random
+// float32 weights one parameter at a time, as loading does. Times the plan
+// (names, shapes, sha256) and the merge; the base weights' reading is not
+// part of it.
+Json lora_merge_bench(const kino::ModelManifest& model, int64_t rank) {
+  at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));  // as kino generate's default
+  const kino::WanDiTConfig c = kino::dit_config(model);
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (int64_t b = 0; b < c.num_layers; ++b) {
+    const std::string block = "blocks." + std::to_string(b) + ".";
+    for (const char* attn : {"self_attn.", "cross_attn."})
+      for (const char* l : {"q", "k", "v", "o"}) shapes[block + attn + l + ".weight"] = {c.dim, c.dim};
+    shapes[block + "ffn.0.weight"] = {c.ffn_dim, c.dim};
+    shapes[block + "ffn.2.weight"] = {c.dim, c.ffn_dim};
+  }
+  std::vector<at::Tensor> keep;
+  std::vector<kino::TensorToWrite> tensors;
+  const at::Tensor alpha = at::full({}, static_cast<double>(rank), at::kBFloat16);
+  for (const auto& [name, shape] : shapes) {
+    const std::string target = "diffusion_model." + name.substr(0, name.size() - 7);
+    keep.push_back(at::randn({rank, shape[1]}, at::kBFloat16).div(std::sqrt(static_cast<double>(shape[1]))));
+    tensors.push_back({target + ".lora_down.weight", kino::DType::BF16, keep.back().sizes().vec(), keep.back().data_ptr()});
+    keep.push_back(at::randn({shape[0], rank}, at::kBFloat16).div(100));
+    tensors.push_back({target + ".lora_up.weight", kino::DType::BF16, keep.back().sizes().vec(), keep.back().data_ptr()});
+    tensors.push_back({target + ".alpha", kino::DType::BF16, {}, alpha.data_ptr()});
+  }
+  const std::string path = (std::filesystem::temp_directory_path() / "kino-bench-lora.safetensors").string();
+  kino::write_safetensors(path, tensors);
+  keep.clear();
+  const double lora_gb = static_cast<double>(std::filesystem::file_size(path)) / 1e9;
+
+  std::set<std::string> names;
+  for (const auto& [name, shape] : shapes) names.insert(name);
+  kino::ModelManifest m = model;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto plan = std::make_shared<kino::LoraPlan>(kino::plan_lora(
+      {path, 1.0, ""}, "transformer", model.family, names, [&](const std::string& n) -> std::optional<std::vector<int64_t>> {
+        auto it = shapes.find(n);
+        if (it == shapes.end()) return std::nullopt;
+        return it->second;
+      }));
+  plan->sha256 = kino::sha256_file(path);
+  m.loras = {plan};
+  const kino::WeightPatch patch = kino::lora_patch(m, "transformer");
+  const double plan_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  double merge_s = 0, weight_gb = 0;
+  for (const auto& [name, shape] : shapes) {
+    at::Tensor w = at::randn(shape, at::kFloat);
+    const auto t1 = std::chrono::steady_clock::now();
+    patch(name, w);
+    merge_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+    weight_gb += static_cast<double>(w.numel()) * 4 / 1e9;
+  }
+  std::filesystem::remove(path);
+  std::printf("\nLoRA rank %lld on %zu Linears: file %.3f GB (bf16), plan %.2f s, merge %.2f s into %.2f GB of float32 weights "
+              "(%.2f s per GB of LoRA), %d threads\n",
+              static_cast<long long>(rank), shapes.size(), lora_gb, plan_s, merge_s, weight_gb, merge_s / lora_gb, at::get_num_threads());
+  return {{"rank", rank},           {"linears", shapes.size()}, {"lora_gb", lora_gb}, {"plan_s", plan_s},
+          {"merge_s", merge_s},     {"weights_gb", weight_gb},  {"merge_s_per_lora_gb", merge_s / lora_gb},
+          {"threads", at::get_num_threads()}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,6 +215,7 @@ int main(int argc, char** argv) {
   std::string device = torch::cuda::is_available() ? "cuda" : "cpu", dtype = "bfloat16", json_path, video_path, commit;
   std::string device_name, attention = "auto", profile_path;
   bool attention_only = false, no_fused = false, i2v = false, keep_experts = false;
+  int64_t lora_rank = 0;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -168,6 +242,7 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-experts", keep_experts, "two-expert models: both transformers on the device (default: the idle one in host memory)");
   app.add_flag("--no-fused", no_fused, "run the DiT's fused stages as composites of ATen ops (for comparison)");
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
+  app.add_option("--lora-merge-bench", lora_rank, "only time merging a random LoRA of this rank into the transformer (CPU)");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
   CLI11_PARSE(app, argc, argv);
 
@@ -179,6 +254,12 @@ int main(int argc, char** argv) {
     const kino::WanVAEConfig vae = kino::vae_config(m);
     const int64_t tokens = dit.tokens((frames - 1) / vae.temporal_stride() + 1, height / vae.spatial_stride(),
                                       width / vae.spatial_stride());
+    if (lora_rank > 0) {
+      Json r = {{"date", utc_now()}, {"device", "cpu"}, {"model", m.name}, {"lora_merge", lora_merge_bench(m, lora_rank)},
+                {"kino_commit", commit}};
+      if (!json_path.empty()) std::ofstream(json_path) << r.dump(2) << '\n';
+      return 0;
+    }
     if (attention_only) {
       Json r = {{"date", utc_now()}, {"device", device_name.empty() ? device : device_name}, {"model", m.name},
                 {"tokens", tokens}, {"attention", attention_bench(dit, tokens, device, kino::parse_dtype(dtype))},
