@@ -164,3 +164,36 @@ TEST(Cli, MissingOutputFolderFailsBeforeGenerating) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("output folder does not exist: /nonexistent-kino"), std::string::npos) << r.err;
 }
+
+// Global options after the subcommand, suggestions for typos (usage errors,
+// exit 2, one line), an MKV's settings read back (Matroska capitalises its
+// tag names), and `-o - --json` keeping stdout for the video.
+TEST(Cli, OptionsTyposMkvAndStdout) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  const std::string model = " --model " + shell_quote(kManifest);
+  auto quiet = kino_cli("generate x" + model + " -q -o " + shell_quote(dir / "a.mkv"));
+  EXPECT_EQ(quiet.exit_code, 0) << quiet.err;
+  EXPECT_EQ(quiet.err, "");
+  auto info = kino_cli("info " + shell_quote(dir / "a.mkv") + " --json");
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("\"prompt\":\"x\""), std::string::npos) << info.out;
+  auto again = kino_cli("generate --from " + shell_quote(dir / "a.mkv") + model + " -q -o " + shell_quote(dir / "b.mkv"));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+
+  auto sub = kino_cli("gen x");
+  EXPECT_EQ(sub.exit_code, 2);
+  EXPECT_NE(sub.err.find("did you mean generate?"), std::string::npos) << sub.err;
+  EXPECT_EQ(count_lines(sub.err), 1u) << sub.err;
+  auto option = kino_cli("generate x --seeds 3" + model);
+  EXPECT_EQ(option.exit_code, 2);
+  EXPECT_NE(option.err.find("did you mean --seed?"), std::string::npos) << option.err;
+
+  auto piped = kino::test::run_command(std::string(KINO_BINARY) + " generate x" + model + " -q --json -o - > " +
+                                       shell_quote(dir / "v.mp4") + " 2> " + shell_quote(dir / "err"));
+  EXPECT_EQ(piped.exit_code, 0);
+  const std::string video = kino::test::read_file(dir / "v.mp4");
+  EXPECT_EQ(video.substr(4, 4), "ftyp");
+  EXPECT_EQ(video.find("\"settings\""), std::string::npos) << "the JSON record went into the video stream";
+  EXPECT_NE(kino::test::read_file(dir / "err").find("\"settings\""), std::string::npos);
+}

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -113,7 +114,12 @@ std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, 
 
 nlohmann::json read_provenance(const std::string& path) {
   const auto tags = read_metadata(path);
-  auto it = tags.find("kino_settings");
+  // Matroska stores tag names in capitals (KINO_SETTINGS).
+  auto it = std::find_if(tags.begin(), tags.end(), [](const auto& t) {
+    std::string k = t.first;
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return k == "kino_settings";
+  });
   if (it == tags.end()) throw Error(concat(path, ": no kino generation settings in its metadata"));
   try {
     return nlohmann::json::parse(it->second);

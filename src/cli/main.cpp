@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -166,9 +167,67 @@ struct Common {
   }
 };
 
-void print_json(const nlohmann::json& j) {
-  std::printf("%s\n", j.dump().c_str());
-  std::fflush(stdout);
+// One JSON record per line on stdout; on stderr when stdout carries the
+// video itself (-o -).
+void print_json(const nlohmann::json& j, bool to_stderr = false) {
+  std::FILE* out = to_stderr ? stderr : stdout;
+  std::fprintf(out, "%s\n", j.dump().c_str());
+  std::fflush(out);
+}
+
+// Edit distance of two short words (options, subcommands).
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// " (did you mean X?)" for a word close to one of `known` (a prefix of it,
+// or at most 2 edits away), "" otherwise.
+std::string did_you_mean(const std::string& word, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = 3;
+  for (const auto& k : known) {
+    const size_t d = k.rfind(word, 0) == 0 && word.size() >= 3 ? 1 : edit_distance(word, k);
+    if (d < best_distance) best_distance = d, best = k;
+  }
+  return best.empty() ? "" : " (did you mean " + best + "?)";
+}
+
+// For a usage error: the first word of the command line that is neither a
+// subcommand (as the first word) nor an option of the app or the
+// subcommand, with the nearest known one; "" when none is close.
+std::string suggestion(CLI::App& app, int argc, char** argv) {
+  if (argc < 2) return "";
+  const auto subs = app.get_subcommands([](const CLI::App*) { return true; });
+  std::vector<std::string> names;
+  const CLI::App* sub = nullptr;
+  for (const CLI::App* s : subs) {
+    names.push_back(s->get_name());
+    if (s->get_name() == argv[1]) sub = s;
+  }
+  if (!sub && argv[1][0] != '-') return did_you_mean(argv[1], names);
+  std::vector<std::string> options;
+  for (const CLI::App* a : {static_cast<const CLI::App*>(&app), sub})
+    if (a)
+      for (const CLI::Option* o : a->get_options())
+        for (const auto& n : o->get_lnames()) options.push_back("--" + n);
+  for (int i = 2; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("--", 0) != 0) continue;
+    const std::string name = arg.substr(0, arg.find('='));
+    if (std::find(options.begin(), options.end(), name) == options.end()) return did_you_mean(name, options);
+  }
+  return "";
 }
 
 int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from) {
@@ -201,7 +260,7 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   const auto& t = record["timings"];
   spdlog::info("wrote {}; text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output == "-" ? "<stdout>" : output,
                t["text_s"].get<double>(), t["denoise_s"].get<double>(), t["decode_s"].get<double>());
-  if (c.json) print_json(record);
+  if (c.json) print_json(record, output == "-");
   return kExitOk;
 }
 
@@ -316,6 +375,7 @@ int main(int argc, char** argv) {
   CLI::App app{"kino: text-to-video from the command line"};
   app.set_version_flag("--version", std::string("kino ") + kino::version());
   app.require_subcommand(1);
+  app.fallthrough();  // -v and -q after the subcommand too
   int verbosity = 0;
   bool quiet = false;
   app.add_flag("-v,--verbose", verbosity, "More log output");
@@ -364,7 +424,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-    std::fprintf(stderr, "kino: %s (see kino --help)\n", e.what());
+    std::fprintf(stderr, "kino: %s%s (see kino --help)\n", e.what(), suggestion(app, argc, argv).c_str());
     return kExitUsage;
   }
 
