@@ -295,3 +295,82 @@ TEST(BadInput, SigtermStopsAtTheNextStepWithNoPartialFile) {
   EXPECT_NE(read_file(dir / "err.txt").find("interrupted; no partial output left"), std::string::npos);
   EXPECT_EQ(count_files(dir / "out"), 0u);
 }
+
+// JSON nested 100,000 levels deep, in every kind of JSON file kino reads (a
+// manifest, a preset in $KINO_PRESETS, a storyboard, a JSONL line, a
+// video's kino_settings): one line naming the file, exit 1, no crash.
+TEST(BadInput, DeepJsonIsRefusedWhileParsing) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  fs::create_directory(dir / "presets");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  std::ofstream(dir / "kino.json") << R"({"kino_manifest": 1, "x": )" << deep << "}";
+  std::ofstream(dir / "presets/deep.json") << deep;
+  std::ofstream(dir / "board.json") << R"({"shots": )" << deep << "}";
+  std::ofstream(dir / "prompts.jsonl") << R"({"prompt": "x", "seed": )" << deep << "}\n";
+  expect_refused(kino_cli("model " + shell_quote(dir / "kino.json")), 1, "kino.json: JSON nested deeper than 64 levels", dir / "out");
+  expect_refused(kino_cli("generate x --model " + shell_quote(dir / "kino.json") + " -o " + shell_quote(dir / "out/v.mp4")), 1,
+                 "nested deeper", dir / "out");
+  expect_refused(kino::test::run_command("KINO_PRESETS=" + shell_quote(dir / "presets") + " " + KINO_BINARY + " presets"), 1,
+                 "deep.json: JSON nested deeper", dir / "out");
+  expect_refused(kino_cli("storyboard " + shell_quote(dir / "board.json") + " --model " + shell_quote(kManifest) + " -o " +
+                          shell_quote(dir / "out/s.mp4")),
+                 1, "board.json: JSON nested deeper", dir / "out");
+  const auto batch = kino_cli("batch " + shell_quote(dir / "prompts.jsonl") + " --model " + shell_quote(kManifest) + " --output-dir " +
+                              shell_quote(dir / "out"));
+  EXPECT_EQ(batch.exit_code, 1) << batch.err;
+  EXPECT_NE(batch.err.find("prompts.jsonl:1: JSON nested deeper"), std::string::npos) << batch.err;
+  EXPECT_EQ(count_files(dir / "out"), 0u);
+  // A video whose kino_settings nest too deep (Matroska keeps any tag).
+  const auto made = kino::test::run_command("ffmpeg -v error -f lavfi -i color=c=black:s=32x32:d=0.1 -metadata kino_settings=" +
+                                            shell_quote(std::string(5000, '[')) + " " + shell_quote(dir / "deep.mkv"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  expect_refused(kino_cli("info " + shell_quote(dir / "deep.mkv")), 1, "kino_settings: JSON nested deeper", dir / "out");
+  expect_refused(kino_cli("generate --from " + shell_quote(dir / "deep.mkv") + " --model " + shell_quote(kManifest) + " -o " +
+                          shell_quote(dir / "out/v.mp4")),
+                 1, "nested deeper", dir / "out");
+}
+
+// `kino info` prints a video's metadata with control characters escaped: an
+// escape sequence in a prompt cannot drive the terminal.
+TEST(BadInput, InfoEscapesControlCharacters) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  auto r = kino_cli("generate " + shell_quote("red \x1b[2J circle") + " --model " + shell_quote(kManifest) + " -q -o " +
+                    shell_quote(dir / "v.mp4"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto info = kino_cli("info " + shell_quote(dir / "v.mp4"));
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(info.out.find('\x1b'), std::string::npos) << info.out;
+  EXPECT_NE(info.out.find("\\u001b[2J"), std::string::npos) << info.out;
+}
+
+// Nothing that is not a regular file is read as weights or replaced by an
+// output: a FIFO as the transformer's weights is refused at once (no
+// wait for a writer), a FIFO as -o stays a FIFO; an output name whose
+// temporary name would not fit is refused before rendering.
+TEST(BadInput, FifosAndOverlongNamesAreRefusedBeforeWork) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  ASSERT_EQ(::mkfifo((dir / "weights.safetensors").c_str(), 0600), 0);
+  nlohmann::json m = fixture_manifest();
+  m["transformer"]["weights"] = dir / "weights.safetensors";
+  std::ofstream(dir / "kino.json") << m.dump();
+  const auto start = std::chrono::steady_clock::now();
+  expect_refused(kino_cli("generate x --model " + shell_quote(dir / "kino.json") + " -o " + shell_quote(dir / "out/v.mp4")), 1,
+                 "not a regular file", dir / "out");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(20));
+
+  ASSERT_EQ(::mkfifo((dir / "out/pipe.mp4").c_str(), 0600), 0);
+  const auto r = kino_cli("generate x --model " + shell_quote(kManifest) + " -o " + shell_quote(dir / "out/pipe.mp4"));
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("is not a regular file"), std::string::npos) << r.err;
+  EXPECT_TRUE(fs::is_fifo(dir / "out/pipe.mp4"));
+  fs::remove(dir / "out/pipe.mp4");
+
+  const std::string long_name = std::string(240, 'a') + ".mp4";
+  expect_refused(kino_cli("generate x --model " + shell_quote(kManifest) + " -o " + shell_quote(dir / ("out/" + long_name))), 1,
+                 "output file name is too long", dir / "out");
+}

@@ -44,6 +44,10 @@ nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& m
 std::vector<std::string> missing_loras(const nlohmann::json& settings, const ModelManifest& model);
 // kino_settings of a video file, as JSON; throws if it has none.
 nlohmann::json read_provenance(const std::string& path);
+// What `kino info` shows: {"settings": kino_settings, "ai_generated",
+// "comment", "storyboard" (a storyboard's shots)}; tag names in any case
+// (Matroska capitalises them).
+nlohmann::json video_info(const std::string& path);
 // A request that regenerates the video described by `settings`.
 GenerationRequest request_from_settings(const nlohmann::json& settings);
 

@@ -7,6 +7,7 @@
 #include "kino/error.h"
 #include "request/settings.h"
 #include "util/json_fields.h"
+#include "util/json_parse.h"
 
 namespace fs = std::filesystem;
 
@@ -87,12 +88,7 @@ std::map<std::string, Preset> load_presets() {
   std::sort(files.begin(), files.end());
   for (const auto& f : files) {
     std::ifstream in(f);
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(concat(f.string(), ": not valid JSON (", e.what(), ")"));
-    }
+    const nlohmann::json j = parse_json(in, f.string());
     Preset p = parse_preset(j, f.string());
     out[p.name] = p;
   }

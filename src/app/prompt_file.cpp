@@ -11,6 +11,7 @@
 #include "request/settings.h"
 #include "text/text_clean.h"
 #include "util/json_fields.h"
+#include "util/json_parse.h"
 
 namespace kino {
 
@@ -37,12 +38,7 @@ std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& na
     try {
       if (!is_valid_utf8(line)) throw Error(concat(where, ": not valid UTF-8"));
       if (line[first] == '{') {
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(line);
-        } catch (const nlohmann::json::exception& e) {
-          throw Error(concat(where, ": not valid JSON (", e.what(), ")"));
-        }
+        const nlohmann::json j = parse_json(line, where);
         apply_overrides(j, item.request, where, {"preset", "output"});
         read_field(j, "preset", item.preset, where);
         read_field(j, "output", item.output_name, where);
@@ -69,12 +65,7 @@ Storyboard read_storyboard(const std::string& path) {
 }
 
 Storyboard parse_storyboard(const std::string& text, const std::string& name) {
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(name, ": not valid JSON (", e.what(), ")"));
-  }
+  const nlohmann::json j = parse_json(text, name);
   if (!j.is_object() || !j.contains("shots") || !j["shots"].is_array() || j["shots"].empty())
     throw Error(concat(name, ": needs a non-empty \"shots\" array"));
   Storyboard board;

@@ -17,6 +17,7 @@
 #include "kino/version.h"
 #include "request/settings.h"
 #include "util/json_fields.h"
+#include "util/json_parse.h"
 
 namespace kino {
 
@@ -112,20 +113,38 @@ std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, 
           {"encoder", concat("kino ", version())}};
 }
 
-nlohmann::json read_provenance(const std::string& path) {
-  const auto tags = read_metadata(path);
-  // Matroska stores tag names in capitals (KINO_SETTINGS).
-  auto it = std::find_if(tags.begin(), tags.end(), [](const auto& t) {
-    std::string k = t.first;
+namespace {
+
+// A container tag by name, whatever its case (Matroska stores KINO_SETTINGS).
+const std::string* find_tag(const std::map<std::string, std::string>& tags, const std::string& name) {
+  for (const auto& [key, value] : tags) {
+    std::string k = key;
     std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return k == "kino_settings";
-  });
-  if (it == tags.end()) throw Error(concat(path, ": no kino generation settings in its metadata"));
-  try {
-    return nlohmann::json::parse(it->second);
-  } catch (const nlohmann::json::exception&) {
-    throw Error(concat(path, ": its kino_settings metadata is not valid JSON"));
+    if (k == name) return &value;
   }
+  return nullptr;
+}
+
+nlohmann::json settings_of(const std::map<std::string, std::string>& tags, const std::string& path) {
+  const std::string* text = find_tag(tags, "kino_settings");
+  if (!text) throw Error(concat(path, ": no kino generation settings in its metadata"));
+  nlohmann::json j = parse_json(*text, path + " kino_settings");
+  if (!j.is_object()) throw Error(concat(path, ": its kino_settings metadata is not a JSON object"));
+  return j;
+}
+
+}  // namespace
+
+nlohmann::json read_provenance(const std::string& path) { return settings_of(read_metadata(path), path); }
+
+nlohmann::json video_info(const std::string& path) {
+  const auto tags = read_metadata(path);
+  nlohmann::json out = {{"settings", settings_of(tags, path)}};
+  const std::string* ai = find_tag(tags, "ai_generated");
+  out["ai_generated"] = ai && *ai == "true";
+  if (const std::string* comment = find_tag(tags, "comment")) out["comment"] = *comment;
+  if (const std::string* board = find_tag(tags, "kino_storyboard")) out["storyboard"] = parse_json(*board, path + " kino_storyboard");
+  return out;
 }
 
 GenerationRequest request_from_settings(const nlohmann::json& j) {

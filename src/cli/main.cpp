@@ -303,19 +303,36 @@ int run_storyboard(const Common& c, const std::string& file, const std::string& 
   return kExitOk;
 }
 
+// Text from a video's metadata, safe for a terminal: control characters
+// (escape sequences included) shown as \uXXXX, as JSON escapes them.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 int run_info(const std::string& file, bool json) {
-  const nlohmann::json s = kino::read_provenance(file);
-  const auto tags = kino::read_metadata(file);
+  const nlohmann::json info = kino::video_info(file);
   if (json) {
-    nlohmann::json out = s;
-    out["ai_generated"] = tags.count("ai_generated") ? tags.at("ai_generated") == "true" : false;
-    if (tags.count("kino_storyboard")) out["storyboard"] = nlohmann::json::parse(tags.at("kino_storyboard"));
+    nlohmann::json out = info["settings"];
+    out["ai_generated"] = info["ai_generated"];
+    if (info.contains("storyboard")) out["storyboard"] = info["storyboard"];
     print_json(out);
     return kExitOk;
   }
-  std::printf("%s\n", tags.count("comment") ? tags.at("comment").c_str() : "kino video");
+  std::printf("%s\n", printable(info.value("comment", "kino video")).c_str());
+  const nlohmann::json& s = info["settings"];
   for (auto it = s.begin(); it != s.end(); ++it)
-    std::printf("  %-13s %s\n", it.key().c_str(), it.value().is_string() ? it.value().get<std::string>().c_str() : it.value().dump().c_str());
+    std::printf("  %-13s %s\n", printable(it.key()).c_str(),
+                printable(it.value().is_string() ? it.value().get<std::string>() : it.value().dump()).c_str());
   return kExitOk;
 }
 

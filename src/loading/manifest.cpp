@@ -12,6 +12,7 @@
 #include "util/json_fields.h"
 #include "util/registry.h"
 #include "wan/release.h"
+#include "util/json_parse.h"
 
 namespace fs = std::filesystem;
 
@@ -51,12 +52,7 @@ ModelManifest load_manifest(const std::string& path, bool weights_required) {
 ModelManifest parse_manifest(const std::string& text, const std::string& path, bool weights_required) {
   std::error_code ec;
   const fs::path file(path);
-  nlohmann::json j;  // not const: a low-noise expert inherits the transformer's config
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(path, ": not valid JSON (", e.what(), ")"));
-  }
+  nlohmann::json j = parse_json(text, path);  // not const: a low-noise expert inherits the transformer's config
   const std::string where = path;
   if (!j.is_object()) throw Error(concat(where, ": the manifest must be a JSON object"));
   const int version = field_or<int>(j, "kino_manifest", 0, where);

@@ -10,6 +10,7 @@
 
 #include "kino/atomic_file.h"
 #include "kino/error.h"
+#include "util/json_parse.h"
 
 namespace kino {
 
@@ -43,9 +44,9 @@ TensorFile read_safetensors(const std::string& path, std::shared_ptr<const FileB
   const char* hbegin = reinterpret_cast<const char*>(bytes->data() + 8);
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(hbegin, hbegin + header_len);
-  } catch (const nlohmann::json::exception& e) {
-    throw fail(concat("header is not valid JSON (", e.what(), ")"));
+    header = parse_json(hbegin, hbegin + header_len, "header");
+  } catch (const Error& e) {
+    throw fail(e.what());
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
 

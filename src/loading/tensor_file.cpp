@@ -11,6 +11,7 @@
 
 #include "kino/error.h"
 #include "loading/tensor_file.h"
+#include "util/json_parse.h"
 
 namespace kino {
 
@@ -49,7 +50,9 @@ int64_t TensorView::numel() const {
 }
 
 FileBytes::FileBytes(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO does not wait for a writer (it is then
+  // refused as not a regular file); no effect on regular files.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(concat("cannot open ", path, ": ", std::strerror(errno)));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -97,6 +100,10 @@ const TensorView* TensorFile::find(const std::string& name) const {
 }
 
 TensorSet TensorSet::open(const std::string& path) {
+  std::error_code ec;
+  if (path.find('\0') != std::string::npos) throw Error("a weights path holds a NUL character");
+  if (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec))
+    throw Error(concat("not a regular file: ", path));
   TensorSet set;
   set.path_ = path;
   const bool is_index = path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0;
@@ -105,12 +112,7 @@ TensorSet TensorSet::open(const std::string& path) {
   } else {
     std::ifstream in(path);
     if (!in) throw Error(concat("cannot open ", path, ": ", std::strerror(errno)));
-    nlohmann::json index;
-    try {
-      index = nlohmann::json::parse(in);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(concat(path, ": not valid JSON (", e.what(), ")"));
-    }
+    const nlohmann::json index = parse_json(in, path);
     if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
       throw Error(concat(path, ": no \"weight_map\" object"));
     const std::filesystem::path folder = std::filesystem::path(path).parent_path();

@@ -23,7 +23,28 @@ std::string folder_of(const std::string& path) {
 }
 }  // namespace
 
+namespace {
+
+// What an output may replace: nothing, or a regular file (a rename over a
+// device, FIFO or socket would replace the node itself).
+void check_replaceable(const std::string& path) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(path, ec);
+  if (fs::exists(st) && !fs::is_regular_file(st) && !fs::is_symlink(st))
+    throw Error(concat(path, " exists and is not a regular file (a folder, device, FIFO or socket): kino replaces files only; "
+                             "-o - writes to stdout"));
+}
+
+}  // namespace
+
 void check_output_folder(const std::string& path) {
+  check_replaceable(path);
+  // The temporary name (".NAME.kino-tmp-PID-N") must fit the file system's
+  // name limit too.
+  constexpr size_t kNameMax = 255, kTempExtra = 40;
+  if (fs::path(path).filename().string().size() + kTempExtra > kNameMax)
+    throw Error(concat("output file name is too long (", fs::path(path).filename().string().size(), " bytes; at most ",
+                       kNameMax - kTempExtra, "): ", path));
   std::string dir = folder_of(path);
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw Error(concat("output folder does not exist: ", dir));
@@ -54,6 +75,7 @@ void AtomicFile::commit() {
   int err = errno;
   ::close(fd);
   if (rc != 0) throw Error(concat("cannot write ", final_path_, ": ", std::strerror(err)));
+  check_replaceable(final_path_);
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
     throw Error(concat("cannot create ", final_path_, ": ", std::strerror(errno)));
   committed_ = true;

@@ -7,6 +7,7 @@
 #include "kino/error.h"
 #include "loading/layouts.h"
 #include "util/json_fields.h"
+#include "util/json_parse.h"
 
 namespace fs = std::filesystem;
 
@@ -27,12 +28,7 @@ nlohmann::json read_json(const fs::path& file) {
   if (fs::file_size(file, ec) > kMaxBytes) throw Error(concat(file.string(), ": larger than a config file can be (16 MiB)"));
   std::ifstream in(file);
   if (!in) throw Error(concat("cannot read ", file.string()));
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(concat(file.string(), ": not valid JSON (", e.what(), ")"));
-  }
+  const nlohmann::json j = parse_json(in, file.string());
   if (!j.is_object()) throw Error(concat(file.string(), ": not a JSON object"));
   return j;
 }
