@@ -393,6 +393,22 @@ TEST(I2vPipeline, CliReproducesTheOfficialFramesFromThePng) {
   EXPECT_EQ(flf.exit_code, 1);
   EXPECT_NE(flf.err.find("needs --last-image"), std::string::npos) << flf.err;
   EXPECT_EQ(test::count_files(dir.path), static_cast<size_t>(ref.size(0)));
+
+  // --from never opens the image a video names: it is given again.
+  test::TempDir videos;
+  const std::string image = test::shell_quote(test::fixture("i2v_image.png", kSet));
+  ASSERT_EQ(test::kino_cli("generate x --model " + test::shell_quote(manifest("wan21-i2v-tiny")) + " --image " + image +
+                           " --size 64x48 -q -o " + test::shell_quote(videos / "a.mp4"))
+                .exit_code,
+            0);
+  const auto bare = test::kino_cli("generate --from " + test::shell_quote(videos / "a.mp4") + " --model " +
+                                   test::shell_quote(manifest("wan21-i2v-tiny")) + " -o " + test::shell_quote(videos / "b.mp4"));
+  EXPECT_EQ(bare.exit_code, 1);
+  EXPECT_NE(bare.err.find("give it with --image to reproduce"), std::string::npos) << bare.err;
+  const auto again = test::kino_cli("generate --from " + test::shell_quote(videos / "a.mp4") + " --image " + image + " --model " +
+                                    test::shell_quote(manifest("wan21-i2v-tiny")) + " -o " + test::shell_quote(videos / "c.mp4"));
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("to reproduce"), std::string::npos) << again.err;
 }
 
 namespace {

@@ -30,9 +30,9 @@ nlohmann::json sample_value(const Setting& s) {
   const std::string key = s.key;
   if (key == "sampler") return "euler";
   if (key == "aspect") return "16:9";
-  if (key == "image") return "first.png";
   switch (s.type) {
     case SettingType::Text: return "some text";
+    case SettingType::Path: return key + ".png";
     case SettingType::Size: return "64x48";
     case SettingType::Seed: return 18446744073709551615ull;  // every uint64 seed is a seed
     case SettingType::Integer: return static_cast<int64_t>(s.hi);
@@ -59,12 +59,13 @@ TEST(Settings, ShotsLinesAndPresetsTakeEveryKeyOfTheTable) {
     EXPECT_EQ(a.aspect, b.aspect) << s.key;
     EXPECT_EQ(a.seed, b.seed) << s.key;
     EXPECT_EQ(a.image, b.image) << s.key;
-    if (s.type != SettingType::Text || std::string(s.key) == "sampler") {  // presets add settings, not prompts
+    // Presets add settings, not prompts, nor files.
+    if ((s.type != SettingType::Text && s.type != SettingType::Path) || std::string(s.key) == "sampler") {
       nlohmann::json preset = {{"name", "p"}, {"settings", {{s.key, sample_value(s)}}}};
       EXPECT_NO_THROW(parse_preset(preset, "p.json")) << s.key;
     }
     // A wrong type is refused alike, naming the field.
-    if (s.type != SettingType::Text && s.type != SettingType::Size) {
+    if (s.type != SettingType::Text && s.type != SettingType::Size && s.type != SettingType::Path) {
       item[s.key] = "seven";
       std::istringstream bad(item.dump() + "\n");
       const std::string line_error = parse_prompt_file(bad, "p.jsonl")[0].error;
@@ -158,4 +159,30 @@ TEST(Settings, ItemsTakeTheirOwnOverTheCommandLineOverTheirPreset) {
 }
 
 }  // namespace
+}  // namespace kino
+
+namespace kino {
+
+// Files named inside JSON files: prompt-file lines and storyboard shots name
+// them relative to their own folder, never absolute, above it or as a URL;
+// presets and a video's settings cannot name files at all.
+TEST(Settings, FilesNamedByFilesStayInTheirFolder) {
+  std::istringstream ok(R"({"prompt": "x", "image": "frames/in.png", "last_image": "./end.png"})");
+  const auto items = parse_prompt_file(ok, "/data/batch/prompts.jsonl");
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(*items[0].request.image, "/data/batch/frames/in.png");
+  EXPECT_EQ(*items[0].request.last_image, "/data/batch/end.png");
+  for (const char* bad : {"/etc/passwd", "../secret.png", "frames/../../x.png", "http://host/x.png", ""}) {
+    std::istringstream line(std::string(R"({"prompt": "x", "image": ")") + bad + "\"}");
+    const std::string error = parse_prompt_file(line, "/data/batch/prompts.jsonl")[0].error;  // the line fails alone
+    EXPECT_NE(error.find("field 'image' must be a file name relative to the folder"), std::string::npos) << bad << ": " << error;
+  }
+  const Storyboard board = parse_storyboard(R"({"shots": [{"prompt": "a", "image": "key1.png"}]})", "boards/film.json");
+  EXPECT_EQ(*board.shots[0].request.image, "boards/key1.png");
+  EXPECT_THROW(parse_storyboard(R"({"shots": [{"prompt": "a", "image": "/tmp/key1.png"}]})", "boards/film.json"), Error);
+  EXPECT_THROW(parse_preset(nlohmann::json{{"name", "p"}, {"settings", {{"image", "x.png"}}}}, "p.json"), Error);
+  nlohmann::json recorded = {{"prompt", "x"}, {"image", "/home/someone/photo.png"}};
+  EXPECT_FALSE(request_from_settings(recorded).image.has_value());
+}
+
 }  // namespace kino

@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -22,7 +23,20 @@ std::vector<BatchItem> read_prompt_file(const std::string& path) {
   return parse_prompt_file(file, path);
 }
 
+namespace {
+
+// The folder the files a prompt file or storyboard names are relative to:
+// its own (the current one for stdin).
+std::string folder_of_file(const std::string& name) {
+  if (name == "<stdin>") return ".";
+  const std::filesystem::path parent = std::filesystem::path(name).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+}  // namespace
+
 std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& name) {
+  const std::string folder = folder_of_file(name);
   std::vector<BatchItem> items;
   std::string line;
   int64_t lineno = 0;
@@ -39,7 +53,7 @@ std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& na
       if (!is_valid_utf8(line)) throw Error(concat(where, ": not valid UTF-8"));
       if (line[first] == '{') {
         const nlohmann::json j = parse_json(line, where);
-        apply_overrides(j, item.request, where, {"preset", "output"});
+        apply_overrides(j, item.request, where, {"preset", "output"}, false, PathRule::inside(folder));
         read_field(j, "preset", item.preset, where);
         read_field(j, "output", item.output_name, where);
         if (item.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing or empty"));
@@ -65,6 +79,7 @@ Storyboard read_storyboard(const std::string& path) {
 }
 
 Storyboard parse_storyboard(const std::string& text, const std::string& name) {
+  const std::string folder = folder_of_file(name);
   const nlohmann::json j = parse_json(text, name);
   if (!j.is_object() || !j.contains("shots") || !j["shots"].is_array() || j["shots"].empty())
     throw Error(concat(name, ": needs a non-empty \"shots\" array"));
@@ -77,7 +92,7 @@ Storyboard parse_storyboard(const std::string& text, const std::string& name) {
     const std::string where = concat(name, " shot ", i + 1);
     const nlohmann::json& shot = j["shots"][i];
     StoryboardShot s;
-    apply_overrides(shot, s.request, where, {"preset"});
+    apply_overrides(shot, s.request, where, {"preset"}, false, PathRule::inside(folder));
     read_field(shot, "preset", s.preset, where);
     if (s.request.prompt.empty()) throw Error(concat(where, ": field 'prompt' is missing"));
     board.shots.push_back(std::move(s));

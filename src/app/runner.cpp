@@ -149,7 +149,12 @@ nlohmann::json video_info(const std::string& path) {
 
 GenerationRequest request_from_settings(const nlohmann::json& j) {
   GenerationRequest r;
-  apply_overrides(j, r, "kino_settings", {"model", "loras", "kino_version"});
+  // The files a video names (its first and last frame) are not opened on
+  // its word: they are named again on the command line.
+  nlohmann::json settings = j;
+  settings.erase("image");
+  settings.erase("last_image");
+  apply_overrides(settings, r, "kino_settings", {"model", "loras", "kino_version"});
   return r;
 }
 

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "kino/atomic_file.h"
@@ -175,6 +176,22 @@ void print_json(const nlohmann::json& j, bool to_stderr = false) {
   std::fflush(out);
 }
 
+// Text from a video's metadata, safe for a terminal: control characters
+// (escape sequences included) shown as \uXXXX, as JSON escapes them.
+std::string printable(const std::string& text) {
+  std::string out;
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
 // Edit distance of two short words (options, subcommands).
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> row(b.size() + 1);
@@ -238,6 +255,13 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (!from.empty()) {
     recorded = kino::read_provenance(from);
     kino::fill_unset(req, kino::request_from_settings(recorded));
+    // Its first and last frame are files on the recording machine: never
+    // opened on the video's word.
+    for (const auto& [key, option, given] : {std::tuple{"image", "--image", req.image.has_value()},
+                                             std::tuple{"last_image", "--last-image", req.last_image.has_value()}})
+      if (recorded.contains(key) && !given)
+        spdlog::warn("{} was made from {} {}; give it with {} to reproduce", from, key == std::string("image") ? "the image" : "the last image",
+                     printable(recorded[key].is_string() ? recorded[key].get<std::string>() : recorded[key].dump()), option);
     spdlog::info("settings from {}", from);
   }
   if (req.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
@@ -301,22 +325,6 @@ int run_storyboard(const Common& c, const std::string& file, const std::string& 
   const nlohmann::json record = kino::render_storyboard(pipeline, board, file, presets, output, o);
   if (c.json) print_json(record);
   return kExitOk;
-}
-
-// Text from a video's metadata, safe for a terminal: control characters
-// (escape sequences included) shown as \uXXXX, as JSON escapes them.
-std::string printable(const std::string& text) {
-  std::string out;
-  for (unsigned char c : text) {
-    if (c < 0x20 || c == 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
 }
 
 int run_info(const std::string& file, bool json) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <variant>
 
 #include "kino/error.h"
@@ -51,8 +52,8 @@ const std::vector<Row>& rows() {
       {{"frames", SettingType::Integer, 1, 4097, false, "--frames", "frames"}, &Req::frames, &Set::frames, &Def::frames},
       {{"seconds", SettingType::Number, 0, 3600, true, "--seconds", nullptr}, &Req::seconds, none, none},
       {{"fps", SettingType::Number, 0, 240, true, "--fps", "fps"}, &Req::fps, &Set::fps, &Def::fps},
-      {{"image", SettingType::Text, 0, 0, false, "--image", nullptr}, &Req::image, &Set::image, none},
-      {{"last_image", SettingType::Text, 0, 0, false, "--last-image", nullptr}, &Req::last_image, &Set::last_image, none},
+      {{"image", SettingType::Path, 0, 0, false, "--image", nullptr}, &Req::image, &Set::image, none},
+      {{"last_image", SettingType::Path, 0, 0, false, "--last-image", nullptr}, &Req::last_image, &Set::last_image, none},
   };
   return table;
 }
@@ -103,8 +104,24 @@ void check_range(const Setting& s, double value) {
   if (!in_range(s, value)) throw Error(concat(s.flag, " must be in ", range_text(s), ", got ", number_text(value)));
 }
 
+namespace {
+
+// A file named by a JSON file, under `rule`.
+std::string checked_path(const std::string& name, const std::string& key, const PathRule& rule, const std::string& where) {
+  if (!rule.allowed)
+    throw Error(concat(where, ": field '", key, "' cannot name a file here (give it on the command line: --", key == "image" ? "image" : "last-image", ")"));
+  const std::filesystem::path p(name);
+  const std::filesystem::path normal = p.lexically_normal();
+  if (name.empty() || name.find('\0') != std::string::npos || name.find("://") != std::string::npos || p.is_absolute() ||
+      normal.empty() || *normal.begin() == "..")
+    throw Error(concat(where, ": field '", key, "' must be a file name relative to the folder of the file naming it, got '", name, "'"));
+  return (std::filesystem::path(rule.folder) / normal).string();
+}
+
+}  // namespace
+
 void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::string& where,
-                     const std::vector<std::string>& allowed_extra, bool only_unset) {
+                     const std::vector<std::string>& allowed_extra, bool only_unset, const PathRule& paths) {
   if (!j.is_object()) throw Error(concat(where, ": expected a JSON object"));
   for (auto it = j.begin(); it != j.end(); ++it) {
     const std::string& key = it.key();
@@ -130,6 +147,8 @@ void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::s
             using Value = std::conditional_t<std::is_same_v<Field, std::string>, std::string, typename Field::value_type>;
             Value value{};
             read_field(j, key, value, where);
+            if constexpr (std::is_same_v<Value, std::string>)
+              if (row->meta.type == SettingType::Path) value = checked_path(value, key, paths, where);
             if (!only_unset || !is_set(field)) field = value;
           }
         },

@@ -14,7 +14,7 @@
 
 namespace kino {
 
-enum class SettingType { Text, Integer, Number, Seed, Size };
+enum class SettingType { Text, Integer, Number, Seed, Size, Path };
 
 struct Setting {
   const char* key;       // in JSON
@@ -40,8 +40,19 @@ void check_range(const Setting& s, double value);
 // type-checked (ranges are checked when the request is resolved). Unknown
 // keys are an error naming them unless listed in `allowed_extra`.
 // `only_unset`: fields the request already has are kept.
+// Where the file paths of `j` (image, last_image) may point: nowhere (a
+// preset, a video's kino_settings: files are named on the command line), or
+// to plain relative names inside `folder` (the folder of the prompt file or
+// storyboard that names them; no absolute path, no "..", no URL).
+struct PathRule {
+  bool allowed = false;
+  std::string folder;
+  static PathRule none() { return {}; }
+  static PathRule inside(std::string folder) { return {true, std::move(folder)}; }
+};
 void apply_overrides(const nlohmann::json& j, GenerationRequest& request, const std::string& where,
-                     const std::vector<std::string>& allowed_extra = {}, bool only_unset = false);
+                     const std::vector<std::string>& allowed_extra = {}, bool only_unset = false,
+                     const PathRule& paths = PathRule::none());
 
 // A manifest's "defaults" object (keys: the table's defaults_key), every
 // value range-checked; fields left out keep `base`'s.
