@@ -29,29 +29,26 @@ const char* image_demuxer(const std::string& path) {
   return nullptr;
 }
 
-// The demuxers an input of each kind may use (FFmpeg's names).
-const char* allowed_demuxers(MediaKind kind) {
+// Each kind of input: its name in messages and the demuxers it may use
+// (FFmpeg's names).
+struct KindRule {
+  const char* name;
+  const char* demuxers;
+};
+KindRule rule_of(MediaKind kind) {
   switch (kind) {
-    case MediaKind::Image: return "png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,gif,tiff_pipe,pgm_pipe,ppm_pipe";
-    case MediaKind::Audio: return "wav,mp3,flac,ogg,aac,mov,mp4,m4a,matroska,webm";
-    case MediaKind::Video: return "mov,mp4,m4a,matroska,webm,yuv4mpegpipe";
+    case MediaKind::Image: return {"image", "png_pipe,jpeg_pipe,webp_pipe,bmp_pipe,gif,tiff_pipe,pgm_pipe,ppm_pipe"};
+    case MediaKind::Audio: return {"audio", "wav,mp3,flac,ogg,aac,mov,mp4,m4a,matroska,webm"};
+    case MediaKind::Video: return {"video", "mov,mp4,m4a,matroska,webm,yuv4mpegpipe"};
   }
-  return "";
-}
-
-const char* kind_name(MediaKind kind) {
-  switch (kind) {
-    case MediaKind::Image: return "image";
-    case MediaKind::Audio: return "audio";
-    case MediaKind::Video: return "video";
-  }
-  return "";
+  return {"media", ""};
 }
 
 }  // namespace
 
 InputPtr open_input(const std::string& path, MediaKind kind) {
-  const char* what = kind_name(kind);
+  const KindRule rule = rule_of(kind);
+  const char* what = rule.name;
   std::error_code ec;
   if (path.find('\0') != std::string::npos) throw Error(concat("the ", what, " path holds a NUL character"));
   if (path.find("://") != std::string::npos) throw Error(concat(path, ": kino reads local files only, not URLs"));
@@ -68,7 +65,7 @@ InputPtr open_input(const std::string& path, MediaKind kind) {
   // the name), through the demuxers of its kind.
   AVFormatContext* raw = avformat_alloc_context();
   if (!raw) throw Error("out of memory opening " + path);
-  raw->format_whitelist = av_strdup(allowed_demuxers(kind));
+  raw->format_whitelist = av_strdup(rule.demuxers);
   raw->protocol_whitelist = av_strdup("file");
   const int rc = avformat_open_input(&raw, ("file:" + path).c_str(), format, nullptr);
   if (rc < 0) {
