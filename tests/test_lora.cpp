@@ -240,3 +240,35 @@ TEST(Lora, AManifestListsItsLoras) {
   std::ofstream(dir / "kino.json") << j.dump();
   EXPECT_THROW(load_manifest(dir.path), Error);
 }
+
+// A user preset can bring LoRAs (files in its own folder): the distill recipe
+// as one preset. Its LoRAs merge when the model loads, so a batch item
+// cannot switch to such a preset; a preset naming a file outside its folder
+// is refused.
+TEST(Lora, APresetBringsItsLoras) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  std::filesystem::create_directory(dir / "presets");
+  std::filesystem::copy_file(lora_file("a_official_lora_down_up"), dir / "presets/distill.safetensors");
+  std::ofstream(dir / "presets/my-distill.json")
+      << R"({"name": "my-distill", "loras": ["distill.safetensors:0.8"], "settings": {"sampler": "distill", "steps": 4, "cfg": 1.0}})";
+  const std::string env = "KINO_PRESETS=" + test::shell_quote(dir / "presets") + " ";
+  const std::string model = " --model " + test::shell_quote(model_manifest("wan21-tiny"));
+  auto r = test::run_command(env + KINO_BINARY + " generate x" + model + " --preset my-distill --json -o " + test::shell_quote(dir / "a.mp4"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("distill.safetensors at 0.8 on the transformer: 20 tensors patched"), std::string::npos) << r.err;
+  const nlohmann::json record = nlohmann::json::parse(r.out);
+  EXPECT_EQ(record["settings"]["sampler"], "distill");
+  EXPECT_EQ(record["settings"]["loras"][0]["strength"], 0.8);
+
+  std::ofstream(dir / "prompts.jsonl") << R"({"prompt": "x", "preset": "my-distill"})" << "\n";
+  auto batch = test::run_command(env + KINO_BINARY + " batch " + test::shell_quote(dir / "prompts.jsonl") + model + " --output-dir " +
+                                 test::shell_quote(dir / "out"));
+  EXPECT_EQ(batch.exit_code, 1);
+  EXPECT_NE(batch.err.find("brings LoRAs"), std::string::npos) << batch.err;
+
+  std::ofstream(dir / "presets/outside.json") << R"({"name": "outside", "loras": ["../elsewhere.safetensors"]})";
+  auto bad = test::run_command(env + KINO_BINARY + " presets");
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("must be a file name relative to the folder"), std::string::npos) << bad.err;
+}

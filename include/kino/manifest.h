@@ -30,6 +30,11 @@ struct LoraSpec {
 // "FILE[:STRENGTH]" (the suffix is a strength only if it parses as a
 // number) for `expert`.
 LoraSpec parse_lora_spec(const std::string& arg, const std::string& expert = "");
+// A "loras" list of a JSON file (a manifest, a preset): at most 64 entries,
+// each "file[:strength]" or {"file", "strength", "expert"}; file names are
+// relative to `folder` (with `inside`, they must stay inside it: no
+// absolute path, no "..").
+std::vector<LoraSpec> parse_lora_list(const nlohmann::json& list, const std::string& folder, bool inside, const std::string& where);
 
 struct ModelManifest {
   std::string path;    // the manifest file

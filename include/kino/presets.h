@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kino/manifest.h"
 #include "kino/request.h"
 
 namespace kino {
@@ -18,6 +19,9 @@ namespace kino {
 struct Preset {
   std::string name, description, prompt_prefix, prompt_suffix, negative, source;
   nlohmann::json settings = nlohmann::json::object();  // steps, cfg, shift, sampler, ...
+  // LoRAs the preset brings (a user preset: files in its own folder),
+  // merged when the model loads: a preset for a whole run, not per item.
+  std::vector<LoraSpec> loras;
 };
 
 std::map<std::string, Preset> load_presets();

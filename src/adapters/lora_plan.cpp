@@ -9,6 +9,7 @@
 #include "kino/error.h"
 #include "loading/layouts.h"
 #include "loading/tensor_file.h"
+#include "util/json_fields.h"
 #include "util/sha256.h"
 
 namespace kino {
@@ -207,6 +208,30 @@ LoraSpec parse_lora_spec(const std::string& arg, const std::string& expert) {
   spec.path = arg.substr(0, colon);
   spec.strength = v;
   return spec;
+}
+
+std::vector<LoraSpec> parse_lora_list(const nlohmann::json& list, const std::string& folder, bool inside, const std::string& where) {
+  constexpr size_t kMaxLoras = 64;
+  if (!list.is_array() || list.size() > kMaxLoras)
+    throw Error(concat(where, ": field 'loras' must be a list of at most ", kMaxLoras, " LoRA files"));
+  std::vector<LoraSpec> specs;
+  for (const auto& item : list) {
+    LoraSpec spec = item.is_string() ? parse_lora_spec(item.get<std::string>()) : LoraSpec{};
+    if (!item.is_string()) {
+      if (!item.is_object()) throw Error(concat(where, ": each of 'loras' is a file name or an object"));
+      spec.path = field_or<std::string>(item, "file", "", where + " loras");
+      read_field(item, "strength", spec.strength, where + " loras");
+      read_field(item, "expert", spec.expert, where + " loras");
+    }
+    const std::filesystem::path p(spec.path);
+    if (spec.path.empty() || spec.path.find('\0') != std::string::npos || spec.path.find("://") != std::string::npos)
+      throw Error(concat(where, ": a LoRA file name is empty or not a file name: '", spec.path, "'"));
+    if (inside && (p.is_absolute() || p.lexically_normal().empty() || *p.lexically_normal().begin() == ".."))
+      throw Error(concat(where, ": LoRA '", spec.path, "' must be a file name relative to the folder of ", where));
+    spec.path = (p.is_absolute() ? p : std::filesystem::path(folder) / p).lexically_normal().string();
+    specs.push_back(spec);
+  }
+  return specs;
 }
 
 void add_loras(ModelManifest& m, const std::vector<LoraSpec>& specs) {

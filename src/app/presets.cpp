@@ -61,9 +61,13 @@ Preset parse_preset(const nlohmann::json& j, const std::string& source) {
     GenerationRequest probe;  // validate the keys now
     apply_overrides(p.settings, probe, source + " settings");
   }
+  if (j.contains("loras")) {
+    if (source == "built-in") throw Error("built-in presets name no files");
+    p.loras = parse_lora_list(j["loras"], std::filesystem::path(source).parent_path().string(), true, source);
+  }
   for (auto it = j.begin(); it != j.end(); ++it)
     if (it.key() != "name" && it.key() != "description" && it.key() != "prompt_prefix" && it.key() != "prompt_suffix" &&
-        it.key() != "negative" && it.key() != "settings")
+        it.key() != "negative" && it.key() != "settings" && it.key() != "loras")
       throw Error(concat(source, ": unknown field '", it.key(), "'"));
   return p;
 }

@@ -55,7 +55,13 @@ GenerationRequest layered_request(const GenerationRequest& item, const std::stri
   if (!r.seed) r.seed = command_line.seed.value_or(0) + index;
   fill_unset(r, command_line);
   const std::string& preset = item_preset.empty() ? command_line_preset : item_preset;
-  if (!preset.empty()) apply_preset(find_preset(presets, preset), r);
+  if (!preset.empty()) {
+    const Preset& p = find_preset(presets, preset);
+    // Its LoRAs were merged when the model loaded, for the command line's preset only.
+    if (!p.loras.empty() && preset != command_line_preset)
+      throw Error(concat("preset '", preset, "' brings LoRAs, which merge when the model loads: give it as the run's --preset"));
+    apply_preset(p, r);
+  }
   return r;
 }
 

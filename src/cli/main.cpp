@@ -146,7 +146,9 @@ struct Common {
   kino::ModelManifest manifest() const {
     kino::ModelManifest m = kino::load_manifest(model.empty() ? default_model() : model);
     spdlog::debug("model {} ({} {}) from {}", m.name, m.family, m.task, m.path);
+    // The preset's LoRAs, then the command line's.
     std::vector<kino::LoraSpec> specs;
+    if (!preset.empty()) specs = kino::find_preset(kino::load_presets(), preset).loras;
     for (const auto& [list, expert] : {std::pair{&loras, ""}, {&loras_high_noise, "high_noise"}, {&loras_low_noise, "low_noise"}})
       for (const auto& arg : *list) specs.push_back(kino::parse_lora_spec(arg, expert));
     kino::add_loras(m, specs);
@@ -296,9 +298,11 @@ struct BatchArgs {
 int run_batch(const Common& c, BatchArgs b) {
   kino::BatchOptions& o = b.options;
   if (!b.shard.empty()) kino::parse_shard(b.shard, o.shard, o.shards);
-  std::error_code ec;
-  if (!fs::is_directory(o.output_dir, ec)) throw kino::Error(kino::concat("output folder does not exist: ", o.output_dir));
   const std::vector<kino::BatchItem> items = kino::read_prompt_file(b.file);
+  // The output folder is made when missing (mkdir -p), once the prompt file reads.
+  std::error_code ec;
+  if (!fs::is_directory(o.output_dir, ec) && (!fs::create_directories(o.output_dir, ec) || ec))
+    throw kino::Error(kino::concat("cannot create the output folder ", o.output_dir, ": ", ec.message()));
   const auto presets = kino::load_presets();
   o.command_line = c.request();
   o.preset = c.preset;

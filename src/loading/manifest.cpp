@@ -112,22 +112,8 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
     m.tokenizer = fs::path(m.text_encoder).extension() == ".safetensors" ? m.text_encoder : resolve(tokenizer, "tokenizer");
   m.defaults = read_defaults(j.value("defaults", nlohmann::json::object()), where + " defaults");
   if (j.contains("loras")) {
-    // [{"file": …, "strength": 0.8, "expert": "low_noise"}, or "file[:strength]", …]
-    constexpr size_t kMaxLoras = 64;
-    const nlohmann::json& list = j["loras"];
-    if (!list.is_array() || list.size() > kMaxLoras)
-      throw Error(concat(where, ": field 'loras' must be a list of at most ", kMaxLoras, " LoRA files"));
-    std::vector<LoraSpec> specs;
-    for (const auto& item : list) {
-      LoraSpec spec = item.is_string() ? parse_lora_spec(item.get<std::string>()) : LoraSpec{};
-      if (!item.is_string()) {
-        spec.path = field_or<std::string>(item, "file", "", where + " loras");
-        read_field(item, "strength", spec.strength, where + " loras");
-        read_field(item, "expert", spec.expert, where + " loras");
-      }
-      spec.path = resolve(spec.path, "loras", weights_required);
-      specs.push_back(spec);
-    }
+    // Relative to the manifest, like its weights.
+    const std::vector<LoraSpec> specs = parse_lora_list(j["loras"], base.string(), false, where);
     if (weights_required) add_loras(m, specs);
     else m.lora_specs = specs;
   }
