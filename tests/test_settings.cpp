@@ -186,3 +186,19 @@ TEST(Settings, FilesNamedByFilesStayInTheirFolder) {
 }
 
 }  // namespace kino
+
+namespace kino {
+
+// Integers from files must fit the field: 4294967297 is not a manifest
+// version (it was once read as 1).
+TEST(Settings, IntegersMustFitTheirField) {
+  try {
+    parse_manifest(R"({"kino_manifest": 4294967297})", "m.json", false);
+    ADD_FAILURE() << "4294967297 read as a version";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("field 'kino_manifest' must be an integer from -2147483648 to 2147483647"), std::string::npos)
+        << e.what();
+  }
+}
+
+}  // namespace kino

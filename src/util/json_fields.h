@@ -4,6 +4,7 @@
 // any JSON number, a wrong type one kino::Error naming where, field and kind.
 #pragma once
 #include <cstdint>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
@@ -24,8 +25,13 @@ template <typename T>
 bool fits(const nlohmann::json& v) {
   if constexpr (std::is_same_v<T, bool>) return v.is_boolean();
   else if constexpr (std::is_same_v<T, std::string>) return v.is_string();
-  else if constexpr (std::is_unsigned_v<T>) return v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0);
-  else if constexpr (std::is_integral_v<T>) return v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= INT64_MAX);
+  // Integers must fit the field's type: 4294967297 is not an int.
+  else if constexpr (std::is_unsigned_v<T>)
+    return (v.is_number_unsigned() || (v.is_number_integer() && v.get<int64_t>() >= 0)) &&
+           v.get<uint64_t>() <= std::numeric_limits<T>::max();
+  else if constexpr (std::is_integral_v<T>)
+    return v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= INT64_MAX) &&
+           v.get<int64_t>() >= std::numeric_limits<T>::min() && v.get<int64_t>() <= std::numeric_limits<T>::max();
   else if constexpr (std::is_floating_point_v<T>) return v.is_number();
   else if constexpr (is_vector<T>::value) {
     if (!v.is_array()) return false;
@@ -36,9 +42,11 @@ bool fits(const nlohmann::json& v) {
 }
 
 template <typename T>
-const char* kind() {
+std::string kind() {
   if constexpr (std::is_same_v<T, bool>) return "true or false";
   else if constexpr (std::is_same_v<T, std::string>) return "a string";
+  else if constexpr (std::is_integral_v<T> && sizeof(T) < 8)
+    return concat("an integer from ", +std::numeric_limits<T>::min(), " to ", +std::numeric_limits<T>::max());
   else if constexpr (std::is_unsigned_v<T>) return "a non-negative integer";
   else if constexpr (std::is_integral_v<T>) return "an integer";
   else if constexpr (std::is_floating_point_v<T>) return "a number";
