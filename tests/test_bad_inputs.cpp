@@ -11,11 +11,15 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
+#include "loading/tensor_file.h"
 #include "support.h"
 
 namespace fs = std::filesystem;
@@ -373,4 +377,37 @@ TEST(BadInput, FifosAndOverlongNamesAreRefusedBeforeWork) {
   const std::string long_name = std::string(240, 'a') + ".mp4";
   expect_refused(kino_cli("generate x --model " + shell_quote(kManifest) + " -o " + shell_quote(dir / ("out/" + long_name))), 1,
                  "output file name is too long", dir / "out");
+}
+
+// Poisoned weights: a NaN in one transformer bias, an infinity in one VAE
+// weight. Each is named at load, before anything is generated (they would
+// otherwise give an all-black or all-white video and exit 0).
+TEST(BadInput, NonFiniteWeightsAreNamedAtLoad) {
+  KINO_REQUIRE_FIXTURES();
+  kino::test::TempDir dir;
+  fs::create_directory(dir / "out");
+  nlohmann::json m = fixture_manifest();
+  for (const auto& [component, tensor, value] :
+       {std::tuple{"transformer", "blocks.0.self_attn.q.bias", NAN}, std::tuple{"vae", "decoder.head.2.weight", INFINITY}}) {
+    const std::string source = m[component]["weights"];
+    const kino::TensorFile file = kino::TensorFile::open(source);
+    std::vector<std::vector<uint8_t>> copies;
+    std::vector<kino::TensorToWrite> out;
+    for (const auto& v : file.tensors()) {
+      copies.emplace_back(v.data, v.data + v.nbytes);
+      if (v.name == tensor) {
+        ASSERT_EQ(v.dtype, kino::DType::F32);
+        const float poison = value;
+        std::memcpy(copies.back().data(), &poison, sizeof poison);
+      }
+      out.push_back({v.name, v.dtype, v.shape, copies.back().data()});
+    }
+    const std::string poisoned = dir / (std::string(component) + ".safetensors");
+    kino::write_safetensors(poisoned, out);
+    nlohmann::json bad = m;
+    bad[component]["weights"] = poisoned;
+    std::ofstream(dir / "kino.json") << bad.dump();
+    expect_refused(kino_cli("generate x --model " + shell_quote(dir / "kino.json") + " -o " + shell_quote(dir / "out/v.mp4")), 1,
+                   std::string("tensor '") + tensor + "' holds NaN or infinite values", dir / "out");
+  }
 }

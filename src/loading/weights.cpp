@@ -157,6 +157,11 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
     t = t.to(at::kFloat);
     patch_(name, t);
   }
+  // A poisoned or damaged file: NaN or infinity anywhere makes the sum
+  // non-finite (one pass, no allocation), and would give a black or white
+  // video with no error.
+  if (!std::isfinite(t.sum().item<double>()))
+    throw Error(concat(path(), ": tensor '", name, "' holds NaN or infinite values"));
   t = t.to(device_, dtype_);
   if (trainable_) {
     t.set_requires_grad(true);

@@ -1,13 +1,14 @@
 #include "wan/generator.h"
 
-#include "adapters/lora_merge.h"
-
 #include <c10/core/InferenceMode.h>
 #include <torch/cuda.h>
 #ifdef KINO_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
 #endif
 
+#include <cmath>
+
+#include "adapters/lora_merge.h"
 #include "kino/error.h"
 #include "loading/layouts.h"
 #include "wan/i2v_inputs.h"
@@ -201,6 +202,8 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
       s.cond = s.guided = dit.forward({input()}, {t}, {cond}, seq_len, nullptr, first_t(1), images(1))[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
+    if (!std::isfinite(latent.sum().item<double>()))
+      throw Error(concat("step ", i + 1, " of ", steps, ": the latent is no longer finite (NaN or infinity); no video is written"));
     if (image) latent.slice(1, 0, 1).copy_(first_frame);
     s.latent = latent;
     if (observer) observer(s);
