@@ -143,8 +143,10 @@ INSTANTIATE_TEST_SUITE_P(
                       BadRun{"size_strict", "--size 50x48 --strict", 1, "width must be a multiple of 16, got 50"},
                       BadRun{"impossible_size", "--size 0x48", 1, "--size must be between 1 and 8192"},
                       BadRun{"impossible_frames", "--frames 100000", 1, "--frames must be in 1..4097"},
-                      BadRun{"size_syntax", "--size big", 1, "--size must look like WIDTHxHEIGHT, got 'big'"},
-                      BadRun{"unknown_preset", "--preset nope", 1, "unknown preset 'nope'"},
+                      // Usage mistakes (issue 32): exit 2, before any model loads.
+                      BadRun{"size_syntax", "--size big", 2, "--size must look like WIDTHxHEIGHT, got 'big'"},
+                      BadRun{"unknown_preset", "--preset nope", 2, "unknown preset 'nope'"},
+                      BadRun{"dtype", "--dtype foo", 2, "--dtype"},
                       BadRun{"sampler", "--sampler ddim", 2, "sampler"},
                       BadRun{"bad_device", "--device tpu", 1, "device 'tpu'"}),
     [](const auto& info) { return std::string(info.param.label); });

@@ -202,3 +202,23 @@ TEST(Settings, IntegersMustFitTheirField) {
 }
 
 }  // namespace kino
+
+namespace kino {
+
+// A prompt file saved with a UTF-8 byte-order mark reads as without one: a
+// first JSON line is JSON, a first comment a comment.
+TEST(Settings, APromptFilesByteOrderMarkIsNotText) {
+  std::istringstream json("\xEF\xBB\xBF{\"prompt\": \"a red circle\", \"seed\": 3}\r\nsecond\r\n");
+  const auto items = parse_prompt_file(json, "p.jsonl");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_EQ(items[0].error, "");
+  EXPECT_EQ(items[0].request.prompt, "a red circle");
+  EXPECT_EQ(items[0].request.seed, 3u);
+  EXPECT_EQ(items[1].request.prompt, "second");
+  std::istringstream comment("\xEF\xBB\xBF# a comment\nonly\n");
+  const auto one = parse_prompt_file(comment, "p.txt");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].request.prompt, "only");
+}
+
+}  // namespace kino

@@ -42,6 +42,8 @@ std::vector<BatchItem> parse_prompt_file(std::istream& in, const std::string& na
   int64_t lineno = 0;
   while (std::getline(in, line)) {
     ++lineno;
+    // A UTF-8 byte-order mark (Windows editors write one) is not text.
+    if (lineno == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (!line.empty() && line.back() == '\r') line.pop_back();
     const size_t first = line.find_first_not_of(" \t");
     if (first == std::string::npos || line[first] == '#') continue;

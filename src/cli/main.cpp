@@ -66,7 +66,9 @@ struct Common {
   void add_to(CLI::App* app) {
     app->add_option("-m,--model", model, "Model folder or kino.json (default: the embedded kino-tiny)");
     app->add_option("--device", device, "auto (cuda when there is one), cpu or cuda[:N]")->capture_default_str();
-    app->add_option("--dtype", dtype, "auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16 or float16")->capture_default_str();
+    app->add_option("--dtype", dtype, "auto (bfloat16 on cuda, float32 on cpu), float32, bfloat16 or float16")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"auto", "float32", "bfloat16", "float16"}));
     app->add_option("--threads", threads, "CPU threads (default: all cores)")->check(CLI::NonNegativeNumber);
     app->add_option("--vae-tile", vae_tile, "Decode in overlapping tiles of this many pixels (bounded memory for large frames; 0: off)")
         ->check(CLI::NonNegativeNumber);
@@ -121,7 +123,7 @@ struct Common {
     kino::GenerationRequest r = settings;
     if (!size.empty()) {
       int64_t w = 0, h = 0;
-      if (!kino::parse_size(size, w, h)) throw kino::Error(kino::concat("--size must look like WIDTHxHEIGHT, got '", size, "'"));
+      if (!kino::parse_size(size, w, h)) throw UsageError(kino::concat("--size must look like WIDTHxHEIGHT, got '", size, "'"));
       r.width = w;
       r.height = h;
     }
@@ -141,6 +143,13 @@ struct Common {
     return o;
   }
 
+  // The --preset named, looked up now: an unknown name is a usage error.
+  kino::Preset chosen_preset() const {
+    const auto presets = kino::load_presets();
+    if (!presets.count(preset)) throw UsageError(kino::concat("unknown preset '", preset, "' (kino presets lists them)"));
+    return presets.at(preset);
+  }
+
   // The model with the command line's LoRAs after its own; what each
   // patches is logged, and the keys that matched nothing (names with -v).
   kino::ModelManifest manifest() const {
@@ -148,7 +157,7 @@ struct Common {
     spdlog::debug("model {} ({} {}) from {}", m.name, m.family, m.task, m.path);
     // The preset's LoRAs, then the command line's.
     std::vector<kino::LoraSpec> specs;
-    if (!preset.empty()) specs = kino::find_preset(kino::load_presets(), preset).loras;
+    if (!preset.empty()) specs = chosen_preset().loras;
     for (const auto& [list, expert] : {std::pair{&loras, ""}, {&loras_high_noise, "high_noise"}, {&loras_low_noise, "low_noise"}})
       for (const auto& arg : *list) specs.push_back(kino::parse_lora_spec(arg, expert));
     kino::add_loras(m, specs);
@@ -268,7 +277,7 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   }
   if (req.prompt.find_first_not_of(" \t\r\n") == std::string::npos)
     throw UsageError("the prompt is empty (give a PROMPT argument or --from FILE)");
-  if (!c.preset.empty()) kino::apply_preset(kino::find_preset(kino::load_presets(), c.preset), req);
+  if (!c.preset.empty()) kino::apply_preset(c.chosen_preset(), req);
   if (output.empty()) throw kino::Error("--output is empty");
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
   const kino::ModelManifest manifest = c.manifest();
