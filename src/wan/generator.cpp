@@ -202,12 +202,14 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
       s.cond = s.guided = dit.forward({input()}, {t}, {cond}, seq_len, nullptr, first_t(1), images(1))[0];
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
-    if (!std::isfinite(latent.sum().item<double>()))
-      throw Error(concat("step ", i + 1, " of ", steps, ": the latent is no longer finite (NaN or infinity); no video is written"));
     if (image) latent.slice(1, 0, 1).copy_(first_frame);
     s.latent = latent;
     if (observer) observer(s);
   }
+  // NaN and infinity survive every later step: one check here (not a device
+  // sync per step) keeps a broken run from being decoded and written.
+  if (!std::isfinite(latent.sum().item<double>()))
+    throw Error("the sampled latent is not finite (NaN or infinity); no video is written");
   return latent;
 }
 

@@ -33,11 +33,11 @@ nlohmann::json read_json(const fs::path& file) {
   return j;
 }
 
-// What a release is: its family, its task, whether it has two experts
-// (A14B), and for Wan2.1 I2V whether it is the 480P one.
+// What a release is: its family and task (wan2.2 t2v is the A14B pair), and
+// for Wan2.1 I2V whether it is the 480P one.
 struct Release {
   std::string family = "wan2.1", task = "t2v";
-  bool two_experts = false, p480 = false;
+  bool p480 = false;
 };
 
 // The generation defaults of a release, as wan/configs and generate.py set
@@ -107,7 +107,7 @@ nlohmann::json official_manifest(const fs::path& dir) {
   const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
   // The model's kind first: a folder of another kind is named as such.
   const auto [task, dit] = wan_model_config(a14b ? dir / "high_noise_model" / "config.json" : dir / "config.json");
-  const Release release{a14b || task == "ti2v" ? "wan2.2" : "wan2.1", task, a14b, is_480p(dir)};
+  const Release release{a14b || task == "ti2v" ? "wan2.2" : "wan2.1", task, is_480p(dir)};
   nlohmann::json m = {{"kino_manifest", 1},
                       {"name", dir.filename().string()},
                       {"family", release.family},
@@ -181,7 +181,7 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
   for (const char* k : {"latents_mean", "latents_std"})
     if (v.contains(k)) vae[k] = v[k];
   const bool a14b = has("transformer_2");
-  Release release{"wan2.1", "t2v", a14b, is_480p(dir)};
+  Release release{"wan2.1", "t2v", is_480p(dir)};
   if (cls == "WanImageToVideoPipeline") {
     // FLF2V's transformer has the two images' position table (pos_embed_seq_len).
     const nlohmann::json t = read_json(dir / "transformer" / "config.json");
@@ -192,7 +192,7 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
              field_or(index, "expand_timesteps", false, index_file.string())) {
     // Wan2.2-TI2V-5B-Diffusers: the Wan2.2 VAE (is_residual), frame 0's own
     // timestep (expand_timesteps).
-    release = {"wan2.2", "ti2v", false, false};
+    release = {"wan2.2", "ti2v", false};
   } else if (a14b) {
     release.family = "wan2.2";
   }
