@@ -123,6 +123,15 @@ std::string read_file(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(in)), {});
 }
 
+std::vector<uint8_t> read_png_rgb(const std::string& path) {
+  TempDir tmp;
+  const std::string raw = tmp / "frame.rgb";
+  const CommandResult r = run_command("ffmpeg -v error -i " + shell_quote(path) + " -f rawvideo -pix_fmt rgb24 " + shell_quote(raw));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::ifstream in(raw, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
 const std::string& fixture_manifest_path() {
   static const std::string path = std::string(KINO_TEST_DATA_DIR) + "/wan21-tiny.kino.json";
   return path;

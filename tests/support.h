@@ -7,6 +7,7 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 #include "loading/tensor_file.h"
 #include "media/image.h"
@@ -46,6 +47,8 @@ std::string shell_quote(const std::string& s);
 CommandResult kino_cli(const std::string& args);
 // The bytes of a file ("" if it cannot be read).
 std::string read_file(const std::string& path);
+// A PNG decoded to RGB24 bytes by the ffmpeg tool.
+std::vector<uint8_t> read_png_rgb(const std::string& path);
 // The fixture model's manifest (tests/fixtures/wan21-tiny.kino.json).
 const std::string& fixture_manifest_path();
 // Regular files under `dir`, recursively; lines in `s`.

@@ -20,16 +20,6 @@ namespace {
 
 const std::string& kManifest = kino::test::fixture_manifest_path();
 
-// Decodes a PNG to RGB24 bytes with the ffmpeg tool.
-std::vector<uint8_t> read_png(const std::string& path) {
-  kino::test::TempDir tmp;
-  const std::string raw = tmp / "frame.rgb";
-  auto r = kino::test::run_command("ffmpeg -v error -i " + shell_quote(path) + " -f rawvideo -pix_fmt rgb24 " + shell_quote(raw));
-  EXPECT_EQ(r.exit_code, 0) << r.err;
-  std::ifstream in(raw, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
-}
-
 }  // namespace
 
 TEST(Cli, FixtureModelReproducesTheReferenceFrames) {
@@ -45,7 +35,7 @@ TEST(Cli, FixtureModelReproducesTheReferenceFrames) {
   for (int64_t f = 0; f < 9; ++f) {
     char name[32];
     std::snprintf(name, sizeof name, "out_%04d.png", static_cast<int>(f));
-    std::vector<uint8_t> px = read_png(dir / name);
+    std::vector<uint8_t> px = kino::test::read_png_rgb(dir / name);
     ASSERT_EQ(px.size(), 48u * 64u * 3u) << name;
     at::Tensor got = at::from_blob(px.data(), {48, 64, 3}, at::kByte).to(at::kFloat);
     const double max_diff = (got - ref_bytes[f]).abs().max().item<double>();
@@ -73,7 +63,7 @@ TEST(Cli, ImageToVideoReproducesTheReferenceFrames) {
   for (int64_t f = 0; f < 9; ++f) {
     char name[32];
     std::snprintf(name, sizeof name, "out_%04d.png", static_cast<int>(f));
-    std::vector<uint8_t> px = read_png(dir / name);
+    std::vector<uint8_t> px = kino::test::read_png_rgb(dir / name);
     ASSERT_EQ(px.size(), 64u * 96u * 3u) << name;
     const at::Tensor got = at::from_blob(px.data(), {64, 96, 3}, at::kByte).to(at::kFloat);
     EXPECT_LE((got - ref_bytes[f]).abs().max().item<double>(), 1.0) << name << ": pixels differ by more than 1/255";

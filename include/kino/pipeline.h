@@ -30,6 +30,9 @@ struct RuntimeOptions {
   // Two-expert models (Wan2.2 A14B) on a GPU: keep both transformers on the
   // device, instead of the idle one in host memory.
   bool keep_experts_on_device = false;
+  // With random weights: the transformer blocks' matrices in this GGUF or
+  // fp8 encoding ("Q8_0", "Q4_K", "F8_E4M3", ...; "" = the run dtype).
+  std::string random_encoding;
 };
 
 // Called at every stage change and sampler step (step counts from 1).

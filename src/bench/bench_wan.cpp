@@ -12,6 +12,9 @@
 #define KINO_HAS_KINETO 1
 #endif
 
+#include <c10/core/InferenceMode.h>
+#include <sys/resource.h>
+
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -33,6 +36,7 @@
 #include "kino/video_writer.h"
 #include "loading/tensor_file.h"
 #include "util/sha256.h"
+#include "wan/dit.h"
 #include "wan/generator.h"
 
 namespace {
@@ -207,6 +211,48 @@ Json lora_merge_bench(const kino::ModelManifest& model, int64_t rank) {
           {"threads", at::get_num_threads()}};
 }
 
+double peak_rss_mb() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// The transformer alone at the model's shape: random weights (the blocks'
+// matrices in `encoding`, e.g. Q4_K, or dense in `dtype`), one untimed
+// pass, then `passes` timed ones on a random latent and context. Reports
+// the resident weight bytes, seconds per pass and the peak RSS (CPU).
+Json dit_step_bench(const kino::ModelManifest& model, const std::string& device, const std::string& dtype_name,
+                    const std::string& encoding, int64_t latent_frames, int64_t latent_h, int64_t latent_w, int passes) {
+  c10::InferenceMode inference;
+  const at::ScalarType dtype = kino::parse_dtype(dtype_name);
+  const kino::WanDiTConfig c = kino::dit_config(model);
+  std::optional<kino::DType> packed;
+  if (!encoding.empty()) {
+    packed = kino::dtype_named(encoding);
+    if (!packed || !kino::is_quantised(*packed)) throw kino::Error(kino::concat("--weights ", encoding, ": not a GGUF or fp8 encoding"));
+  }
+  const at::TensorOptions options = at::TensorOptions().device(device).dtype(dtype);
+  const double rss_before = peak_rss_mb();
+  kino::Weights w = kino::Weights::random(0, options, packed);
+  const kino::WanDiT dit(c, w);
+  const at::Tensor x = at::randn({c.in_dim, latent_frames, latent_h, latent_w}, options.dtype(at::kFloat));
+  const at::Tensor context = at::randn({c.text_len, c.text_dim}, options.dtype(at::kFloat));
+  const int64_t tokens = c.tokens(latent_frames, latent_h, latent_w);
+  dit.forward({x}, {500.0}, {context}, tokens);
+  synchronize(device);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < passes; ++i) dit.forward({x}, {900.0 - 100.0 * i}, {context}, tokens);
+  synchronize(device);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / passes;
+  const std::string label = encoding.empty() ? dtype_name : encoding;
+  std::printf("%-10s weights %8.3f GB  %8.3f s per pass  peak RSS %9.1f MB (%lld tokens, %d threads)\n", label.c_str(),
+              static_cast<double>(dit.weight_bytes()) / 1e9, s, peak_rss_mb(), static_cast<long long>(tokens), at::get_num_threads());
+  return {{"weights", label},          {"weight_gb", static_cast<double>(dit.weight_bytes()) / 1e9},
+          {"s_per_pass", s},           {"tokens", tokens},
+          {"peak_rss_mb", peak_rss_mb()}, {"rss_before_mb", rss_before},
+          {"threads", at::get_num_threads()}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -216,6 +262,8 @@ int main(int argc, char** argv) {
   std::string device_name, attention = "auto", profile_path;
   bool attention_only = false, no_fused = false, i2v = false, keep_experts = false;
   int64_t lora_rank = 0;
+  int dit_passes = 0;
+  std::string weights_encoding;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -243,6 +291,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-fused", no_fused, "run the DiT's fused stages as composites of ATen ops (for comparison)");
   app.add_flag("--attention-bench", attention_only, "only time the attention back ends at the model's shape");
   app.add_option("--lora-merge-bench", lora_rank, "only time merging a random LoRA of this rank into the transformer (CPU)");
+  app.add_option("--weights", weights_encoding,
+                 "random weights of the transformer blocks' matrices in this encoding: Q8_0, Q4_K, ..., F8_E4M3 (default: dense)");
+  app.add_option("--dit-step-bench", dit_passes, "only time this many passes of the transformer alone (with --weights)");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
   CLI11_PARSE(app, argc, argv);
 
@@ -260,6 +311,20 @@ int main(int argc, char** argv) {
       if (!json_path.empty()) std::ofstream(json_path) << r.dump(2) << '\n';
       return 0;
     }
+    if (dit_passes > 0) {
+      const kino::WanVAEConfig v = kino::vae_config(m);
+      Json r = {{"date", utc_now()},
+                {"device", device_name.empty() ? device : device_name},
+                {"model", m.name},
+                {"width", width},
+                {"height", height},
+                {"frames", frames},
+                {"dit_step", dit_step_bench(m, device, dtype, weights_encoding, (frames - 1) / v.temporal_stride() + 1,
+                                            height / v.spatial_stride(), width / v.spatial_stride(), dit_passes)},
+                {"kino_commit", commit}};
+      if (!json_path.empty()) std::ofstream(json_path) << r.dump(2) << '\n';
+      return 0;
+    }
     if (attention_only) {
       Json r = {{"date", utc_now()}, {"device", device_name.empty() ? device : device_name}, {"model", m.name},
                 {"tokens", tokens}, {"attention", attention_bench(dit, tokens, device, kino::parse_dtype(dtype))},
@@ -269,7 +334,7 @@ int main(int argc, char** argv) {
     }
     kino::nn::select_attention_backend(attention);
     kino::fused::set_enabled(!no_fused);
-    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile, keep_experts});
+    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile, keep_experts, weights_encoding});
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     kino::GenerationRequest req;
@@ -341,6 +406,8 @@ int main(int argc, char** argv) {
                         {"device", device_name.empty() ? device : device_name},
                         {"model", m.name},
                         {"weights", "random"},
+                        {"weights_encoding", weights_encoding.empty() ? dtype : weights_encoding},
+                        {"peak_rss_mb", peak_rss_mb()},
                         {"dtype", dtype},
                         {"width", width},
                         {"height", height},

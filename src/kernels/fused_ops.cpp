@@ -105,11 +105,11 @@ at::Tensor qk_norm_rope(const at::Tensor& x, const at::Tensor& weight, const at:
 
 at::Tensor linear_gelu_tanh(const nn::Linear& l, const at::Tensor& x) {
 #if TORCH_VERSION_MAJOR >= 2
-  if (fusable(x, l.weight.scalar_type()) && l.bias.defined()) {
+  if (fusable(x, l.dtype()) && l.bias.defined()) {
     std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = l.weight.size(0);
-    const at::Tensor x2 = x.to(l.weight.scalar_type()).reshape({-1, x.size(-1)});
-    return at::_addmm_activation(l.bias, x2, l.weight.t(), 1, 1, /*use_gelu=*/true).view(shape);
+    shape.back() = l.out_features();
+    const at::Tensor x2 = x.to(l.dtype()).reshape({-1, x.size(-1)});
+    return at::_addmm_activation(l.bias, x2, l.dense_weight().t(), 1, 1, /*use_gelu=*/true).view(shape);
   }
 #endif
   return nn::gelu_tanh(l(x));

@@ -18,11 +18,6 @@ Registry<ComponentLayouts>& registry() {
   return all;
 }
 
-bool is_floating(DType d) {
-  return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F8_E4M3 ||
-         d == DType::F8_E5M2;
-}
-
 const Layout& pick(const ComponentLayouts& c, const std::vector<std::string>& stored, const std::string& where) {
   for (const Layout& l : c.layouts)
     if (l.recognises(stored)) return l;
@@ -63,7 +58,8 @@ WeightIndex make_index(const std::string& family, const std::string& component, 
   WeightIndex index{path, layout.name, layout.official_names(stored, path), 0, 0};
   for (const auto& [official, name] : index.names) {
     const TensorView* v = set.find(name);
-    if (is_floating(v->dtype)) index.floating_elements += v->numel();
+    if (is_quantised(v->dtype)) index.fixed_bytes += static_cast<int64_t>(v->nbytes);  // kept as stored
+    else if (is_floating(v->dtype)) index.floating_elements += v->numel();
     else index.fixed_bytes += static_cast<int64_t>(v->nbytes);
   }
   if (!config) return index;

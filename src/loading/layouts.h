@@ -53,7 +53,7 @@ struct WeightIndex {
   std::string path, layout;
   NameMap names;
   int64_t floating_elements = 0;  // elements of floating tensors (their bytes follow the run dtype)
-  int64_t fixed_bytes = 0;        // bytes of the others (integers, markers)
+  int64_t fixed_bytes = 0;        // bytes of the others (integers, markers, weights kept quantised)
 };
 
 // The layout of (family, component) that recognises `stored` maps it.

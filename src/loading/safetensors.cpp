@@ -20,10 +20,10 @@ namespace {
 // (real checkpoints have headers of a few MB at most).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 
+// The safetensors dtypes (not ggml's block types).
 std::optional<DType> parse_dtype(const std::string& name) {
-  for (int i = 0; i <= static_cast<int>(DType::BOOL); ++i)
-    if (name == dtype_name(static_cast<DType>(i))) return static_cast<DType>(i);
-  return std::nullopt;
+  const std::optional<DType> d = dtype_named(name);
+  return d && !is_block_type(*d) ? d : std::nullopt;
 }
 
 }  // namespace

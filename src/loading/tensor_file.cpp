@@ -27,6 +27,10 @@ constexpr DTypeInfo kDTypes[] = {
     {DType::BF16, "BF16", 2},       {DType::F8_E4M3, "F8_E4M3", 1}, {DType::F8_E5M2, "F8_E5M2", 1},
     {DType::I64, "I64", 8},         {DType::I32, "I32", 4},         {DType::I16, "I16", 2},
     {DType::I8, "I8", 1},           {DType::U8, "U8", 1},           {DType::BOOL, "BOOL", 1},
+    {DType::Q4_0, "Q4_0", 0},       {DType::Q4_1, "Q4_1", 0},       {DType::Q5_0, "Q5_0", 0},
+    {DType::Q5_1, "Q5_1", 0},       {DType::Q8_0, "Q8_0", 0},       {DType::Q2_K, "Q2_K", 0},
+    {DType::Q3_K, "Q3_K", 0},       {DType::Q4_K, "Q4_K", 0},       {DType::Q5_K, "Q5_K", 0},
+    {DType::Q6_K, "Q6_K", 0},
 };
 
 }  // namespace
@@ -41,6 +45,21 @@ const char* dtype_name(DType dtype) {
   for (const auto& d : kDTypes)
     if (d.dtype == dtype) return d.name;
   return "?";
+}
+
+std::optional<DType> dtype_named(const std::string& name) {
+  for (const auto& d : kDTypes)
+    if (name == d.name) return d.dtype;
+  return std::nullopt;
+}
+
+bool is_block_type(DType dtype) { return dtype >= DType::Q4_0; }
+
+bool is_quantised(DType dtype) { return is_block_type(dtype) || dtype == DType::F8_E4M3 || dtype == DType::F8_E5M2; }
+
+bool is_floating(DType d) {
+  return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F8_E4M3 ||
+         d == DType::F8_E5M2 || is_block_type(d);
 }
 
 int64_t TensorView::numel() const {
@@ -89,6 +108,8 @@ TensorFile TensorFile::parse(const std::string& name, std::shared_ptr<const File
   // torch.save's zip starts with a local file header, "PK\3\4".
   const uint8_t* d = bytes->data();
   if (bytes->size() >= 4 && d[0] == 'P' && d[1] == 'K' && d[2] == 3 && d[3] == 4) return read_pth(name, std::move(bytes));
+  const bool gguf_name = name.size() > 5 && name.compare(name.size() - 5, 5, ".gguf") == 0;
+  if (gguf_name || (bytes->size() >= 4 && std::memcmp(d, "GGUF", 4) == 0)) return read_gguf(name, std::move(bytes));
   return read_safetensors(name, std::move(bytes));
 }
 

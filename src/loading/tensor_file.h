@@ -1,22 +1,38 @@
 // Weight files as typed byte views, with every field validated before use:
 // safetensors (memory-mapped header + data) and PyTorch's `torch.save` zip
 // checkpoints (`.pth`, read by a restricted pickle machine, see pth.cpp),
-// plus sharded checkpoints described by an index JSON, and the atomic
+// GGUF (llama.cpp's format: metadata, tensors in ggml's block types, see
+// gguf.cpp), plus sharded checkpoints described by an index JSON, and the atomic
 // safetensors writer. No torch here: see weights.h for at::Tensor.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace kino {
 
-enum class DType { F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U8, BOOL };
+// Element types of stored tensors; the Q* ones are ggml's block
+// quantisations (GGUF files), see quant/ggml_blocks.h.
+enum class DType {
+  F64, F32, F16, BF16, F8_E4M3, F8_E5M2, I64, I32, I16, I8, U8, BOOL,
+  Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K
+};
 
+// Bytes per element; 0 for the block types (their size is per block).
 size_t dtype_size(DType dtype);
-const char* dtype_name(DType dtype);  // the safetensors spelling, e.g. "BF16"
+const char* dtype_name(DType dtype);  // the safetensors (or ggml) spelling, e.g. "BF16", "Q4_K"
+bool is_block_type(DType dtype);
+// The type spelled `name` (dtype_name's spelling), if any.
+std::optional<DType> dtype_named(const std::string& name);
+// Whether weights of this type stay in their stored encoding on the device
+// (block types and fp8): they are decoded right before use.
+bool is_quantised(DType dtype);
+// Whether the values are real numbers (floating, fp8 or block-quantised).
+bool is_floating(DType dtype);
 
 // A tensor inside a file: its bytes are borrowed from the file's bytes.
 struct TensorView {
@@ -56,7 +72,10 @@ class FileBytes {
 //  - `.pth` (recognised by its zip signature): the zip directory (zip64
 //    included) is bounds-checked, data.pkl is run by a pickle machine that
 //    knows only what a state_dict holds (no code is ever executed), and every
-//    tensor must be a contiguous view inside its storage record.
+//    tensor must be a contiguous view inside its storage record;
+//  - GGUF (by its magic or a `.gguf` name): version, counts, string and
+//    array lengths, dimensions, known ggml types, aligned offsets and every
+//    tensor's bytes inside the file are checked before anything is kept.
 class TensorFile {
  public:
   static TensorFile open(const std::string& path);
@@ -84,6 +103,7 @@ class TensorFile {
 // The format readers behind TensorFile::parse.
 TensorFile read_safetensors(const std::string& name, std::shared_ptr<const FileBytes> bytes);
 TensorFile read_pth(const std::string& name, std::shared_ptr<const FileBytes> bytes);
+TensorFile read_gguf(const std::string& name, std::shared_ptr<const FileBytes> bytes);
 
 // Several files seen as one name -> tensor table: a single weight file, or a
 // sharded checkpoint's `*.safetensors.index.json` (its "weight_map" names the

@@ -1,12 +1,14 @@
 #include "loading/weights.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 
-#include <array>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
 #include "kino/error.h"
+#include "quant/blocks.h"
 
 namespace kino {
 
@@ -24,22 +26,9 @@ at::ScalarType scalar_type(const TensorView& v) {
     case DType::I8: return at::kChar;
     case DType::U8: return at::kByte;
     case DType::BOOL: return at::kBool;
-    case DType::F8_E4M3:
-    case DType::F8_E5M2: return at::kFloat;  // decoded by to_tensor
+    default: return at::kFloat;  // fp8 and ggml blocks: decoded by to_tensor
   }
   throw Error(concat("tensor '", v.name, "': dtype ", dtype_name(v.dtype), " is not supported by this build"));
-}
-
-// One fp8 code as a float: float8_e4m3fn (exponent bias 7, no infinities,
-// S.1111.111 is NaN) or float8_e5m2 (bias 15, IEEE infinities and NaNs).
-float fp8_value(uint8_t code, bool e4m3) {
-  const int mbits = e4m3 ? 3 : 2, ebits = e4m3 ? 4 : 5, bias = e4m3 ? 7 : 15;
-  const int m = code & ((1 << mbits) - 1), e = (code >> mbits) & ((1 << ebits) - 1);
-  const float sign = code & 0x80 ? -1.0f : 1.0f;
-  if (e4m3 && e == 15 && m == 7) return std::nanf("");
-  if (!e4m3 && e == 31) return m ? std::nanf("") : sign * INFINITY;
-  const float frac = static_cast<float>(m) / static_cast<float>(1 << mbits);
-  return sign * (e == 0 ? std::ldexp(frac, 1 - bias) : std::ldexp(1 + frac, e - bias));
 }
 
 std::string shape_str(at::IntArrayRef s) {
@@ -61,18 +50,9 @@ bool fits(at::IntArrayRef stored, at::IntArrayRef expected) {
 }  // namespace
 
 at::Tensor to_tensor(const TensorView& view) {
-  if (view.dtype == DType::F8_E4M3 || view.dtype == DType::F8_E5M2) {
-    using Table = std::array<float, 256>;
-    auto make = [](bool e4m3) {
-      Table t{};
-      for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = fp8_value(static_cast<uint8_t>(c), e4m3);
-      return t;
-    };
-    static const Table e4m3 = make(true), e5m2 = make(false);
-    const Table& table = view.dtype == DType::F8_E4M3 ? e4m3 : e5m2;
+  if (is_quantised(view.dtype)) {
     at::Tensor t = at::empty(view.shape, at::kFloat);
-    float* out = t.data_ptr<float>();
-    for (size_t i = 0; i < view.nbytes; ++i) out[i] = table[view.data[i]];
+    quant::decode(view.dtype, view.data, view.numel(), t.data_ptr<float>());
     return t;
   }
   at::Tensor t = at::empty(view.shape, at::TensorOptions().dtype(scalar_type(view)));
@@ -93,10 +73,11 @@ Weights Weights::initializer(uint64_t seed, at::Device device) {
   return w;
 }
 
-Weights Weights::random(uint64_t seed, at::TensorOptions options) {
+Weights Weights::random(uint64_t seed, at::TensorOptions options, std::optional<DType> packed) {
   at::manual_seed(seed);  // the default generators of every device
   Weights w;
   w.random_ = options;
+  w.random_packed_ = packed;
   return w;
 }
 
@@ -170,20 +151,61 @@ at::Tensor Weights::take(const std::string& name, const std::vector<int64_t>& sh
   return t;
 }
 
+float Weights::fp8_scale(const std::string& stored) const {
+  // ComfyUI's "scaled fp8": weight = float(code) * scale (without a scale:
+  // plain fp8, the codes themselves).
+  for (const std::string& scale_name : fp8_scale_names(stored))
+    if (const TensorView* scale = set_->find(scale_name)) {
+      if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
+      const float s = to_tensor(*scale).to(at::kFloat).item<float>();
+      if (!std::isfinite(s)) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' is not finite"));
+      return s;
+    }
+  return 1.0f;
+}
+
 at::Tensor Weights::take_stored(const std::string& stored) {
   const TensorView* view = set_->find(stored);
   taken_.insert(stored);
   at::Tensor t = to_tensor(*view);
-  // ComfyUI's "scaled fp8": weight = float(code) * scale (without a scale:
-  // plain fp8, the codes themselves).
   if (view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2)
-    for (const std::string& scale_name : fp8_scale_names(stored))
-      if (const TensorView* scale = set_->find(scale_name)) {
-        if (scale->numel() != 1) throw Error(concat(set_->file_of(stored), ": '", scale->name, "' must hold one number"));
-        t.mul_(to_tensor(*scale).to(at::kFloat).reshape({}));
-        break;
-      }
+    if (const float scale = fp8_scale(stored); scale != 1.0f) t.mul_(scale);
   return t;
+}
+
+std::optional<PackedMatrix> Weights::take_packed(const std::string& name, const std::vector<int64_t>& shape) {
+  // As city96's converter quantises only the blocks' matrices (and keeps
+  // rows that are not whole blocks dense).
+  if (random_packed_ && shape.size() == 2 && starts_with(name, "blocks.") && shape[1] % quant::block_format(*random_packed_).values == 0)
+    return PackedMatrix::random(*random_packed_, shape[0], shape[1], *random_);
+  if (!set_ || patch_ || trainable_ || shape.size() != 2) return std::nullopt;
+  const std::string stored = stored_name(name);
+  const TensorView* view = stored.empty() ? nullptr : set_->find(stored);
+  if (!view || !is_quantised(view->dtype)) return std::nullopt;
+  if (view->shape != shape)
+    throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape), ", the config expects ",
+                       shape_str(shape)));
+  taken_.insert(stored);
+  const int64_t rows = shape[0], cols = shape[1], row_bytes = quant::row_bytes(view->dtype, cols);
+  at::Tensor bytes = at::empty({rows, row_bytes}, at::kByte);
+  std::memcpy(bytes.data_ptr(), view->data, view->nbytes);
+  // As take() sums dense tensors: a NaN or infinity in any decoded value
+  // (a poisoned scale) is named before anything runs.
+  std::atomic<bool> finite{true};
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t r = begin; r < end && finite; ++r) {
+      quant::decode(view->dtype, view->data + r * row_bytes, cols, row.data());
+      float sum = 0;
+      for (float v : row) sum += v * 0.0f;  // NaN or infinity survive the product
+      if (!std::isfinite(sum)) finite = false;
+    }
+  });
+  if (!finite) throw Error(concat(path(), ": tensor '", name, "' holds NaN or infinite values"));
+  const float scale = view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2 ? fp8_scale(stored) : 1.0f;
+  PackedMatrix packed(view->dtype, cols, bytes, scale, dtype_);
+  packed.to(at::TensorOptions().device(device_));
+  return packed;
 }
 
 void Weights::finish() const {

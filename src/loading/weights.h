@@ -13,11 +13,13 @@
 
 #include "loading/layouts.h"
 #include "loading/tensor_file.h"
+#include "quant/packed.h"
 
 namespace kino {
 
 // Converts a tensor view to an owned at::Tensor of the same dtype; fp8
-// (F8_E4M3, F8_E5M2), which libtorch 1.13 lacks, is decoded to float32.
+// (F8_E4M3, F8_E5M2), which libtorch 1.13 lacks, and ggml's block types
+// are decoded to float32.
 at::Tensor to_tensor(const TensorView& view);
 
 // A change to each tensor as it loads (an adapter merged into it): given
@@ -45,13 +47,20 @@ class Weights {
   static Weights initializer(uint64_t seed, at::Device device = at::kCPU);
   // Random weights for benchmarks: the same rule as initializer(), made
   // directly in `options` (dtype, device) without gradients; no file is read.
-  static Weights random(uint64_t seed, at::TensorOptions options);
+  // With `packed`, the transformer blocks' matrices are random blocks of
+  // that type (PackedMatrix::random) instead.
+  static Weights random(uint64_t seed, at::TensorOptions options, std::optional<DType> packed = std::nullopt);
   const std::map<std::string, at::Tensor>& parameters() const { return created_; }
 
   // The tensor `name`, checked against `shape` (empty = any shape).
   // A missing name is recorded and an undefined tensor returned; call finish().
   at::Tensor take(const std::string& name, const std::vector<int64_t>& shape = {});
   bool has(const std::string& name) const;
+  // The 2-D weight `name` [out, in] kept in its stored encoding when it is
+  // block-quantised or fp8 (dequantised before each use, in the run dtype);
+  // nullopt when it is stored densely, in parts, or an adapter patches it
+  // (then take() gives it decoded).
+  std::optional<PackedMatrix> take_packed(const std::string& name, const std::vector<int64_t>& shape);
   // Every floating tensor taken from now on passes through `patch` in
   // float32 before it is converted to the run dtype.
   void set_patch(WeightPatch patch) { patch_ = std::move(patch); }
@@ -67,6 +76,8 @@ class Weights {
   std::string stored_name(const std::string& official) const;
   // A stored tensor, fp8 codes scaled; marks it taken.
   at::Tensor take_stored(const std::string& stored);
+  // The scale of a stored fp8 weight (1 without one).
+  float fp8_scale(const std::string& stored) const;
 
   std::optional<TensorSet> set_;
   std::map<std::string, std::string> names_;  // official -> stored (identity without a component)
@@ -74,6 +85,7 @@ class Weights {
   at::Device device_ = at::kCPU;
   std::optional<at::Generator> init_;
   std::optional<at::TensorOptions> random_;
+  std::optional<DType> random_packed_;
   bool trainable_ = false;
   WeightPatch patch_;
   std::map<std::string, at::Tensor> created_;

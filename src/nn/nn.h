@@ -5,6 +5,7 @@
 #include <torch/version.h>
 
 #include <map>
+#include <optional>
 #include <string>
 
 #include "kino/error.h"
@@ -17,14 +18,65 @@ using Trace = std::map<std::string, at::Tensor>;
 
 namespace kino::nn {
 
+// A linear layer whose weight is dense, or kept in its stored encoding
+// (GGUF blocks, fp8) and decoded right before the matmul.
 struct Linear {
-  at::Tensor weight, bias;  // [out, in], [out] or undefined
+  at::Tensor weight, bias;             // [out, in] (undefined when packed), [out] or undefined
+  std::optional<PackedMatrix> packed;  // the weight in its stored encoding
   Linear() = default;
   Linear(Weights& w, const std::string& name, int64_t in, int64_t out, bool with_bias = true)
-      : weight(w.take(name + ".weight", {out, in})), bias(with_bias ? w.take(name + ".bias", {out}) : at::Tensor()) {}
+      : packed(w.take_packed(name + ".weight", {out, in})) {
+    if (!packed) weight = w.take(name + ".weight", {out, in});
+    if (with_bias) bias = w.take(name + ".bias", {out});
+  }
   // Runs in the weight dtype (bf16 weights take bf16 activations).
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x.to(weight.scalar_type()), weight, bias); }
+  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x.to(dtype()), dense_weight(), bias); }
+  at::Tensor dense_weight() const { return packed ? packed->dequantize() : weight; }
+  at::ScalarType dtype() const { return packed ? packed->dtype() : weight.scalar_type(); }
+  int64_t out_features() const { return packed ? packed->rows() : weight.size(0); }
+  // Moves to the device of `options` and, if it has one, its dtype.
+  void to(const at::TensorOptions& options) {
+    if (packed) packed->to(options);
+    else weight = weight.to(options);
+    if (bias.defined()) bias = bias.to(options);
+  }
+  void pin_memory() {
+    if (packed) packed->pin_memory();
+    else weight = weight.pin_memory();
+    if (bias.defined()) bias = bias.pin_memory();
+  }
 };
+
+// An embedding table, dense or kept in its stored encoding (only the rows
+// looked up are decoded).
+struct Embedding {
+  at::Tensor weight;
+  std::optional<PackedMatrix> packed;
+  Embedding() = default;
+  Embedding(Weights& w, const std::string& name, int64_t rows, int64_t cols) : packed(w.take_packed(name, {rows, cols})) {
+    if (!packed) weight = w.take(name, {rows, cols});
+  }
+  at::Tensor operator()(const at::Tensor& ids) const {
+    return packed ? packed->rows(ids) : at::embedding(weight, ids.to(weight.device()));
+  }
+  void to(const at::TensorOptions& options) {
+    if (packed) packed->to(options);
+    else weight = weight.to(options);
+  }
+  void pin_memory() {
+    if (packed) packed->pin_memory();
+    else weight = weight.pin_memory();
+  }
+};
+
+// Visitors over a module's parameters: one lambda for tensors, one for
+// layers (C++17's overload idiom).
+template <class... Fs>
+struct overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <class... Fs>
+overloaded(Fs...) -> overloaded<Fs...>;
 
 // RMS norm over the last axis: x * rsqrt(mean(x^2) + eps) * weight, in float32
 // (T5LayerNorm / WanRMSNorm).

@@ -56,6 +56,11 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
   // "auto": bf16 on a GPU (as the official Wan code runs), float32 on a CPU.
   load.dtype = runtime.dtype == "auto" ? (load.device.is_cuda() ? at::kBFloat16 : at::kFloat) : parse_dtype(runtime.dtype);
   load.random_weights = runtime.random_weights;
+  if (!runtime.random_encoding.empty()) {
+    load.random_encoding = dtype_named(runtime.random_encoding);
+    if (!load.random_encoding || !is_quantised(*load.random_encoding))
+      throw Error(concat("unknown weight encoding '", runtime.random_encoding, "' (Q4_0 ... Q6_K, F8_E4M3, F8_E5M2)"));
+  }
   load.keep_experts_on_device = runtime.keep_experts_on_device;
   MemoryModel& memory = st.description.memory;
   if (!runtime.random_weights) {

@@ -13,6 +13,7 @@
 
 #include "kino/model.h"
 #include "kino/request.h"
+#include "loading/tensor_file.h"
 
 namespace kino {
 
@@ -22,6 +23,9 @@ struct LoadOptions {
   at::ScalarType dtype = at::kFloat;
   // Random weights of the manifest's shapes, made on the device (benchmarks).
   bool random_weights = false;
+  // With random weights: the transformer blocks' matrices in this stored
+  // encoding (Q8_0, Q4_K, F8_E4M3, ...) instead of the run dtype.
+  std::optional<DType> random_encoding;
   // Two-expert models on a GPU: the idle expert stays on the device too.
   bool keep_experts_on_device = false;
 };

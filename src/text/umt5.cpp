@@ -26,38 +26,43 @@ int64_t t5_relative_bucket(int64_t rel, int64_t num_buckets, int64_t max_distanc
 template <typename F>
 void UMT5Encoder::parameters(F&& f) {
   const int64_t d = cfg_.dim, a = cfg_.dim_attn, ff = cfg_.dim_ffn;
-  f("token_embedding.weight", token_embedding_, {cfg_.vocab, d});
-  if (cfg_.shared_pos) f("pos_embedding.embedding.weight", shared_pos_embedding_, {cfg_.num_buckets, cfg_.num_heads});
+  f("token_embedding.weight", token_embedding_, cfg_.vocab, d);
+  if (cfg_.shared_pos) f("pos_embedding.embedding.weight", shared_pos_embedding_, std::vector<int64_t>{cfg_.num_buckets, cfg_.num_heads});
   for (size_t i = 0; i < blocks_.size(); ++i) {
     Block& b = blocks_[i];
     const std::string p = "blocks." + std::to_string(i) + ".";
-    f(p + "norm1.weight", b.norm1, {d});
-    f(p + "attn.q.weight", b.q, {a, d});
-    f(p + "attn.k.weight", b.k, {a, d});
-    f(p + "attn.v.weight", b.v, {a, d});
-    f(p + "attn.o.weight", b.o, {d, a});
-    f(p + "norm2.weight", b.norm2, {d});
-    f(p + "ffn.gate.0.weight", b.gate, {ff, d});
-    f(p + "ffn.fc1.weight", b.fc1, {ff, d});
-    f(p + "ffn.fc2.weight", b.fc2, {d, ff});
-    if (!cfg_.shared_pos) f(p + "pos_embedding.embedding.weight", b.pos_embedding, {cfg_.num_buckets, cfg_.num_heads});
+    f(p + "norm1.weight", b.norm1, std::vector<int64_t>{d});
+    f(p + "attn.q", b.q, d, a);
+    f(p + "attn.k", b.k, d, a);
+    f(p + "attn.v", b.v, d, a);
+    f(p + "attn.o", b.o, a, d);
+    f(p + "norm2.weight", b.norm2, std::vector<int64_t>{d});
+    f(p + "ffn.gate.0", b.gate, d, ff);
+    f(p + "ffn.fc1", b.fc1, d, ff);
+    f(p + "ffn.fc2", b.fc2, ff, d);
+    if (!cfg_.shared_pos) f(p + "pos_embedding.embedding.weight", b.pos_embedding, std::vector<int64_t>{cfg_.num_buckets, cfg_.num_heads});
   }
-  f("norm.weight", final_norm_, {d});
+  f("norm.weight", final_norm_, std::vector<int64_t>{d});
 }
 
 UMT5Encoder::UMT5Encoder(const UMT5Config& cfg, Weights& w) : cfg_(cfg) {
   if (cfg.num_heads < 1 || cfg.dim_attn % cfg.num_heads)
     throw Error(concat("umT5 dim_attn ", cfg.dim_attn, " is not a multiple of num_heads ", cfg.num_heads));
   blocks_.resize(static_cast<size_t>(std::max<int64_t>(0, cfg.num_layers)));
-  parameters([&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape) { t = w.take(name, shape); });
+  parameters(nn::overloaded{
+      [&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape) { t = w.take(name, shape); },
+      [&](const std::string& name, nn::Linear& l, int64_t in, int64_t out) { l = nn::Linear(w, name, in, out, false); },
+      [&](const std::string& name, nn::Embedding& e, int64_t rows, int64_t cols) { e = nn::Embedding(w, name, rows, cols); }});
 }
 
 void UMT5Encoder::to(const at::TensorOptions& options) {
-  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.to(options); });
+  parameters(nn::overloaded{[&](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.to(options); },
+                            [&](const std::string&, auto& layer, int64_t, int64_t) { layer.to(options); }});
 }
 
 void UMT5Encoder::pin_memory() {
-  parameters([](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.pin_memory(); });
+  parameters(nn::overloaded{[](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.pin_memory(); },
+                            [](const std::string&, auto& layer, int64_t, int64_t) { layer.pin_memory(); }});
 }
 
 at::Tensor UMT5Encoder::position_bias(const at::Tensor& table, int64_t len) const {
@@ -72,7 +77,7 @@ at::Tensor UMT5Encoder::position_bias(const at::Tensor& table, int64_t len) cons
 at::Tensor UMT5Encoder::forward(const at::Tensor& ids, const at::Tensor& mask, Trace* trace) const {
   const int64_t B = ids.size(0), L = ids.size(1), H = cfg_.num_heads, Dh = cfg_.dim_attn / H;
   constexpr double kEps = 1e-6;
-  at::Tensor x = at::embedding(token_embedding_, ids.to(token_embedding_.device()));
+  at::Tensor x = token_embedding_(ids);
   if (trace) (*trace)["emb"] = x;
 
   // Masked keys get float32's lowest value added to their logits (t5.py).
@@ -88,12 +93,12 @@ at::Tensor UMT5Encoder::forward(const at::Tensor& ids, const at::Tensor& mask, T
 
     at::Tensor h = nn::rms_norm(x, b.norm1, kEps);
     auto heads = [&](const at::Tensor& t) { return t.view({B, L, H, Dh}).transpose(1, 2); };
-    at::Tensor q = heads(at::linear(h, b.q)), k = heads(at::linear(h, b.k)), v = heads(at::linear(h, b.v));
+    at::Tensor q = heads(b.q(h)), k = heads(b.k(h)), v = heads(b.v(h));
     at::Tensor attn = nn::attention(q, k, v, bias, 1.0);  // T5: no 1/sqrt(d) scaling
-    attn = at::linear(attn.transpose(1, 2).reshape({B, L, H * Dh}), b.o);
+    attn = b.o(attn.transpose(1, 2).reshape({B, L, H * Dh}));
     x = x + attn;
     h = nn::rms_norm(x, b.norm2, kEps);
-    at::Tensor ffn = at::linear(at::linear(h, b.fc1) * nn::gelu_tanh(at::linear(h, b.gate)), b.fc2);
+    at::Tensor ffn = b.fc2(b.fc1(h) * nn::gelu_tanh(b.gate(h)));
     x = x + ffn;
     if (trace && i == 0) {
       (*trace)["block0_attn_out"] = attn;

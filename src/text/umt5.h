@@ -32,16 +32,19 @@ class UMT5Encoder {
 
  private:
   struct Block {
-    at::Tensor norm1, norm2, q, k, v, o, gate, fc1, fc2, pos_embedding;
+    at::Tensor norm1, norm2, pos_embedding;
+    nn::Linear q, k, v, o, gate, fc1, fc2;  // no biases
   };
   at::Tensor position_bias(const at::Tensor& table, int64_t len) const;  // [1, H, L, L]
-  // f(official name, tensor, shape) for every weight, in the order they
+  // f(official name, tensor, shape) for every tensor, f(official name,
+  // layer, in, out) for every linear layer and embedding, in the order they
   // load: the one list that loading, to() and pin_memory() walk.
   template <typename F>
   void parameters(F&& f);
 
   UMT5Config cfg_;
-  at::Tensor token_embedding_, final_norm_, shared_pos_embedding_;
+  nn::Embedding token_embedding_;
+  at::Tensor final_norm_, shared_pos_embedding_;
   std::vector<Block> blocks_;
 };
 

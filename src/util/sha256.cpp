@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "kino/error.h"
@@ -48,11 +49,7 @@ void compress(std::array<uint32_t, 8>& h, const uint8_t* block) {
   for (size_t i = 0; i < 8; ++i) h[i] += v[i];
 }
 
-}  // namespace
-
-std::string sha256_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(concat("cannot read ", path));
+std::string sha256_stream(std::istream& in) {
   std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
   std::vector<uint8_t> buf(1 << 20);
   uint64_t total = 0;
@@ -80,6 +77,19 @@ std::string sha256_file(const std::string& path) {
   for (uint32_t word : h)
     for (int shift = 28; shift >= 0; shift -= 4) out += hex[(word >> shift) & 0xf];
   return out;
+}
+
+}  // namespace
+
+std::string sha256_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(concat("cannot read ", path));
+  return sha256_stream(in);
+}
+
+std::string sha256_bytes(const void* data, size_t size) {
+  std::istringstream in(std::string(static_cast<const char*>(data), size));
+  return sha256_stream(in);
 }
 
 }  // namespace kino

@@ -17,10 +17,7 @@ constexpr double kStd[3] = {0.26862954, 0.26130258, 0.27577711};
 template <typename F>
 void ClipVision::parameters(F&& f) {
   const int64_t d = cfg_.dim, p = cfg_.patch_size, g = cfg_.grid(), hidden = cfg_.mlp_ratio * d;
-  auto linear = [&](nn::Linear& l, const std::string& name, int64_t in, int64_t out) {
-    f(name + ".weight", l.weight, {out, in});
-    f(name + ".bias", l.bias, {out});
-  };
+  auto linear = [&](nn::Linear& l, const std::string& name, int64_t in, int64_t out) { f(name, l, in, out); };
   f("patch_embedding.weight", patch_w_, {d, 3, p, p});  // no bias: the tower is pre-norm
   f("cls_embedding", cls_, {1, 1, d});
   f("pos_embedding", pos_, {1, 1 + g * g, d});
@@ -46,15 +43,19 @@ ClipVision::ClipVision(const ClipVisionConfig& cfg, Weights& w) : cfg_(cfg) {
     throw Error(concat("CLIP: dim ", cfg.dim, ", ", cfg.num_heads, " heads, ", cfg.num_layers, " layers, image ", cfg.image_size,
                        " in patches of ", cfg.patch_size, " is not a ViT kino runs"));
   blocks_.resize(static_cast<size_t>(cfg.num_layers - 1));
-  parameters([&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape) { t = w.take(name, shape); });
+  parameters(nn::overloaded{[&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape) { t = w.take(name, shape); },
+                            [&](const std::string& name, nn::Linear& l, int64_t in, int64_t out) { l = nn::Linear(w, name, in, out); }});
 }
 
 void ClipVision::to(at::Device device, at::ScalarType dtype) {
-  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.to(device, dtype); });
+  const at::TensorOptions options = at::TensorOptions().device(device).dtype(dtype);
+  parameters(nn::overloaded{[&](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.to(options); },
+                            [&](const std::string&, nn::Linear& l, int64_t, int64_t) { l.to(options); }});
 }
 
 void ClipVision::pin_memory() {
-  parameters([](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.pin_memory(); });
+  parameters(nn::overloaded{[](const std::string&, at::Tensor& t, const std::vector<int64_t>&) { t = t.pin_memory(); },
+                            [](const std::string&, nn::Linear& l, int64_t, int64_t) { l.pin_memory(); }});
 }
 
 at::Tensor ClipVision::forward(const std::vector<at::Tensor>& images, Trace* trace) const {

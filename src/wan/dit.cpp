@@ -67,10 +67,7 @@ template <typename F>
 void WanDiT::parameters(F&& f) {
   const int64_t d = cfg_.dim;
   const std::vector<int64_t>& p = cfg_.patch_size;
-  auto linear = [&](nn::Linear& l, const std::string& name, int64_t in, int64_t out, bool float32) {
-    f(name + ".weight", l.weight, {out, in}, float32);
-    f(name + ".bias", l.bias, {out}, float32);
-  };
+  auto linear = [&](nn::Linear& l, const std::string& name, int64_t in, int64_t out, bool float32) { f(name, l, in, out, float32); };
   f("patch_embedding.weight", patch_w_, {d, cfg_.in_dim, p[0], p[1], p[2]}, false);
   f("patch_embedding.bias", patch_b_, {d}, false);
   linear(text0_, "text_embedding.0", cfg_.text_dim, d, false);
@@ -123,7 +120,9 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   if (cfg.patch_size.size() != 3) throw Error("patch_size must have 3 entries");
   if (cfg.num_heads < 1 || d % cfg.num_heads != 0) throw Error(concat("dim ", d, " is not a multiple of num_heads ", cfg.num_heads));
   blocks_.resize(static_cast<size_t>(std::max<int64_t>(0, cfg.num_layers)));
-  parameters([&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape, bool) { t = w.take(name, shape); });
+  parameters(nn::overloaded{
+      [&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape, bool) { t = w.take(name, shape); },
+      [&](const std::string& name, nn::Linear& l, int64_t in, int64_t out, bool) { l = nn::Linear(w, name, in, out); }});
 
   // 3-axis RoPE table: head_dim split as d - 4*(d/6) (time), 2*(d/6) (rows),
   // 2*(d/6) (columns); one column per complex pair.
@@ -136,21 +135,38 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
 }
 
 void WanDiT::to(at::Device device, at::ScalarType dtype) {
-  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool float32) {
-    t = t.to(device, float32 ? at::kFloat : dtype);
-  });
+  auto options = [&](bool float32) { return at::TensorOptions().device(device).dtype(float32 ? at::kFloat : dtype); };
+  parameters(nn::overloaded{
+      [&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool float32) { t = t.to(options(float32)); },
+      [&](const std::string&, nn::Linear& l, int64_t, int64_t, bool float32) { l.to(options(float32)); }});
   rope_cos_ = rope_cos_.to(device);
   rope_sin_ = rope_sin_.to(device);
 }
 
 void WanDiT::to(at::Device device) {
-  parameters([&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.to(device); });
+  parameters(nn::overloaded{[&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.to(device); },
+                            [&](const std::string&, nn::Linear& l, int64_t, int64_t, bool) { l.to(at::TensorOptions().device(device)); }});
   rope_cos_ = rope_cos_.to(device);
   rope_sin_ = rope_sin_.to(device);
 }
 
 void WanDiT::pin_memory() {
-  parameters([](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.pin_memory(); });
+  parameters(nn::overloaded{[](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.pin_memory(); },
+                            [](const std::string&, nn::Linear& l, int64_t, int64_t, bool) { l.pin_memory(); }});
+}
+
+int64_t WanDiT::weight_bytes() const {
+  int64_t bytes = 0;
+  auto dense = [&](const at::Tensor& t) { bytes += t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; };
+  // parameters() only reads here.
+  const_cast<WanDiT*>(this)->parameters(nn::overloaded{
+      [&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { dense(t); },
+      [&](const std::string&, nn::Linear& l, int64_t, int64_t, bool) {
+        if (l.packed) bytes += l.packed->stored_bytes();
+        dense(l.weight);
+        dense(l.bias);
+      }});
+  return bytes;
 }
 
 // rope_apply's rotations for a batch: per token, the unit complex numbers of
@@ -267,7 +283,7 @@ at::Tensor WanDiT::attend(const Attention& a, const at::Tensor& q_in, const at::
                           bool traced) const {
   const int64_t B = step.batch, d = cfg_.dim, H = cfg_.num_heads, hd = d / H;
   const int64_t Lq = q_in.size(1), Lk = kv_in.size(1);
-  const at::ScalarType run = a.q.weight.scalar_type();
+  const at::ScalarType run = a.q.dtype();
   const at::Tensor rot = self ? step.rotations : at::Tensor();
   const at::Tensor q = fused::qk_norm_rope(a.q(q_in), cfg_.qk_norm ? a.norm_q : at::Tensor(), rot, H, cfg_.eps, run);
   const at::Tensor k = fused::qk_norm_rope(a.k(kv_in), cfg_.qk_norm ? a.norm_k : at::Tensor(), rot, H, cfg_.eps, run);

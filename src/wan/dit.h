@@ -41,6 +41,9 @@ class WanDiT {
   void to(at::Device device);
   // Page-locks host weights, for fast copies to a GPU.
   void pin_memory();
+  // Bytes the weights take where they are: dense tensors at their dtype,
+  // packed layers at their stored size.
+  int64_t weight_bytes() const;
 
  private:
   struct Attention {
@@ -60,8 +63,9 @@ class WanDiT {
   struct TimeEmbedding;
   struct Step;  // what one forward's blocks share
 
-  // f(official name, tensor, shape, float32) for every weight, in the
-  // order they load: the one list that loading, to() and pin_memory() walk.
+  // f(official name, tensor, shape, float32) for every tensor and f(name,
+  // layer, in, out, float32) for every linear layer, in the order they
+  // load: the one list that loading, to() and pin_memory() walk.
   // `float32`: kept in float32 whatever the run dtype (time embedding,
   // modulation, norms), as in the official code.
   template <typename F>

@@ -19,12 +19,13 @@ namespace kino {
 namespace {
 
 // A module from its manifest component's weights, as its index maps them
-// (or random ones of its shapes).
+// (or random ones of its shapes, the transformers' matrices in `encoding`).
 template <typename Module, typename Config>
-Module load_module(const ModelManifest& m, const std::string& component, const Config& cfg,
-                   const std::optional<at::TensorOptions>& random) {
-  if (random) {
-    Weights w = Weights::random(0, *random);
+Module load_module(const ModelManifest& m, const std::string& component, const Config& cfg, const LoadOptions& o) {
+  if (o.random_weights) {
+    const bool transformer = component.rfind("transformer", 0) == 0;
+    Weights w = Weights::random(0, at::TensorOptions().device(o.device).dtype(o.dtype),
+                                transformer ? o.random_encoding : std::nullopt);
     return Module(cfg, w);
   }
   auto index = m.weight_index.find(component);
@@ -36,30 +37,36 @@ Module load_module(const ModelManifest& m, const std::string& component, const C
   return module;
 }
 
+LoadOptions load_options(at::Device device, at::ScalarType dtype, bool random_weights, WanGenerator::IdleExpert idle) {
+  LoadOptions o;
+  o.device = device;
+  o.dtype = dtype;
+  o.random_weights = random_weights;
+  o.keep_experts_on_device = idle == WanGenerator::IdleExpert::Device;
+  return o;
+}
+
 }  // namespace
 
 WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights,
-               IdleExpert idle_expert)
-    : WanGenerator(model, device, dtype,
-             random_weights ? std::optional<at::TensorOptions>(at::TensorOptions().device(device).dtype(dtype))
-                            : std::nullopt,
-             idle_expert) {}
+                           IdleExpert idle_expert)
+    : WanGenerator(model, load_options(device, dtype, random_weights, idle_expert)) {}
 
-WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype,
-               const std::optional<at::TensorOptions>& random, IdleExpert idle_expert)
+WanGenerator::WanGenerator(const ModelManifest& model, const LoadOptions& o)
     : task_(model.task),
       image_area_(model.defaults.width * model.defaults.height),
-      device_(device),
-      text_home_(device.is_cuda() ? at::Device(at::kCPU) : device),
+      device_(o.device),
+      text_home_(o.device.is_cuda() ? at::Device(at::kCPU) : o.device),
       tokenizer_(model.tokenizer),
-      t5_(load_module<UMT5Encoder>(model, "text_encoder", umt5_config(model), random)),
-      dit_(load_module<WanDiT>(model, "transformer", dit_config(model), random)),
-      vae_(load_module<WanVAE>(model, "vae", vae_config(model), random)),
-      expert_home_(device.is_cuda() && !model.transformer_low_noise.empty() && idle_expert == IdleExpert::Host
-                       ? at::Device(at::kCPU)
-                       : device) {
+      t5_(load_module<UMT5Encoder>(model, "text_encoder", umt5_config(model), o)),
+      dit_(load_module<WanDiT>(model, "transformer", dit_config(model), o)),
+      vae_(load_module<WanVAE>(model, "vae", vae_config(model), o)),
+      expert_home_(o.device.is_cuda() && !model.transformer_low_noise.empty() && !o.keep_experts_on_device ? at::Device(at::kCPU)
+                                                                                                          : o.device) {
+  const at::Device device = o.device;
+  const at::ScalarType dtype = o.dtype;
   if (!model.transformer_low_noise.empty()) {
-    dit_low_.emplace(load_module<WanDiT>(model, "transformer_low_noise", dit_config(model, true), random));
+    dit_low_.emplace(load_module<WanDiT>(model, "transformer_low_noise", dit_config(model, true), o));
     boundary_ = model.boundary_ratio * 1000;
     const WanDiTConfig &a = dit_.config(), &b = dit_low_->config();
     if (a.in_dim != b.in_dim || a.out_dim != b.out_dim || a.text_dim != b.text_dim || a.text_len != b.text_len ||
@@ -69,7 +76,7 @@ WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::Sc
     if (expert_home_ != device_) dit_low_->pin_memory();
   }
   if (!model.image_encoder.empty()) {
-    clip_.emplace(load_module<ClipVision>(model, "image_encoder", clip_config(model), random));
+    clip_.emplace(load_module<ClipVision>(model, "image_encoder", clip_config(model), o));
     if (clip_->config().dim != dit_.config().image_dim)
       throw Error(concat(model.path, ": image encoder dim ", clip_->config().dim, " != transformer image_dim ", dit_.config().image_dim));
     // On a GPU the encoder, used once per video, waits in pinned host memory

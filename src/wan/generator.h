@@ -55,6 +55,7 @@ class WanGenerator final : public VideoModel {
   // while it encodes, so that it never shares GPU memory with the denoiser.
   WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype, bool random_weights = false,
                IdleExpert idle_expert = IdleExpert::Host);
+  WanGenerator(const ModelManifest& model, const LoadOptions& options);
 
   // Trimmed umT5 outputs, one per prompt: [valid tokens, dim] each.
   std::vector<at::Tensor> encode_texts(const std::vector<std::string>& prompts) const;
@@ -111,8 +112,6 @@ class WanGenerator final : public VideoModel {
   void release_cached_memory() const override;
 
  private:
-  WanGenerator(const ModelManifest& model, at::Device device, at::ScalarType dtype,
-               const std::optional<at::TensorOptions>& random_weights, IdleExpert idle_expert);
   int64_t text_len() const { return dit_.config().text_len; }
 
   std::string task_;

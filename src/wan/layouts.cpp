@@ -72,6 +72,26 @@ std::string umt5_from_hf(const std::string& n) {
                                {"layer.1.DenseReluDense.wo.", "ffn.fc2."}});
 }
 
+// llama.cpp's t5encoder names (GGUF files, e.g. city96's umt5-xxl-encoder
+// GGUFs; convert_hf_to_gguf.py T5EncoderModel) -> Wan's T5Encoder.
+std::string umt5_from_llama_cpp(const std::string& n) {
+  if (n == "token_embd.weight") return "token_embedding.weight";
+  if (n == "enc.output_norm.weight") return "norm.weight";
+  std::string i, rest;
+  if (!split_block(n, "enc.blk.", i, rest)) return n;
+  return "blocks." + i + "." +
+         replace_prefix(rest, {{"attn_norm.", "norm1."},
+                               {"attn_rel_b.", "pos_embedding.embedding."},
+                               {"attn_q.", "attn.q."},
+                               {"attn_k.", "attn.k."},
+                               {"attn_v.", "attn.v."},
+                               {"attn_o.", "attn.o."},
+                               {"ffn_norm.", "norm2."},
+                               {"ffn_gate.", "ffn.gate.0."},
+                               {"ffn_up.", "ffn.fc1."},
+                               {"ffn_down.", "ffn.fc2."}});
+}
+
 // A Diffusers residual block's leaf -> the official `residual.N` / `shortcut`.
 std::string vae_residual(const std::string& leaf) {
   return replace_prefix(leaf, {{"norm1.", "residual.0."}, {"conv1.", "residual.2."}, {"norm2.", "residual.3."},
@@ -233,6 +253,10 @@ ComponentLayouts text_encoder(const std::string& family) {
                            return is_auxiliary(n) || (tied && n == "encoder.embed_tokens.weight");
                          });
                        }});
+  c.layouts.push_back(renaming(
+      "llama.cpp",
+      [](const Names& s) { return any_of(s, [](const std::string& n) { return starts_with(n, "enc.blk.") || n == "token_embd.weight"; }); },
+      [](const Names&) { return umt5_from_llama_cpp; }));
   c.layouts.push_back(renaming("official", always, identity));
   c.infer_config = [](const TensorSet& set, const NameMap& names) {
     nlohmann::json j;

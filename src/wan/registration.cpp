@@ -52,9 +52,7 @@ ModelDescription describe(const ModelManifest& m) {
 }
 
 std::unique_ptr<VideoModel> create(const ModelManifest& m, const LoadOptions& o) {
-  return std::make_unique<WanGenerator>(m, o.device, o.dtype, o.random_weights,
-                                        o.keep_experts_on_device ? WanGenerator::IdleExpert::Device
-                                                                 : WanGenerator::IdleExpert::Host);
+  return std::make_unique<WanGenerator>(m, o);
 }
 
 }  // namespace
