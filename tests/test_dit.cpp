@@ -42,3 +42,27 @@ TEST(WanDiT, RefusesContextsLongerThanTextLen) {
   c10::InferenceMode inference;
   EXPECT_THROW(dit.forward({at::zeros({16, 1, 2, 2})}, {500}, {at::zeros({33, 64})}, 1), Error);
 }
+
+// Block streaming (--offload blocks) changes where the blocks' matrices
+// wait, not the numbers: the output equals the resident model's bit for bit,
+// over several forwards (the stream wraps from the last block to the
+// first), with at most `ahead` + 1 blocks fetched at a time. On the CPU the
+// "device" copies are the host tensors; DeviceParity.WanDiTStreamedBlocks
+// runs it with a GPU's side stream.
+TEST(WanDiT, StreamedBlocksGiveTheResidentOutput) {
+  KINO_REQUIRE_FIXTURES();
+  auto io = test::load_tensors(test::fixture("dit_io.safetensors"));
+  c10::InferenceMode inference;
+  const WanDiT resident = test::fixture_dit();
+  auto run = [&](const WanDiT& dit, double t) {
+    return dit.forward({io["a.x"]}, {t}, {io["a.context"]}, io["a.seq_len"].item<int64_t>())[0];
+  };
+  for (int ahead : {1, 2}) {
+    WanDiT streamed = test::fixture_dit();
+    streamed.stream_blocks(at::kCPU, ahead);
+    for (double t : {900.0, 500.0, 100.0}) {
+      EXPECT_TRUE(at::equal(run(streamed, t), run(resident, t))) << "ahead " << ahead << ", t " << t;
+      EXPECT_LE(streamed.resident_blocks(), static_cast<size_t>(ahead + 1));
+    }
+  }
+}

@@ -30,6 +30,9 @@ struct RuntimeOptions {
   // Two-expert models (Wan2.2 A14B) on a GPU: keep both transformers on the
   // device, instead of the idle one in host memory.
   bool keep_experts_on_device = false;
+  // On a GPU: the transformer blocks' matrices wait in pinned host memory and
+  // stream to the device one block ahead of use (`--offload blocks`).
+  bool offload_blocks = false;
   // With random weights: the transformer blocks' matrices in this GGUF or
   // fp8 encoding ("Q8_0", "Q4_K", "F8_E4M3", ...; "" = the run dtype).
   std::string random_encoding;
@@ -73,6 +76,8 @@ class Pipeline {
 
   const ModelManifest& model() const;
   const ModelDescription& description() const;
+  // Runtime options the load could not honour, one line each.
+  const std::vector<std::string>& load_warnings() const;
 
  private:
   struct State;

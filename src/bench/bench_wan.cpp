@@ -222,8 +222,10 @@ double peak_rss_mb() {
 // pass, then `passes` timed ones on a random latent and context. Reports
 // the resident weight bytes, seconds per pass and the peak RSS (CPU).
 Json dit_step_bench(const kino::ModelManifest& model, const std::string& device, const std::string& dtype_name,
-                    const std::string& encoding, int64_t latent_frames, int64_t latent_h, int64_t latent_w, int passes) {
+                    const std::string& encoding, bool offload, int64_t latent_frames, int64_t latent_h, int64_t latent_w,
+                    int passes) {
   c10::InferenceMode inference;
+  at::set_num_threads(static_cast<int>(std::thread::hardware_concurrency()));  // as kino generate's default
   const at::ScalarType dtype = kino::parse_dtype(dtype_name);
   const kino::WanDiTConfig c = kino::dit_config(model);
   std::optional<kino::DType> packed;
@@ -233,8 +235,11 @@ Json dit_step_bench(const kino::ModelManifest& model, const std::string& device,
   }
   const at::TensorOptions options = at::TensorOptions().device(device).dtype(dtype);
   const double rss_before = peak_rss_mb();
-  kino::Weights w = kino::Weights::random(0, options, packed);
-  const kino::WanDiT dit(c, w);
+  // --offload: made in host memory, the blocks then streamed (as the generator does).
+  kino::Weights w = kino::Weights::random(0, offload ? options.device(at::kCPU) : options, packed);
+  kino::WanDiT dit(c, w);
+  dit.to(offload ? at::Device(at::kCPU) : at::Device(device), dtype);  // time embedding, modulation and norms in float32
+  if (offload) dit.stream_blocks(at::Device(device));
   const at::Tensor x = at::randn({c.in_dim, latent_frames, latent_h, latent_w}, options.dtype(at::kFloat));
   const at::Tensor context = at::randn({c.text_len, c.text_dim}, options.dtype(at::kFloat));
   const int64_t tokens = c.tokens(latent_frames, latent_h, latent_w);
@@ -244,10 +249,10 @@ Json dit_step_bench(const kino::ModelManifest& model, const std::string& device,
   for (int i = 0; i < passes; ++i) dit.forward({x}, {900.0 - 100.0 * i}, {context}, tokens);
   synchronize(device);
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / passes;
-  const std::string label = encoding.empty() ? dtype_name : encoding;
+  const std::string label = (encoding.empty() ? dtype_name : encoding) + (offload ? "+offload" : "");
   std::printf("%-10s weights %8.3f GB  %8.3f s per pass  peak RSS %9.1f MB (%lld tokens, %d threads)\n", label.c_str(),
               static_cast<double>(dit.weight_bytes()) / 1e9, s, peak_rss_mb(), static_cast<long long>(tokens), at::get_num_threads());
-  return {{"weights", label},          {"weight_gb", static_cast<double>(dit.weight_bytes()) / 1e9},
+  return {{"weights", label},          {"offload_blocks", offload},          {"weight_gb", static_cast<double>(dit.weight_bytes()) / 1e9},
           {"s_per_pass", s},           {"tokens", tokens},
           {"peak_rss_mb", peak_rss_mb()}, {"rss_before_mb", rss_before},
           {"threads", at::get_num_threads()}};
@@ -263,6 +268,7 @@ int main(int argc, char** argv) {
   bool attention_only = false, no_fused = false, i2v = false, keep_experts = false;
   int64_t lora_rank = 0;
   int dit_passes = 0;
+  bool offload = false;
   std::string weights_encoding;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
@@ -293,6 +299,7 @@ int main(int argc, char** argv) {
   app.add_option("--lora-merge-bench", lora_rank, "only time merging a random LoRA of this rank into the transformer (CPU)");
   app.add_option("--weights", weights_encoding,
                  "random weights of the transformer blocks' matrices in this encoding: Q8_0, Q4_K, ..., F8_E4M3 (default: dense)");
+  app.add_flag("--offload", offload, "stream the transformer's blocks from pinned host memory (--offload blocks)");
   app.add_option("--dit-step-bench", dit_passes, "only time this many passes of the transformer alone (with --weights)");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
   CLI11_PARSE(app, argc, argv);
@@ -319,7 +326,7 @@ int main(int argc, char** argv) {
                 {"width", width},
                 {"height", height},
                 {"frames", frames},
-                {"dit_step", dit_step_bench(m, device, dtype, weights_encoding, (frames - 1) / v.temporal_stride() + 1,
+                {"dit_step", dit_step_bench(m, device, dtype, weights_encoding, offload, (frames - 1) / v.temporal_stride() + 1,
                                             height / v.spatial_stride(), width / v.spatial_stride(), dit_passes)},
                 {"kino_commit", commit}};
       if (!json_path.empty()) std::ofstream(json_path) << r.dump(2) << '\n';
@@ -334,7 +341,10 @@ int main(int argc, char** argv) {
     }
     kino::nn::select_attention_backend(attention);
     kino::fused::set_enabled(!no_fused);
-    kino::Pipeline pipeline(m, kino::RuntimeOptions{device, dtype, 0, true, vae_tile, keep_experts, weights_encoding});
+    kino::RuntimeOptions runtime{device, dtype, 0, true, vae_tile, keep_experts};
+    runtime.offload_blocks = offload;
+    runtime.random_encoding = weights_encoding;
+    kino::Pipeline pipeline(m, runtime);
     const double setup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
     kino::GenerationRequest req;
@@ -408,6 +418,7 @@ int main(int argc, char** argv) {
                         {"weights", "random"},
                         {"weights_encoding", weights_encoding.empty() ? dtype : weights_encoding},
                         {"peak_rss_mb", peak_rss_mb()},
+                        {"offload_blocks", offload},
                         {"dtype", dtype},
                         {"width", width},
                         {"height", height},

@@ -56,7 +56,7 @@ std::string default_model() {
 // straight into `settings`, the command line's layer of every request
 // (kino::layered_request); unset stays unset.
 struct Common {
-  std::string model, device = "auto", dtype = "auto", size, progress = "auto", audio, format, preset;
+  std::string model, device = "auto", dtype = "auto", size, progress = "auto", audio, format, preset, offload = "none";
   std::vector<std::string> loras, loras_high_noise, loras_low_noise;
   kino::GenerationRequest settings;
   int threads = 0;
@@ -75,6 +75,11 @@ struct Common {
     app->add_flag("--keep-experts", keep_experts,
                   "Two-expert models (Wan2.2 A14B) on a GPU: keep both on the device (default: the idle one waits in host "
                   "memory)");
+    app->add_option("--offload", offload,
+                    "blocks: the transformer's blocks wait in host memory and stream to the GPU one block ahead of use "
+                    "(a 14B model in a fraction of its size; none: all on the GPU)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"none", "blocks"}));
     app->add_option("--lora", loras, "LoRA file[:strength] merged into every transformer (repeatable, in order; strength 1)");
     app->add_option("--lora-high-noise", loras_high_noise, "LoRA file[:strength] for a two-expert model's high-noise expert only");
     app->add_option("--lora-low-noise", loras_low_noise, "LoRA file[:strength] for a two-expert model's low-noise expert only");
@@ -173,7 +178,10 @@ struct Common {
   }
 
   kino::Pipeline load(const kino::ModelManifest& m) const {
-    kino::Pipeline p(m, kino::RuntimeOptions{device, dtype, threads, false, vae_tile, keep_experts});
+    kino::RuntimeOptions o{device, dtype, threads, false, vae_tile, keep_experts};
+    o.offload_blocks = offload == "blocks";
+    kino::Pipeline p(m, o);
+    for (const auto& w : p.load_warnings()) spdlog::warn("{}", w);
     p.set_cancel_hook([] { return g_stop.load(); });
     return p;
   }

@@ -34,11 +34,12 @@ struct Linear {
   at::Tensor dense_weight() const { return packed ? packed->dequantize() : weight; }
   at::ScalarType dtype() const { return packed ? packed->dtype() : weight.scalar_type(); }
   int64_t out_features() const { return packed ? packed->rows() : weight.size(0); }
-  // Moves to the device of `options` and, if it has one, its dtype.
-  void to(const at::TensorOptions& options) {
-    if (packed) packed->to(options);
-    else weight = weight.to(options);
-    if (bias.defined()) bias = bias.to(options);
+  // Moves to the device of `options` and, if it has one, its dtype
+  // (`non_blocking`: an asynchronous copy from pinned memory).
+  void to(const at::TensorOptions& options, bool non_blocking = false) {
+    if (packed) packed->to(options, non_blocking);
+    else weight = weight.to(options, non_blocking);
+    if (bias.defined()) bias = bias.to(options, non_blocking);
   }
   void pin_memory() {
     if (packed) packed->pin_memory();

@@ -38,6 +38,7 @@ struct Pipeline::State {
   bool check_memory = false;  // host memory holds the activations (CPU runs)
   int64_t vae_tile = 0;
   CancelHook cancel;
+  std::vector<std::string> load_warnings;
 };
 
 GenerationSettings resolve_request(const GenerationRequest& request, const ModelManifest& model, bool strict) {
@@ -62,6 +63,9 @@ Pipeline::Pipeline(const ModelManifest& model, const RuntimeOptions& runtime) : 
       throw Error(concat("unknown weight encoding '", runtime.random_encoding, "' (Q4_0 ... Q6_K, F8_E4M3, F8_E5M2)"));
   }
   load.keep_experts_on_device = runtime.keep_experts_on_device;
+  load.offload_blocks = runtime.offload_blocks && load.device.is_cuda();
+  if (runtime.offload_blocks && !load.offload_blocks)
+    st.load_warnings.push_back("--offload blocks streams weights to a GPU; on the CPU they are in host memory already");
   MemoryModel& memory = st.description.memory;
   if (!runtime.random_weights) {
     // Loading goes through host memory whatever the device: refuse before it.
@@ -86,6 +90,7 @@ Pipeline::~Pipeline() = default;
 
 const ModelManifest& Pipeline::model() const { return state_->model; }
 const ModelDescription& Pipeline::description() const { return state_->description; }
+const std::vector<std::string>& Pipeline::load_warnings() const { return state_->load_warnings; }
 void Pipeline::set_cancel_hook(CancelHook hook) { state_->cancel = std::move(hook); }
 bool Pipeline::cancelled() const { return state_->cancel && state_->cancel(); }
 

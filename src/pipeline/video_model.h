@@ -28,6 +28,8 @@ struct LoadOptions {
   std::optional<DType> random_encoding;
   // Two-expert models on a GPU: the idle expert stays on the device too.
   bool keep_experts_on_device = false;
+  // On a GPU: the transformers' blocks stream from host memory (WanDiT::stream_blocks).
+  bool offload_blocks = false;
 };
 
 // A generation's conditioning as the model encoded it: text contexts and

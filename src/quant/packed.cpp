@@ -31,8 +31,8 @@ at::Tensor PackedMatrix::rows(const at::Tensor& ids) const {
   return decode(bytes_.index_select(0, ids.reshape({-1}).to(bytes_.device(), at::kLong))).view(shape);
 }
 
-void PackedMatrix::to(const at::TensorOptions& options) {
-  if (options.has_device()) bytes_ = bytes_.to(options.device());
+void PackedMatrix::to(const at::TensorOptions& options, bool non_blocking) {
+  if (options.has_device()) bytes_ = bytes_.to(at::TensorOptions().device(options.device()), non_blocking);
   if (options.has_dtype()) dtype_ = options.dtype().toScalarType();
 }
 

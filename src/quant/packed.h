@@ -33,7 +33,7 @@ class PackedMatrix {
   static PackedMatrix random(DType type, int64_t rows, int64_t cols, const at::TensorOptions& options);
 
   // The device of `options`, and its dtype (if given) as the compute dtype.
-  void to(const at::TensorOptions& options);
+  void to(const at::TensorOptions& options, bool non_blocking = false);
   void pin_memory() { bytes_ = bytes_.pin_memory(); }
 
  private:

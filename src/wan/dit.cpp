@@ -155,6 +155,25 @@ void WanDiT::pin_memory() {
                             [](const std::string&, nn::Linear& l, int64_t, int64_t, bool) { l.pin_memory(); }});
 }
 
+void WanDiT::stream_blocks(at::Device device, int ahead) {
+  const bool pin = device.is_cuda();
+  parameters(nn::overloaded{
+      [&](const std::string&, at::Tensor& t, const std::vector<int64_t>&, bool) { t = t.to(device); },
+      [&](const std::string& name, nn::Linear& l, int64_t, int64_t, bool) {
+        if (name.rfind("blocks.", 0) != 0) l.to(at::TensorOptions().device(device));
+        else if (pin) l.pin_memory();
+      }});
+  rope_cos_ = rope_cos_.to(device);
+  rope_sin_ = rope_sin_.to(device);
+  const at::TensorOptions on_device = at::TensorOptions().device(device);
+  stream_ = std::make_shared<nn::BlockStream<Block>>(device, ahead, [on_device](const Block& host) {
+    Block b = host;
+    for (nn::Linear* l : b.linears())
+      if (l->packed || l->weight.defined()) l->to(on_device, /*non_blocking=*/true);
+    return b;
+  });
+}
+
 int64_t WanDiT::weight_bytes() const {
   int64_t bytes = 0;
   auto dense = [&](const at::Tensor& t) { bytes += t.defined() ? t.numel() * static_cast<int64_t>(t.element_size()) : 0; };
@@ -327,7 +346,7 @@ at::Tensor WanDiT::attend(const Attention& a, const at::Tensor& q_in, const at::
 // next block's xin.
 std::pair<at::Tensor, at::Tensor> WanDiT::block(size_t i, at::Tensor h, const at::Tensor& xin, const Modulation& m,
                                                 const Modulation& next, const Step& step) const {
-  const Block& b = blocks_[i];
+  const Block& b = stream_ ? stream_->get(blocks_, i) : blocks_[i];
   const at::Tensor none;
   const at::ScalarType run = patch_w_.scalar_type();
   const bool traced = step.trace && i == 0;

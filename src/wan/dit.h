@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loading/weights.h"
+#include "nn/block_stream.h"
 #include "nn/nn.h"
 #include "wan/configs.h"
 
@@ -41,6 +42,13 @@ class WanDiT {
   void to(at::Device device);
   // Page-locks host weights, for fast copies to a GPU.
   void pin_memory();
+  // Block streaming (`--offload blocks`): with the weights in host memory
+  // (to(kCPU, dtype)), everything but the blocks' matrices moves to
+  // `device`; the matrices stay on the host (pinned for a GPU) and each
+  // forward copies them in `ahead` blocks before use (nn/block_stream.h).
+  void stream_blocks(at::Device device, int ahead = 1);
+  // Blocks whose matrices are on the device now (all of them unless streamed).
+  size_t resident_blocks() const { return stream_ ? stream_->resident() : blocks_.size(); }
   // Bytes the weights take where they are: dense tensors at their dtype,
   // packed layers at their stored size.
   int64_t weight_bytes() const;
@@ -57,6 +65,10 @@ class WanDiT {
     Attention self_attn, cross_attn;
     at::Tensor norm3_w, norm3_b;
     nn::Linear ffn0, ffn2;
+    std::vector<nn::Linear*> linears() {
+      return {&self_attn.q, &self_attn.k, &self_attn.v, &self_attn.o, &cross_attn.q, &cross_attn.k,
+              &cross_attn.v, &cross_attn.o, &cross_attn.k_img, &cross_attn.v_img, &ffn0, &ffn2};
+    }
   };
   using Grid = std::array<int64_t, 3>;  // a sample's patches: frames, rows, columns
   struct Modulation;
@@ -92,6 +104,8 @@ class WanDiT {
   at::Tensor img_norm0_w_, img_norm0_b_, img_norm4_w_, img_norm4_b_, img_pos_;
   nn::Linear img1_, img3_;
   std::vector<Block> blocks_;
+  // Set by stream_blocks(); shared by copies (an expert's visiting copy).
+  std::shared_ptr<nn::BlockStream<Block>> stream_;
   at::Tensor head_modulation_;
   nn::Linear head_;
   at::Tensor rope_cos_, rope_sin_;  // float64 [1024, head_dim / 2]

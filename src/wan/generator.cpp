@@ -24,8 +24,9 @@ template <typename Module, typename Config>
 Module load_module(const ModelManifest& m, const std::string& component, const Config& cfg, const LoadOptions& o) {
   if (o.random_weights) {
     const bool transformer = component.rfind("transformer", 0) == 0;
-    Weights w = Weights::random(0, at::TensorOptions().device(o.device).dtype(o.dtype),
-                                transformer ? o.random_encoding : std::nullopt);
+    // Streamed transformers are made in host memory, where they wait.
+    const at::Device where = transformer && o.offload_blocks ? at::Device(at::kCPU) : o.device;
+    Weights w = Weights::random(0, at::TensorOptions().device(where).dtype(o.dtype), transformer ? o.random_encoding : std::nullopt);
     return Module(cfg, w);
   }
   auto index = m.weight_index.find(component);
@@ -61,10 +62,22 @@ WanGenerator::WanGenerator(const ModelManifest& model, const LoadOptions& o)
       t5_(load_module<UMT5Encoder>(model, "text_encoder", umt5_config(model), o)),
       dit_(load_module<WanDiT>(model, "transformer", dit_config(model), o)),
       vae_(load_module<WanVAE>(model, "vae", vae_config(model), o)),
-      expert_home_(o.device.is_cuda() && !model.transformer_low_noise.empty() && !o.keep_experts_on_device ? at::Device(at::kCPU)
-                                                                                                          : o.device) {
+      expert_home_(o.device.is_cuda() && !model.transformer_low_noise.empty() && !o.keep_experts_on_device && !o.offload_blocks
+                       ? at::Device(at::kCPU)
+                       : o.device) {
   const at::Device device = o.device;
   const at::ScalarType dtype = o.dtype;
+  // A transformer where it runs: on the device, waiting in pinned host
+  // memory (an idle expert), or streamed block by block.
+  auto place = [&](WanDiT& dit) {
+    if (o.offload_blocks) {
+      dit.to(at::kCPU, dtype);
+      dit.stream_blocks(device);
+      return;
+    }
+    dit.to(expert_home_, dtype);
+    if (expert_home_ != device_) dit.pin_memory();
+  };
   if (!model.transformer_low_noise.empty()) {
     dit_low_.emplace(load_module<WanDiT>(model, "transformer_low_noise", dit_config(model, true), o));
     boundary_ = model.boundary_ratio * 1000;
@@ -72,8 +85,7 @@ WanGenerator::WanGenerator(const ModelManifest& model, const LoadOptions& o)
     if (a.in_dim != b.in_dim || a.out_dim != b.out_dim || a.text_dim != b.text_dim || a.text_len != b.text_len ||
         a.patch_size != b.patch_size)
       throw Error(concat(model.path, ": the two transformers differ in in_dim, out_dim, text_dim, text_len or patch_size"));
-    dit_low_->to(expert_home_, dtype);
-    if (expert_home_ != device_) dit_low_->pin_memory();
+    place(*dit_low_);
   }
   if (!model.image_encoder.empty()) {
     clip_.emplace(load_module<ClipVision>(model, "image_encoder", clip_config(model), o));
@@ -100,8 +112,7 @@ WanGenerator::WanGenerator(const ModelManifest& model, const LoadOptions& o)
   // umT5 runs in float32 on CPU when the run dtype is half (CPU has no fp16 matmul).
   t5_.to(at::TensorOptions().device(text_home_).dtype(device.is_cpu() && dtype == at::kHalf ? at::kFloat : dtype));
   if (text_home_ != device_) t5_.pin_memory();
-  dit_.to(expert_home_, dtype);
-  if (expert_home_ != device_) dit_.pin_memory();
+  place(dit_);
   vae_.to(device, dtype == at::kHalf && device.is_cpu() ? at::kFloat : dtype);
 }
 
