@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fuzzes kino's torch-free parsers with libFuzzer (clang, ASan + UBSan):
-# safetensors, .pth, kino.json manifests, prompt files, storyboards.
+# safetensors, .pth, GGUF, kino.json manifests, prompt files, storyboards.
 #   scripts/fuzz.sh [SECONDS_PER_TARGET=600] [TARGET...]
 # Each target runs until 1,000,000 executions or SECONDS_PER_TARGET,
 # whichever comes first ($KINO_FUZZ_RUNS changes the count).
@@ -15,7 +15,7 @@ bash scripts/setup.sh fuzz
 seconds=${1:-600}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors pth manifest prompt_file storyboard)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors pth gguf manifest prompt_file storyboard)
 
 cmake --preset fuzz >/dev/null
 cmake --build build-fuzz -j"$(nproc)" >/dev/null

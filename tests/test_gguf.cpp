@@ -165,6 +165,21 @@ TEST(Gguf, PackedLayersEqualDecodeThenMatmul) {
   }
 }
 
+// An adapter decodes only the layers it changes: those are patched in
+// float32 and dense, every other quantised layer stays packed.
+TEST(Gguf, AnAdapterDecodesOnlyTheLayersItChanges) {
+  REQUIRE_GGUF_FIXTURES();
+  const std::string file = gguf("wan2.1-t2v-tiny-Q8_0.gguf");
+  const TensorFile f = TensorFile::open(file);
+  kino::Weights w(file);
+  w.set_patch([](const std::string&, at::Tensor& t) { t.add_(1); }, {"blocks.0.self_attn.q.weight"});
+  const kino::nn::Linear q(w, "blocks.0.self_attn.q", 64, 64), k(w, "blocks.0.self_attn.k", 64, 64);
+  ASSERT_FALSE(q.packed.has_value());
+  ASSERT_TRUE(k.packed.has_value());
+  const TensorView* v = f.find("blocks.0.self_attn.q.weight");
+  EXPECT_TRUE(at::equal(q.weight, kino::decode_on_cpu(v->dtype, packed_bytes(*v), 64) + 1));
+}
+
 // The transformer's resident weights follow the file: packed matrices at
 // their stored size, the rest (biases, norms, F16 embeddings) at float32.
 TEST(Gguf, ResidentWeightBytesFollowTheFile) {

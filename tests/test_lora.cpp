@@ -34,7 +34,7 @@ std::string model_manifest(const std::string& name) { return std::string(KINO_TE
 std::map<std::string, at::Tensor> loaded(const ModelManifest& m, const std::string& component) {
   const WeightIndex& index = *m.weight_index.at(component);
   Weights w(index);
-  w.set_patch(lora_patch(m, component));
+  w.set_patch(lora_patch(m, component), lora_targets(m, component));
   std::map<std::string, at::Tensor> out;
   for (const auto& [official, stored] : index.names) out[official] = w.take(official);
   return out;

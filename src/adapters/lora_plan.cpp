@@ -289,4 +289,11 @@ std::vector<const LoraPlan*> loras_for(const ModelManifest& m, const std::string
   return out;
 }
 
+std::set<std::string> lora_targets(const ModelManifest& m, const std::string& component) {
+  std::set<std::string> out;
+  for (const LoraPlan* p : loras_for(m, component))
+    for (const LoraTerm& t : p->terms) out.insert(t.target);
+  return out;
+}
+
 }  // namespace kino

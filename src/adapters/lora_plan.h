@@ -59,5 +59,7 @@ LoraPlan plan_lora(const LoraSpec& spec, const std::string& component, const std
 // The LoRAs of `m` that patch `component` ("transformer" or
 // "transformer_low_noise"), in order.
 std::vector<const LoraPlan*> loras_for(const ModelManifest& m, const std::string& component);
+// The official parameter names those LoRAs change.
+std::set<std::string> lora_targets(const ModelManifest& m, const std::string& component);
 
 }  // namespace kino

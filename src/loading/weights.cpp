@@ -178,7 +178,7 @@ std::optional<PackedMatrix> Weights::take_packed(const std::string& name, const 
   // rows that are not whole blocks dense).
   if (random_packed_ && shape.size() == 2 && starts_with(name, "blocks.") && shape[1] % quant::block_format(*random_packed_).values == 0)
     return PackedMatrix::random(*random_packed_, shape[0], shape[1], *random_);
-  if (!set_ || patch_ || trainable_ || shape.size() != 2) return std::nullopt;
+  if (!set_ || patched_.count(name) || trainable_ || shape.size() != 2) return std::nullopt;
   const std::string stored = stored_name(name);
   const TensorView* view = stored.empty() ? nullptr : set_->find(stored);
   if (!view || !is_quantised(view->dtype)) return std::nullopt;

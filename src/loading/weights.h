@@ -58,12 +58,17 @@ class Weights {
   bool has(const std::string& name) const;
   // The 2-D weight `name` [out, in] kept in its stored encoding when it is
   // block-quantised or fp8 (dequantised before each use, in the run dtype);
-  // nullopt when it is stored densely, in parts, or an adapter patches it
-  // (then take() gives it decoded).
+  // nullopt when it is stored densely, in parts, or an adapter changes it
+  // (then take() gives it decoded and patched).
   std::optional<PackedMatrix> take_packed(const std::string& name, const std::vector<int64_t>& shape);
   // Every floating tensor taken from now on passes through `patch` in
-  // float32 before it is converted to the run dtype.
-  void set_patch(WeightPatch patch) { patch_ = std::move(patch); }
+  // float32 before it is converted to the run dtype; the tensors named in
+  // `patched` (those it changes) are decoded even where take_packed()
+  // would keep them quantised.
+  void set_patch(WeightPatch patch, std::set<std::string> patched) {
+    patch_ = std::move(patch);
+    patched_ = std::move(patched);
+  }
 
   // Throws kino::Error listing missing tensors and tensors nobody took.
   void finish() const;
@@ -88,6 +93,7 @@ class Weights {
   std::optional<DType> random_packed_;
   bool trainable_ = false;
   WeightPatch patch_;
+  std::set<std::string> patched_;
   std::map<std::string, at::Tensor> created_;
   std::set<std::string> taken_;
   std::vector<std::string> missing_;

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "adapters/lora_merge.h"
+#include "adapters/lora_plan.h"
 #include "kino/error.h"
 #include "loading/layouts.h"
 #include "wan/i2v_inputs.h"
@@ -32,7 +33,7 @@ Module load_module(const ModelManifest& m, const std::string& component, const C
   auto index = m.weight_index.find(component);
   if (index == m.weight_index.end()) throw Error(concat(m.path, ": the ", component, " weights were not indexed"));
   Weights w(*index->second);
-  w.set_patch(lora_patch(m, component));
+  w.set_patch(lora_patch(m, component), lora_targets(m, component));
   Module module(cfg, w);
   w.finish();
   return module;
