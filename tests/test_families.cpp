@@ -26,9 +26,9 @@ class StubModel final : public VideoModel {
   }
   std::vector<int64_t> latent_shape(const GenerationSettings& s) const override { return {1, s.frames, s.height, s.width}; }
   at::Tensor sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
-                    const std::function<void(int64_t)>& after_step) const override {
+                    const std::function<void(const StepDone&)>& after_step) const override {
     EXPECT_TRUE(c.has("length"));
-    for (int64_t i = 1; i <= s.steps; ++i) after_step(i);
+    for (int64_t i = 1; i <= s.steps; ++i) after_step({i, 1, 0});
     return noise.tanh();
   }
   at::Tensor decode(const at::Tensor& latent, int64_t) const override { return latent.repeat({3, 1, 1, 1}); }

@@ -53,6 +53,9 @@ struct ModelManifest {
   std::string image_encoder;
   nlohmann::json image_encoder_config;
   GenerationDefaults defaults;
+  // Which reference constants step caching takes (request/cache_spec.h:
+  // "wan2.1-t2v-1.3b", ...); "" lets the family decide by the model's shape.
+  std::string cache_constants;
   // Per weight file (when the weights were required): its layout and names.
   std::map<std::string, std::shared_ptr<const WeightIndex>> weight_index;
   // LoRAs merged into the transformers at load, in order (the manifest's

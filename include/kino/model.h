@@ -30,6 +30,9 @@ struct ModelDescription {
   // of width x height when `area` pixels were asked for (unset: the
   // requested size stays).
   std::function<std::pair<int64_t, int64_t>(int64_t width, int64_t height, int64_t area)> size_for_image;
+  // The step-caching constants (request/cache_spec.h) this model takes, ""
+  // for none: TeaCache and MagCache are refused, EasyCache needs none.
+  std::string cache_constants;
   // The shapes of the memory estimate (weight_bytes: from the file headers).
   MemoryModel memory;
 

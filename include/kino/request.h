@@ -17,6 +17,7 @@ struct GenerationRequest {
   std::optional<double> cfg, shift, fps;
   std::optional<double> cfg_low_noise;  // two-expert models; unset: the model's, or cfg when cfg is given
   std::optional<std::string> sampler;
+  std::optional<std::string> cache;    // step caching: "teacache[:THRESH][,ret_steps]", "magcache...", "easycache...", "none"
   std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
   std::optional<std::string> image;    // a first frame to animate (models that take "image"); the size follows it
@@ -26,6 +27,7 @@ struct GenerationRequest {
 // A model's generation defaults (its manifest's "defaults").
 struct GenerationDefaults {
   std::string sampler = "unipc";
+  std::string cache;  // "" (none) or a step-caching spec
   int64_t steps = 50;
   double cfg = 5.0;
   std::optional<double> cfg_low_noise;  // two-expert models: the low-noise expert's scale (unset: cfg)
@@ -38,6 +40,7 @@ struct GenerationDefaults {
 // A request resolved against the model's defaults and validated.
 struct GenerationSettings {
   std::string prompt, negative, sampler;
+  std::string cache;       // the step caching, canonical ("" = none; request/cache_spec.h)
   std::string image;       // the first frame's file, "" for text-to-video
   std::string last_image;  // the last frame's file (first-last-frame models), ""
   uint64_t seed = 0;

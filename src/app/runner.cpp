@@ -220,6 +220,8 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
           {"warnings", s.warnings},
           {"timings", {{"text_s", times.text_s}, {"denoise_s", times.denoise_s}, {"decode_s", times.decode_s},
                        {"write_s", write_s}, {"total_s", seconds_since(t0)}}},
+          {"transformer_passes", times.transformer_passes},
+          {"reused_passes", times.reused_passes},
           {"peak_memory_mb", peak_memory_mb()}};
 }
 

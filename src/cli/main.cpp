@@ -107,6 +107,9 @@ struct Common {
         ->check(CLI::PositiveNumber);
     text("--sampler", r.sampler, "unipc, dpm++, euler, or distill (step-distilled models: with --cfg 1)")
         ->check(CLI::IsMember({"unipc", "dpm++", "euler", "distill"}));
+    text("--cache", r.cache,
+         "Step caching: teacache[:THRESH][,ret_steps], magcache[:THRESH][,k=N][,retention=R], easycache[:THRESH] or none "
+         "(thresholds default to the reference scripts': 0.2, 0.12, 0.05)");
     app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
     text("--aspect", r.aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
     app->add_option_function<int64_t>("--frames", [&r](const int64_t& v) { r.frames = v; }, "Frame count (4k+1)")
@@ -303,6 +306,9 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   const auto& t = record["timings"];
   spdlog::info("wrote {}; text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output == "-" ? "<stdout>" : output,
                t["text_s"].get<double>(), t["denoise_s"].get<double>(), t["decode_s"].get<double>());
+  if (!s.cache.empty())
+    spdlog::info("{}: {} of {} transformer passes served from the cache", s.cache, record["reused_passes"].get<int64_t>(),
+                 record["transformer_passes"].get<int64_t>());
   if (c.json) print_json(record, output == "-");
   return kExitOk;
 }

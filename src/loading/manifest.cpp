@@ -8,6 +8,7 @@
 #include "kino/error.h"
 #include "loading/layouts.h"
 #include "loading/release_folders.h"
+#include "request/cache_spec.h"
 #include "request/settings.h"
 #include "util/json_fields.h"
 #include "util/registry.h"
@@ -111,6 +112,10 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
   if (tokenizer.empty())
     m.tokenizer = fs::path(m.text_encoder).extension() == ".safetensors" ? m.text_encoder : resolve(tokenizer, "tokenizer");
   m.defaults = read_defaults(j.value("defaults", nlohmann::json::object()), where + " defaults");
+  m.cache_constants = field_or<std::string>(j, "cache_constants", "", where);
+  if (!m.cache_constants.empty() && !cache_constants(m.cache_constants))
+    throw Error(concat(where, ": field 'cache_constants' = '", m.cache_constants, "' is none of ", cache_constant_names()));
+  if (!m.defaults.cache.empty()) parse_cache_spec(m.defaults.cache, where + " defaults.cache");
   if (j.contains("loras")) {
     // Relative to the manifest, like its weights.
     const std::vector<LoraSpec> specs = parse_lora_list(j["loras"], base.string(), false, where);
@@ -139,6 +144,7 @@ nlohmann::json manifest_json(const ModelManifest& m) {
     j["transformer_low_noise"] = {{"weights", m.transformer_low_noise}, {"config", m.transformer_low_noise_config}};
     j["boundary_ratio"] = m.boundary_ratio;
   }
+  if (!m.cache_constants.empty()) j["cache_constants"] = m.cache_constants;
   if (!m.image_encoder.empty()) j["image_encoder"] = {{"weights", m.image_encoder}, {"config", m.image_encoder_config}};
   for (const auto& l : m.lora_specs) {
     nlohmann::json e = {{"file", l.path}, {"strength", l.strength}};

@@ -130,8 +130,11 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   report("denoise", 0, s.steps);
   t0 = std::chrono::steady_clock::now();
   const at::Tensor noise = seeded_noise(s.seed, model.latent_shape(s));
-  const at::Tensor latent = model.sample(noise, conditioning, s, [&](int64_t step) {
-    report("denoise", step, s.steps);
+  tm.transformer_passes = tm.reused_passes = 0;
+  const at::Tensor latent = model.sample(noise, conditioning, s, [&](const StepDone& done) {
+    tm.transformer_passes += done.passes;
+    tm.reused_passes += done.reused;
+    report("denoise", done.step, s.steps);
     check_stop();
   });
   model.synchronize();

@@ -6,6 +6,7 @@
 
 #include "kino/error.h"
 #include "media/image.h"
+#include "request/cache_spec.h"
 #include "request/settings.h"
 #include "sampling/sampler_kind.h"
 #include "text/text_clean.h"
@@ -20,6 +21,14 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
   if (s.negative.empty()) s.negative = d.negative_prompt;
   s.sampler = sampler_name(parse_sampler(r.sampler.value_or(d.sampler)));
   s.steps = r.steps.value_or(d.steps);
+  const CacheSpec cache = parse_cache_spec(r.cache.value_or(d.cache), "--cache");
+  if ((cache.method == CacheSpec::Method::TeaCache || cache.method == CacheSpec::Method::MagCache) && model.cache_constants.empty())
+    throw Error(concat("--cache ", cache_method_name(cache.method), ": the reference constants exist for ", cache_constant_names(),
+                       ", not for this ", model.family, " ", model.task,
+                       " model (a manifest may name one with \"cache_constants\"); easycache needs none"));
+  if (cache.method != CacheSpec::Method::None && model.experts > 1)
+    throw Error("--cache: step caching of two-expert models is not supported yet (the caches would cross the expert switch)");
+  s.cache = cache_spec_text(cache);
   s.cfg = r.cfg.value_or(d.cfg);
   // A single --cfg guides both experts, as the official code's single float.
   s.cfg_low_noise = model.experts < 2 ? s.cfg

@@ -40,6 +40,13 @@ struct Conditioning {
   bool has(const std::string& name) const { return tensors.count(name) > 0; }
 };
 
+// A finished denoising step: its number (from 1), the transformer passes
+// it made and how many of them a step cache served.
+struct StepDone {
+  int64_t step = 0;
+  int passes = 0, reused = 0;
+};
+
 class VideoModel {
  public:
   virtual ~VideoModel() = default;
@@ -51,10 +58,10 @@ class VideoModel {
   virtual Conditioning encode(const GenerationSettings& s) const = 0;
   // The shape of the initial noise for `s`: seeded_noise(s.seed, shape).
   virtual std::vector<int64_t> latent_shape(const GenerationSettings& s) const = 0;
-  // The denoising loop from `noise`; `after_step(i)` after step i (from 1),
-  // where a callback may throw to stop. Returns the final latent.
+  // The denoising loop from `noise`; `after_step` after each step, where a
+  // callback may throw to stop. Returns the final latent.
   virtual at::Tensor sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
-                            const std::function<void(int64_t step)>& after_step) const = 0;
+                            const std::function<void(const StepDone&)>& after_step) const = 0;
   // latent -> video [3, F, H, W] in [-1, 1]; `tile`: spatial decode tiles in
   // pixels (0: whole frames).
   virtual at::Tensor decode(const at::Tensor& latent, int64_t tile) const = 0;

@@ -45,6 +45,7 @@ const std::vector<Row>& rows() {
        &Set::cfg_low_noise, &Def::cfg_low_noise},
       {{"shift", SettingType::Number, 0, 100, true, "--shift", "shift"}, &Req::shift, &Set::shift, &Def::shift},
       {{"sampler", SettingType::Text, 0, 0, false, "--sampler", "sampler"}, &Req::sampler, &Set::sampler, &Def::sampler},
+      {{"cache", SettingType::Text, 0, 0, false, "--cache", "cache"}, &Req::cache, &Set::cache, &Def::cache},
       {{"size", SettingType::Size, 1, 8192, false, "--size", nullptr}, none, none, none},
       {{"width", SettingType::Integer, 1, 8192, false, "width", "width"}, &Req::width, &Set::width, &Def::width},
       {{"height", SettingType::Integer, 1, 8192, false, "height", "height"}, &Req::height, &Set::height, &Def::height},

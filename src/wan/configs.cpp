@@ -121,4 +121,13 @@ nlohmann::json ClipVisionConfig::to_json() const {
           {"num_layers", num_layers}, {"mlp_ratio", mlp_ratio},   {"eps", eps}};
 }
 
+std::string cache_constants_name(const ModelManifest& m) {
+  if (!m.cache_constants.empty()) return m.cache_constants;
+  if (m.family != "wan2.1" || m.task != "t2v") return "";
+  const WanDiTConfig c = dit_config(m);
+  if (c.dim == 1536 && c.num_layers == 30) return "wan2.1-t2v-1.3b";
+  if (c.dim == 5120 && c.num_layers == 40) return "wan2.1-t2v-14b";
+  return "";
+}
+
 }  // namespace kino

@@ -71,6 +71,11 @@ struct ClipVisionConfig {
 // Wan2.1 values); `low_noise`: the low-noise expert's.
 UMT5Config umt5_config(const ModelManifest& m);
 WanDiTConfig dit_config(const ModelManifest& m, bool low_noise = false);
+// The step-caching constants `m` takes (request/cache_spec.h): its
+// manifest's "cache_constants", else the Wan2.1 T2V models the caching
+// scripts were tuned on, by their shapes (1.3B: dim 1536, 30 layers; 14B:
+// dim 5120, 40 layers); "" for none.
+std::string cache_constants_name(const ModelManifest& m);
 WanVAEConfig vae_config(const ModelManifest& m);
 ClipVisionConfig clip_config(const ModelManifest& m);
 

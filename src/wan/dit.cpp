@@ -251,6 +251,11 @@ WanDiT::TimeEmbedding WanDiT::embed_time(const std::vector<double>& t, const std
   return te;
 }
 
+std::pair<at::Tensor, at::Tensor> WanDiT::time_embedding(double t) const {
+  const TimeEmbedding te = embed_time({t}, {}, {}, 0);
+  return {te.e, te.e0};
+}
+
 // The context padded to text_len and embedded. The padded rows embed to a
 // constant vector and are attended to: no mask.
 at::Tensor WanDiT::embed_text(const std::vector<at::Tensor>& context) const {
@@ -392,7 +397,8 @@ std::vector<at::Tensor> WanDiT::unpatchify(const at::Tensor& out, const std::vec
 
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
-                                        const std::vector<double>& first_frame_t, const std::vector<at::Tensor>& image) const {
+                                        const std::vector<double>& first_frame_t, const std::vector<at::Tensor>& image,
+                                        BlockResidual* cache) const {
   const int64_t B = static_cast<int64_t>(x.size());
   if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
       (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))
@@ -429,11 +435,19 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   const Modulation head{head_modulation_, te.e.unsqueeze(1), te.first.defined() ? te.e_first.unsqueeze(1) : none, te.first};
   auto modulation = [&](size_t i) { return i < blocks_.size() ? Modulation{blocks_[i].modulation, te.e0, te.e0_first, te.first} : head; };
   Modulation m = modulation(0);
-  at::Tensor xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, patch_w_.scalar_type());
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    const Modulation next = modulation(i + 1);
-    std::tie(h, xin) = block(i, h, xin, m, next, step);
-    m = next;
+  at::Tensor xin;
+  if (cache && cache->add.defined()) {
+    h = h + cache->add.to(h.device());
+    xin = fused::norm_modulate(h, none, none, head.row(0), head.row(1), cfg_.eps, patch_w_.scalar_type());
+  } else {
+    const at::Tensor embedded = h;
+    xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, patch_w_.scalar_type());
+    for (size_t i = 0; i < blocks_.size(); ++i) {
+      const Modulation next = modulation(i + 1);
+      std::tie(h, xin) = block(i, h, xin, m, next, step);
+      m = next;
+    }
+    if (cache && cache->residual) *cache->residual = h - embedded;
   }
   at::Tensor out = head_(xin).to(at::kFloat);
   if (trace) (*trace)["head_out"] = out;

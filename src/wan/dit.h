@@ -15,6 +15,15 @@
 
 namespace kino {
 
+// Step caching's hook into the blocks (TeaCache, MagCache): with `add`,
+// the blocks do not run and `add` [B, seq_len, dim] is added to the embedded
+// tokens instead; otherwise they run and, with `residual`, their total
+// change (tokens after the blocks minus before, float32) is stored there.
+struct BlockResidual {
+  at::Tensor add;
+  at::Tensor* residual = nullptr;
+};
+
 class WanDiT {
  public:
   WanDiT(const WanDiTConfig& cfg, Weights& w);
@@ -32,7 +41,10 @@ class WanDiT {
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
                                   const std::vector<double>& first_frame_t = {},
-                                  const std::vector<at::Tensor>& image = {}) const;
+                                  const std::vector<at::Tensor>& image = {}, BlockResidual* cache = nullptr) const;
+  // The time embedding e [1, dim] and its projection e0 [1, 6, dim] at
+  // timestep t (float32): what TeaCache compares between steps.
+  std::pair<at::Tensor, at::Tensor> time_embedding(double t) const;
 
   const WanDiTConfig& config() const { return cfg_; }
   // Moves the weights; `dtype` applies to the matrices, while modulation,

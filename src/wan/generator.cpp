@@ -56,6 +56,7 @@ WanGenerator::WanGenerator(const ModelManifest& model, at::Device device, at::Sc
 
 WanGenerator::WanGenerator(const ModelManifest& model, const LoadOptions& o)
     : task_(model.task),
+      cache_constants_(cache_constants(cache_constants_name(model))),
       image_area_(model.defaults.width * model.defaults.height),
       device_(o.device),
       text_home_(o.device.is_cuda() ? at::Device(at::kCPU) : o.device),
@@ -156,7 +157,7 @@ std::vector<int64_t> WanGenerator::latent_shape(int64_t frames, int64_t height, 
 at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
                           int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
                           const at::Tensor& first_frame, const at::Tensor& condition,
-                          const at::Tensor& image_features) const {
+                          const at::Tensor& image_features, StepCache* cache) const {
   c10::InferenceMode inference;
   auto sampler = Sampler::create(kind, steps, shift);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
@@ -211,14 +212,17 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
     const WanDiT& dit = expert(s.low_noise_expert);
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
-    if (s.guidance != 1.0) {
-      const at::Tensor x = input();
-      std::vector<at::Tensor> v = dit.forward({x, x}, {t, t}, {cond, uncond}, seq_len, nullptr, first_t(2), images(2));
-      s.cond = v[0];
+    const std::vector<at::Tensor> contexts = s.guidance != 1.0 ? std::vector<at::Tensor>{cond, uncond} : std::vector<at::Tensor>{cond};
+    const std::vector<at::Tensor> v = cache ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1), s)
+                                            : dit.forward(std::vector<at::Tensor>(contexts.size(), input()),
+                                                          std::vector<double>(contexts.size(), t), contexts, seq_len, nullptr,
+                                                          first_t(contexts.size()), images(contexts.size()));
+    s.cond = v[0];
+    if (v.size() == 2) {
       s.uncond = v[1];
       s.guided = s.uncond + s.guidance * (s.cond - s.uncond);
     } else {
-      s.cond = s.guided = dit.forward({input()}, {t}, {cond}, seq_len, nullptr, first_t(1), images(1))[0];
+      s.guided = s.cond;
     }
     latent = sampler->step(s.guided.unsqueeze(0), latent.unsqueeze(0)).squeeze(0);
     if (image) latent.slice(1, 0, 1).copy_(first_frame);
@@ -230,6 +234,62 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
   if (!std::isfinite(latent.sum().item<double>()))
     throw Error("the sampled latent is not finite (NaN or infinity); no video is written");
   return latent;
+}
+
+// One step's transformer passes under a step cache: each branch computed,
+// computed without its blocks (a residual added), or its output reused;
+// branches that do the same run as one batch.
+std::vector<at::Tensor> WanGenerator::cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t,
+                                                    const at::Tensor& latent, const at::Tensor& x,
+                                                    const std::vector<at::Tensor>& contexts, int64_t seq_len,
+                                                    const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
+                                                    Step& report) const {
+  const int n = static_cast<int>(contexts.size());
+  at::Tensor modulated;
+  if (const int which = cache.modulated_input()) {
+    const auto [e, e0] = dit.time_embedding(t);
+    modulated = which == 1 ? e : e0;
+  }
+  std::vector<StepCache::Action> actions;
+  for (int b = 0; b < n; ++b) actions.push_back(cache.decide(step, b, latent, modulated));
+  std::vector<at::Tensor> out(static_cast<size_t>(n)), residuals(static_cast<size_t>(n));
+  auto run = [&](const std::vector<int>& branches, StepCache::Action action) {
+    if (branches.empty()) return;
+    const size_t m = branches.size();
+    std::vector<at::Tensor> ctx, adds;
+    for (int b : branches) {
+      ctx.push_back(contexts[static_cast<size_t>(b)]);
+      if (action == StepCache::Action::AddResidual) adds.push_back(cache.residual(b));
+    }
+    BlockResidual hook;
+    at::Tensor residual;
+    if (action == StepCache::Action::AddResidual) hook.add = at::cat(adds);
+    else hook.residual = &residual;
+    std::vector<double> firsts;
+    std::vector<at::Tensor> images;
+    for (size_t k = 0; k < m; ++k) {
+      if (!first_t.empty()) firsts.push_back(first_t[0]);
+      if (!image.empty()) images.push_back(image[0]);
+    }
+    const std::vector<at::Tensor> v =
+        dit.forward(std::vector<at::Tensor>(m, x), std::vector<double>(m, t), ctx, seq_len, nullptr, firsts, images, &hook);
+    for (size_t k = 0; k < m; ++k) {
+      out[static_cast<size_t>(branches[k])] = v[k];
+      residuals[static_cast<size_t>(branches[k])] = residual.defined() ? residual.narrow(0, static_cast<int64_t>(k), 1) : at::Tensor();
+    }
+  };
+  std::vector<int> computed, shortened;
+  for (int b = 0; b < n; ++b) {
+    if (actions[static_cast<size_t>(b)] == StepCache::Action::Compute) computed.push_back(b);
+    else if (actions[static_cast<size_t>(b)] == StepCache::Action::AddResidual) shortened.push_back(b);
+    else out[static_cast<size_t>(b)] = cache.reused_output(b, latent);
+  }
+  run(computed, StepCache::Action::Compute);
+  run(shortened, StepCache::Action::AddResidual);
+  for (int b = 0; b < n; ++b) cache.record(step, b, latent, out[static_cast<size_t>(b)], residuals[static_cast<size_t>(b)]);
+  report.cond_computed = actions[0] == StepCache::Action::Compute;
+  report.uncond_computed = n < 2 || actions[1] == StepCache::Action::Compute;
+  return out;
 }
 
 at::Tensor WanGenerator::encode_image(const at::Tensor& image) const {
@@ -289,11 +349,17 @@ Conditioning WanGenerator::encode(const GenerationSettings& s) const {
 }
 
 at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
-                                const std::function<void(int64_t)>& after_step) const {
-  return sample(noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift,
-                Guidance(s.cfg, s.cfg_low_noise), [&](const Step& st) { after_step(st.index + 1); },
-                c.has("first_frame") ? c.at("first_frame") : at::Tensor(), c.has("condition") ? c.at("condition") : at::Tensor(),
-                c.has("image_features") ? c.at("image_features") : at::Tensor());
+                                const std::function<void(const StepDone&)>& after_step) const {
+  const std::unique_ptr<StepCache> cache =
+      StepCache::create(parse_cache_spec(s.cache, "cache"), cache_constants_ ? &*cache_constants_ : nullptr, s.steps);
+  return sample(
+      noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
+      [&](const Step& st) {
+        const int passes = st.uncond.defined() ? 2 : 1;
+        after_step({st.index + 1, passes, passes - (st.cond_computed ? 1 : 0) - (passes == 2 && st.uncond_computed ? 1 : 0)});
+      },
+      c.has("first_frame") ? c.at("first_frame") : at::Tensor(), c.has("condition") ? c.at("condition") : at::Tensor(),
+      c.has("image_features") ? c.at("image_features") : at::Tensor(), cache.get());
 }
 
 }  // namespace kino

@@ -20,6 +20,7 @@
 #include "text/umt5.h"
 #include "wan/clip.h"
 #include "wan/configs.h"
+#include "sampling/step_cache.h"
 #include "wan/dit.h"
 #include "wan/vae.h"
 
@@ -41,6 +42,7 @@ class WanGenerator final : public VideoModel {
     at::Tensor cond, uncond, guided, latent;  // velocities and the latent after the step
     bool low_noise_expert = false;            // which transformer ran (two-expert models)
     double guidance = 0;                      // the scale it was guided with
+    bool cond_computed = true, uncond_computed = true;  // false: served by the step cache
   };
   using StepObserver = std::function<void(const Step&)>;
 
@@ -77,7 +79,7 @@ class WanGenerator final : public VideoModel {
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
                     int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {},
                     const at::Tensor& first_frame = {}, const at::Tensor& condition = {},
-                    const at::Tensor& image_features = {}) const;
+                    const at::Tensor& image_features = {}, StepCache* cache = nullptr) const;
   // Whether the model animates a first frame (sample's first_frame): its
   // task is ti2v.
   bool takes_first_frame() const { return task_ == "ti2v"; }
@@ -107,14 +109,19 @@ class WanGenerator final : public VideoModel {
     return latent_shape(s.frames, s.height, s.width);
   }
   at::Tensor sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
-                    const std::function<void(int64_t)>& after_step) const override;
+                    const std::function<void(const StepDone&)>& after_step) const override;
   void synchronize() const override;
   void release_cached_memory() const override;
 
  private:
   int64_t text_len() const { return dit_.config().text_len; }
+  std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
+                                        const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
+                                        const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
+                                        Step& report) const;
 
   std::string task_;
+  std::optional<CacheConstants> cache_constants_;  // the step caches' (TeaCache, MagCache)
   int64_t image_area_;  // TI2V: the pixel count images are fit to (the default size's)
   at::Device device_;
   at::Device text_home_;  // where the text encoder's weights live between encodes

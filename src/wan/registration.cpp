@@ -36,6 +36,7 @@ ModelDescription describe(const ModelManifest& m) {
     const int64_t stride = vae.spatial_stride(), patch = dit.patch_size[1];
     d.size_for_image = [stride, patch](int64_t w, int64_t h, int64_t area) { return i2v_output_size(w, h, area, stride, patch); };
   }
+  d.cache_constants = cache_constants_name(m);
   MemoryModel& mem = d.memory;
   mem.dit_dim = dit.dim;
   mem.dit_ffn = dit.ffn_dim;

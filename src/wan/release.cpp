@@ -97,6 +97,10 @@ std::string release_file(const fs::path& dir, const std::string& name, const std
   return found[0];
 }
 
+// TeaCache and MagCache were tuned on Wan2.1 I2V-14B at 480P and 720P,
+// told apart as the scripts do, by the folder's name.
+std::string i2v_cache_constants(const Release& r) { return r.p480 ? "wan2.1-i2v-14b-480p" : "wan2.1-i2v-14b-720p"; }
+
 // An official Wan-AI release folder: the DiT's config.json (WanModel) and
 // safetensors — for Wan2.2 A14B in high_noise_model/ and low_noise_model/ —
 // models_t5_umt5-xxl-enc-bf16.pth, Wan2.1_VAE.pth (Wan2.2_VAE.pth for
@@ -125,6 +129,7 @@ nlohmann::json official_manifest(const fs::path& dir) {
   } else {
     m["transformer"] = {{"weights", component_weights(dir.string())}, {"config", dit}};
   }
+  if (release.family == "wan2.1" && task == "i2v") m["cache_constants"] = i2v_cache_constants(release);
   if (release.family == "wan2.1" && (task == "i2v" || task == "flf2v"))
     m["image_encoder"] = {{"weights", release_file(dir, "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth", "models_clip",
                                                    "the CLIP image encoder")}};
@@ -216,6 +221,7 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
     m["transformer_low_noise"] = {{"weights", "transformer_2"}, {"config", dit_config("transformer_2")}};
     m["boundary_ratio"] = index["boundary_ratio"];
   }
+  if (release.family == "wan2.1" && release.task == "i2v") m["cache_constants"] = i2v_cache_constants(release);
   if (release.family == "wan2.1" && release.task != "t2v") m["image_encoder"] = {{"weights", "image_encoder"}, {"config", clip_config(dir)}};
   return m;
 }
