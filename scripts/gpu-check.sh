@@ -6,6 +6,10 @@
 #   2. the parity tests on the GPU (KINO_TEST_DEVICE=cuda): device parity,
 #      Wan2.2, the model families, the pipeline;
 #   3. the benchmarks of the open GPU rows, each writing bench/results/gpu-*.json.
+# Issue 24's 14B rows (quantised weights, --offload blocks) are a second
+# call: scripts/gpu-quant.sh. Carry in .device/fixtures at least wan21-tiny,
+# wan22-tiny, wan-i2v-tiny and a few wan-gguf-tiny/*.gguf files (for
+# DeviceParity.GgufDecoders).
 # The log goes to bench/results/gpu-check.log; a failing step is reported
 # and the next one still runs.
 set -uo pipefail
@@ -24,6 +28,11 @@ source scripts/gpu-env.sh
 step env KINO_TEST_DEVICE=cuda build-cuda/tests/kino_tests \
   --gtest_filter='DeviceParity*:Wan22*:Families*:Pipeline*:FusedOps*' --gtest_brief=1
 step scripts/bench-gpu.sh wan2.1-t2v-1.3b --steps 10
+# Issue 25: 50 steps with CFG, uncached and under each cache (random
+# weights: speed only; MagCache's decisions follow its table alone).
+for cache in none teacache magcache easycache; do
+  step env KINO_BENCH_TAG=cache-$cache scripts/bench-gpu.sh wan2.1-t2v-1.3b --steps 50 --warmup-steps 0 --cache $cache
+done
 step scripts/bench-gpu.sh wan2.2-ti2v-5b --steps 10
 step env KINO_BENCH_TAG=i2v scripts/bench-gpu.sh wan2.2-ti2v-5b --steps 10 --i2v
 step env KINO_BENCH_TAG=i2v scripts/bench-gpu.sh wan2.1-i2v-14b --width 832 --height 480 --frames 81 --steps 3 --i2v

@@ -269,7 +269,7 @@ int main(int argc, char** argv) {
   int64_t lora_rank = 0;
   int dit_passes = 0;
   bool offload = false;
-  std::string weights_encoding;
+  std::string weights_encoding, cache;
   int64_t width = 832, height = 480, frames = 81, steps = 50, warmup_steps = 2, vae_tile = 0;
   double cfg = 5.0, peak_tflops = 790;
   app.add_option("--model", model, "manifest with the architecture (weights files are not read)")->capture_default_str();
@@ -299,6 +299,7 @@ int main(int argc, char** argv) {
   app.add_option("--lora-merge-bench", lora_rank, "only time merging a random LoRA of this rank into the transformer (CPU)");
   app.add_option("--weights", weights_encoding,
                  "random weights of the transformer blocks' matrices in this encoding: Q8_0, Q4_K, ..., F8_E4M3 (default: dense)");
+  app.add_option("--cache", cache, "step caching, as kino generate --cache (teacache, magcache, easycache)");
   app.add_flag("--offload", offload, "stream the transformer's blocks from pinned host memory (--offload blocks)");
   app.add_option("--dit-step-bench", dit_passes, "only time this many passes of the transformer alone (with --weights)");
   app.add_option("--profile", profile_path, "write a Kineto trace of the second denoising step here and summarise it");
@@ -354,6 +355,7 @@ int main(int argc, char** argv) {
     req.frames = frames;
     req.cfg = cfg;
     req.seed = 42;
+    if (!cache.empty()) req.cache = cache;
     if (video_path.empty()) video_path = (std::filesystem::temp_directory_path() / "kino-bench.mp4").string();
     if (i2v) {  // a colour ramp; the request's size then follows the image, as `kino generate --image` does
       std::vector<uint8_t> rgb(static_cast<size_t>(width * height * 3));
@@ -419,6 +421,9 @@ int main(int argc, char** argv) {
                         {"weights_encoding", weights_encoding.empty() ? dtype : weights_encoding},
                         {"peak_rss_mb", peak_rss_mb()},
                         {"offload_blocks", offload},
+                        {"cache", s.cache},
+                        {"transformer_passes", tm.transformer_passes},
+                        {"reused_passes", tm.reused_passes},
                         {"dtype", dtype},
                         {"width", width},
                         {"height", height},

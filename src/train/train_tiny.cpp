@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   ex->add_option("--device", o.device)->capture_default_str();
 
   auto* ev = app.add_subcommand("eval", "Measure prompt following from pixels");
-  std::string model = "models/kino-tiny", json_out;
+  std::string model = "models/kino-tiny", json_out, cache;
   int per_group = 24;
   uint64_t cases_seed = 7;
   int steps = 0;
@@ -113,6 +113,7 @@ int main(int argc, char** argv) {
   ev->add_option("--steps", steps, "Override the model's default steps");
   ev->add_option("--cfg", cfg, "Override the model's default guidance");
   ev->add_option("--shift", shift, "Override the model's default sampling shift");
+  ev->add_option("--cache", cache, "Step caching, as kino generate --cache");
   ev->add_option("--threads", o.threads);
   ev->add_option("--device", o.device)->capture_default_str();
   auto* ve = app.add_subcommand("eval-vae", "Measure what the VAE alone reproduces (encode + decode)");
@@ -159,6 +160,7 @@ int main(int argc, char** argv) {
       if (steps > 0) base.steps = steps;
       if (cfg >= 0) base.cfg = cfg;
       if (shift > 0) base.shift = shift;
+      if (!cache.empty()) base.cache = cache;
       const double t0 = now_s();
       EvalReport r = evaluate(p, make_eval_cases(per_group, cases_seed), base);
       std::printf("%s(%d prompts in %.0f s)\n", r.table().c_str(), 3 * per_group, now_s() - t0);
