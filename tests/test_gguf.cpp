@@ -11,6 +11,9 @@
 #include <set>
 #include <nlohmann/json.hpp>
 
+#include "adapters/lora_merge.h"
+#include "adapters/lora_plan.h"
+#include "kino/manifest.h"
 #include "loading/layouts.h"
 #include "loading/weights.h"
 #include "nn/nn.h"
@@ -178,6 +181,42 @@ TEST(Gguf, AnAdapterDecodesOnlyTheLayersItChanges) {
   ASSERT_TRUE(k.packed.has_value());
   const TensorView* v = f.find("blocks.0.self_attn.q.weight");
   EXPECT_TRUE(at::equal(q.weight, kino::decode_on_cpu(v->dtype, packed_bytes(*v), 64) + 1));
+}
+
+// A low-rank LoRA on a quantised model stays unmerged: its layers keep their
+// blocks and add the low-rank product, which gives the merged model's
+// output (decode, merge, matmul) to float32 rounding.
+TEST(Gguf, LowRankLorasStayUnmergedOnQuantisedLayers) {
+  REQUIRE_GGUF_FIXTURES();
+  if (kino::test::fixture_dir("wan-lora-tiny").empty()) GTEST_SKIP() << "wan-lora-tiny fixtures not found";
+  kino::ModelManifest m = kino::load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan21-gguf-q8_0.kino.json");
+  kino::add_loras(m, {kino::LoraSpec{kino::test::fixture("loras/a_official_lora_down_up.safetensors", "wan-lora-tiny"), 0.8, ""}});
+  const kino::WeightIndex& index = *m.weight_index.at("transformer");
+  const kino::WanDiTConfig config = kino::dit_config(m);
+  auto load = [&](bool unmerged) {
+    kino::Weights w(index);
+    w.set_patch(kino::lora_patch(m, "transformer"), kino::lora_targets(m, "transformer"),
+                unmerged ? kino::lora_low_rank(m, "transformer") : kino::LowRankSource{});
+    kino::WanDiT dit(config, w);
+    w.finish();
+    return dit;
+  };
+  const kino::WanDiT merged = load(false), unmerged = load(true);
+  EXPECT_LT(unmerged.weight_bytes(), merged.weight_bytes());  // the patched matrices stayed Q8_0
+  auto io = kino::test::load_tensors(kino::test::fixture("dit_io.safetensors"));
+  c10::InferenceMode inference;
+  auto run = [&](const kino::WanDiT& dit) {
+    return dit.forward({io["a.x"]}, {io["a.t"][0].item<double>()}, {io["a.context"]}, io["a.seq_len"].item<int64_t>())[0];
+  };
+  const double rel = kino::test::rel_error(run(unmerged), run(merged));
+  std::printf("[ parity ] unmerged LoRA on Q8_0 vs merged: rel %.2e\n", rel);
+  EXPECT_LE(rel, 1e-5);
+
+  kino::Weights w(index);
+  w.set_patch(kino::lora_patch(m, "transformer"), kino::lora_targets(m, "transformer"), kino::lora_low_rank(m, "transformer"));
+  const kino::nn::Linear q(w, "blocks.0.self_attn.q", 64, 64);
+  ASSERT_TRUE(q.packed.has_value());
+  EXPECT_FALSE(q.deltas.empty());
 }
 
 // The transformer's resident weights follow the file: packed matrices at

@@ -335,3 +335,40 @@ TEST(Sizes, AspectAndSecondsPickValidValues) {
   EXPECT_GT(s["width"].get<int>(), s["height"].get<int>());
   EXPECT_EQ(s["frames"], 9);  // 1 s at 8 fps -> nearest 4k+1
 }
+
+// Two items that would write one file are refused before anything renders
+// (the second would overwrite the first): the same "output" twice, a fixed
+// --name, a line named like another item's generated name.
+TEST(Batch, OutputNameCollisionsAreRefusedBeforeRendering) {
+  REQUIRE_MODEL();
+  kino::test::TempDir dir;
+  struct Case {
+    std::string lines, name;
+  };
+  const Case cases[] = {
+      {R"({"prompt": "a red circle", "output": "a.mp4"})"
+       "\n"
+       R"({"prompt": "a blue square", "output": "a.mp4"})"
+       "\n",
+       "{index}.mp4"},
+      {"a red circle\na blue square\n", "same.mp4"},
+      {R"({"prompt": "a red circle"})"
+       "\n"
+       R"({"prompt": "a blue square", "output": "0000.mp4"})"
+       "\n",
+       "{index}.mp4"},
+  };
+  for (const Case& c : cases) {
+    {
+      std::ofstream f(dir / "prompts.jsonl");
+      f << c.lines;
+    }
+    const std::string out = dir / "out";
+    const auto r = kino::test::kino_cli("batch " + shell_quote(dir / "prompts.jsonl") + " --model " + shell_quote(model()) + " -d " +
+                                        shell_quote(out) + " --name " + shell_quote(c.name) + kFast);
+    EXPECT_EQ(r.exit_code, 1) << c.lines;
+    EXPECT_NE(r.err.find("would both write"), std::string::npos) << r.err;
+    EXPECT_EQ(kino::test::count_files(out), 0u) << c.lines;
+    fs::remove_all(out);
+  }
+}

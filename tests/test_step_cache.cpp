@@ -151,3 +151,35 @@ TEST(StepCache, CliReproducesTheMagCacheRun) {
     EXPECT_LE((got - ref[f]).abs().max().item<double>(), 1.0) << name;
   }
 }
+
+// A two-expert model: the cache is emptied at the expert switch, so the
+// low-noise expert's first step is computed however loose the threshold
+// (MagCache with its 1.3B table, K 1000, no retention: everything else after
+// the first step is reused).
+TEST(StepCache, TwoExpertModelsComputeTheFirstStepAfterTheSwitch) {
+  REQUIRE_CACHE_FIXTURES();
+  if (test::fixture_dir("wan22-tiny").empty()) GTEST_SKIP() << "wan22-tiny fixtures not found";
+  const ModelManifest m = load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan22-moe-tiny.kino.json");
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  const auto io = test::load_tensors(test::fixture("moe_e2e_io.safetensors", "wan22-tiny"));
+  const std::optional<CacheConstants> constants = cache_constants("wan2.1-t2v-1.3b");
+  const int64_t steps = 12;
+  const std::unique_ptr<StepCache> cache = StepCache::create(parse_cache_spec("magcache:1000,k=1000,retention=0", "test"), &*constants, steps);
+  std::vector<bool> low, computed;
+  g.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 12.0, Guidance(4.0, 3.0),
+           [&](const WanGenerator::Step& s) {
+             low.push_back(s.low_noise_expert);
+             computed.push_back(s.cond_computed && s.uncond_computed);
+           },
+           {}, {}, {}, cache.get());
+  int switches = 0, reused = 0;
+  for (size_t i = 1; i < low.size(); ++i) {
+    reused += computed[i] ? 0 : 1;
+    if (low[i] != low[i - 1]) {
+      ++switches;
+      EXPECT_TRUE(computed[i]) << "step " << i << " ran the other expert on a reused residual";
+    }
+  }
+  EXPECT_EQ(switches, 1);
+  EXPECT_GT(reused, 5);
+}

@@ -79,22 +79,44 @@ void apply(const OpenLora& l, const LoraTerm& t, double s, at::Tensor& w) {
   }
 }
 
-}  // namespace
-
-WeightPatch lora_patch(const ModelManifest& m, const std::string& component) {
-  const std::vector<const LoraPlan*> plans = loras_for(m, component);
-  if (plans.empty()) return {};
+std::shared_ptr<std::vector<OpenLora>> open_loras(const ModelManifest& m, const std::string& component) {
   auto open = std::make_shared<std::vector<OpenLora>>();
-  for (const LoraPlan* p : plans) {
+  for (const LoraPlan* p : loras_for(m, component)) {
     OpenLora l{p, TensorSet::open(p->spec.path), {}};
     for (const LoraTerm& t : p->terms) l.terms.emplace(t.target, &t);
     open->push_back(std::move(l));
   }
+  return open;
+}
+
+}  // namespace
+
+WeightPatch lora_patch(const ModelManifest& m, const std::string& component) {
+  const std::shared_ptr<std::vector<OpenLora>> open = open_loras(m, component);
+  if (open->empty()) return {};
   return [open](const std::string& official, at::Tensor& w) {
     for (const OpenLora& l : *open) {
       auto [first, last] = l.terms.equal_range(official);
       for (auto it = first; it != last; ++it) apply(l, *it->second, l.plan->spec.strength, w);
     }
+  };
+}
+
+LowRankSource lora_low_rank(const ModelManifest& m, const std::string& component) {
+  const std::shared_ptr<std::vector<OpenLora>> open = open_loras(m, component);
+  if (open->empty()) return {};
+  return [open](const std::string& official) {
+    std::vector<LowRankDelta> out;
+    for (const OpenLora& l : *open) {
+      auto [first, last] = l.terms.equal_range(official);
+      for (auto it = first; it != last; ++it) {
+        const LoraTerm& t = *it->second;
+        if (t.kind != LoraKind::LowRank) return std::vector<LowRankDelta>{};
+        const at::Tensor up = matrix(factor(l, t, "up")), down = matrix(factor(l, t, "down"));
+        out.push_back({down, up, l.plan->spec.strength * scale(l, t, down.size(0))});
+      }
+    }
+    return out;
   };
 }
 

@@ -14,5 +14,9 @@ namespace kino {
 // Every LoRA of `m` for `component` ("transformer" or
 // "transformer_low_noise"), in order; nothing to do when there are none.
 WeightPatch lora_patch(const ModelManifest& m, const std::string& component);
+// The same LoRAs unmerged, for weights that stay quantised: on a weight
+// that only plain low-rank pairs patch, each pair as a LowRankDelta (scale
+// strength · alpha / rank); empty for any other.
+LowRankSource lora_low_rank(const ModelManifest& m, const std::string& component);
 
 }  // namespace kino

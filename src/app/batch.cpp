@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 
 #include "kino/error.h"
 
@@ -34,6 +35,32 @@ BatchSummary run_batch(Pipeline& pipeline, const std::vector<BatchItem>& items, 
   auto emit = [&](const nlohmann::json& j) {
     if (on_record) on_record(j);
   };
+  auto settings_of = [&](const BatchItem& item) {
+    const GenerationRequest req =
+        layered_request(item.request, item.preset, o.command_line, o.preset, presets, static_cast<uint64_t>(item.index));
+    return pipeline.resolve(req, o.run.strict);
+  };
+  auto path_of = [&](const BatchItem& item, const GenerationSettings& s) {
+    const std::string name = expand_name(item.output_name.empty() ? o.name : item.output_name, item.index, s.seed, item.request.prompt);
+    return (fs::path(o.output_dir) / name).lexically_normal().string();
+  };
+  // Before anything renders: two items of this shard that would write one
+  // file are refused (the second would overwrite the first). Items that do
+  // not resolve fail at their turn.
+  std::map<std::string, const BatchItem*> owners;
+  for (const BatchItem& item : items) {
+    if (item.index % o.shards != o.shard || !item.error.empty()) continue;
+    std::string path;
+    try {
+      path = path_of(item, settings_of(item));
+    } catch (const Error&) {
+      continue;
+    }
+    const auto [it, fresh] = owners.emplace(path, &item);
+    if (!fresh)
+      throw Error(concat("items ", it->second->index, " (line ", it->second->line, ") and ", item.index, " (line ", item.line,
+                         ") would both write ", path, ": give {index} or {seed} in --name, or distinct \"output\" names"));
+  }
   for (const BatchItem& item : items) {
     if (item.index % o.shards != o.shard) continue;
     if (pipeline.cancelled()) {
@@ -52,12 +79,9 @@ BatchSummary run_batch(Pipeline& pipeline, const std::vector<BatchItem>& items, 
       continue;
     }
     try {
-      const GenerationRequest req =
-          layered_request(item.request, item.preset, o.command_line, o.preset, presets, static_cast<uint64_t>(item.index));
-      const GenerationSettings s = pipeline.resolve(req, o.run.strict);
+      const GenerationSettings s = settings_of(item);
       for (const auto& w : s.warnings) spdlog::warn("{}", w);
-      const std::string name = expand_name(item.output_name.empty() ? o.name : item.output_name, item.index, s.seed, item.request.prompt);
-      const std::string path = (fs::path(o.output_dir) / name).string();
+      const std::string path = path_of(item, s);
       std::error_code ec;
       if (o.skip_existing && fs::exists(path, ec)) {
         ++sum.skipped;

@@ -105,7 +105,7 @@ at::Tensor qk_norm_rope(const at::Tensor& x, const at::Tensor& weight, const at:
 
 at::Tensor linear_gelu_tanh(const nn::Linear& l, const at::Tensor& x) {
 #if TORCH_VERSION_MAJOR >= 2
-  if (fusable(x, l.dtype()) && l.bias.defined()) {
+  if (fusable(x, l.dtype()) && l.bias.defined() && l.deltas.empty()) {
     std::vector<int64_t> shape = x.sizes().vec();
     shape.back() = l.out_features();
     const at::Tensor x2 = x.to(l.dtype()).reshape({-1, x.size(-1)});

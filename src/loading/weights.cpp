@@ -173,15 +173,25 @@ at::Tensor Weights::take_stored(const std::string& stored) {
   return t;
 }
 
-std::optional<PackedMatrix> Weights::take_packed(const std::string& name, const std::vector<int64_t>& shape) {
+std::optional<PackedMatrix> Weights::take_packed(const std::string& name, const std::vector<int64_t>& shape,
+                                                 std::vector<LowRankDelta>* deltas) {
   // As city96's converter quantises only the blocks' matrices (and keeps
   // rows that are not whole blocks dense).
   if (random_packed_ && shape.size() == 2 && starts_with(name, "blocks.") && shape[1] % quant::block_format(*random_packed_).values == 0)
     return PackedMatrix::random(*random_packed_, shape[0], shape[1], *random_);
-  if (!set_ || patched_.count(name) || trainable_ || shape.size() != 2) return std::nullopt;
+  if (!set_ || trainable_ || shape.size() != 2) return std::nullopt;
   const std::string stored = stored_name(name);
   const TensorView* view = stored.empty() ? nullptr : set_->find(stored);
   if (!view || !is_quantised(view->dtype)) return std::nullopt;
+  if (patched_.count(name)) {
+    std::vector<LowRankDelta> d = deltas && low_rank_ ? low_rank_(name) : std::vector<LowRankDelta>{};
+    if (d.empty()) return std::nullopt;
+    for (LowRankDelta& x : d) {
+      x.down = x.down.to(device_, dtype_);
+      x.up = x.up.to(device_, dtype_);
+    }
+    *deltas = std::move(d);
+  }
   if (view->shape != shape)
     throw Error(concat(set_->file_of(stored), ": tensor '", stored, "' has shape ", shape_str(view->shape), ", the config expects ",
                        shape_str(shape)));

@@ -26,6 +26,16 @@ at::Tensor to_tensor(const TensorView& view);
 // the official name and the tensor in float32, it patches the tensor in place.
 using WeightPatch = std::function<void(const std::string& official, at::Tensor& tensor)>;
 
+// An adapter kept apart from a weight that stays quantised: its layer adds
+// scale · (x downᵀ) upᵀ to its output (down [r, in], up [out, r], float32).
+struct LowRankDelta {
+  at::Tensor down, up;
+  double scale = 1;
+};
+// The deltas on one official weight; empty when what patches it is not only
+// low-rank pairs (then the weight is decoded and patched instead).
+using LowRankSource = std::function<std::vector<LowRankDelta>(const std::string& official)>;
+
 class Weights {
  public:
   // `path`: a .safetensors file or a sharded checkpoint's index JSON.
@@ -58,16 +68,21 @@ class Weights {
   bool has(const std::string& name) const;
   // The 2-D weight `name` [out, in] kept in its stored encoding when it is
   // block-quantised or fp8 (dequantised before each use, in the run dtype);
-  // nullopt when it is stored densely, in parts, or an adapter changes it
-  // (then take() gives it decoded and patched).
-  std::optional<PackedMatrix> take_packed(const std::string& name, const std::vector<int64_t>& shape);
+  // nullopt when it is stored densely or in parts (then take() gives it).
+  // An adapter on it stays apart, in `deltas`, when it is low-rank pairs
+  // only and the caller takes deltas; otherwise nullopt too, and take()
+  // gives the weight decoded and patched.
+  std::optional<PackedMatrix> take_packed(const std::string& name, const std::vector<int64_t>& shape,
+                                          std::vector<LowRankDelta>* deltas = nullptr);
   // Every floating tensor taken from now on passes through `patch` in
   // float32 before it is converted to the run dtype; the tensors named in
   // `patched` (those it changes) are decoded even where take_packed()
   // would keep them quantised.
-  void set_patch(WeightPatch patch, std::set<std::string> patched) {
+  // `low_rank`: the unmerged form of the patch, for weights kept quantised.
+  void set_patch(WeightPatch patch, std::set<std::string> patched, LowRankSource low_rank = {}) {
     patch_ = std::move(patch);
     patched_ = std::move(patched);
+    low_rank_ = std::move(low_rank);
   }
 
   // Throws kino::Error listing missing tensors and tensors nobody took.
@@ -94,6 +109,7 @@ class Weights {
   bool trainable_ = false;
   WeightPatch patch_;
   std::set<std::string> patched_;
+  LowRankSource low_rank_;
   std::map<std::string, at::Tensor> created_;
   std::set<std::string> taken_;
   std::vector<std::string> missing_;

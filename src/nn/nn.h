@@ -22,15 +22,21 @@ namespace kino::nn {
 // (GGUF blocks, fp8) and decoded right before the matmul.
 struct Linear {
   at::Tensor weight, bias;             // [out, in] (undefined when packed), [out] or undefined
+  std::vector<LowRankDelta> deltas;    // LoRAs kept apart from a packed weight (before `packed`: it fills them)
   std::optional<PackedMatrix> packed;  // the weight in its stored encoding
   Linear() = default;
   Linear(Weights& w, const std::string& name, int64_t in, int64_t out, bool with_bias = true)
-      : packed(w.take_packed(name + ".weight", {out, in})) {
+      : packed(w.take_packed(name + ".weight", {out, in}, &deltas)) {
     if (!packed) weight = w.take(name + ".weight", {out, in});
     if (with_bias) bias = w.take(name + ".bias", {out});
   }
   // Runs in the weight dtype (bf16 weights take bf16 activations).
-  at::Tensor operator()(const at::Tensor& x) const { return at::linear(x.to(dtype()), dense_weight(), bias); }
+  at::Tensor operator()(const at::Tensor& x) const {
+    const at::Tensor xr = x.to(dtype());
+    at::Tensor y = at::linear(xr, dense_weight(), bias);
+    for (const LowRankDelta& d : deltas) y.add_(at::linear(at::linear(xr, d.down), d.up), d.scale);
+    return y;
+  }
   at::Tensor dense_weight() const { return packed ? packed->dequantize() : weight; }
   at::ScalarType dtype() const { return packed ? packed->dtype() : weight.scalar_type(); }
   int64_t out_features() const { return packed ? packed->rows() : weight.size(0); }
@@ -40,11 +46,19 @@ struct Linear {
     if (packed) packed->to(options, non_blocking);
     else weight = weight.to(options, non_blocking);
     if (bias.defined()) bias = bias.to(options, non_blocking);
+    for (LowRankDelta& d : deltas) {
+      d.down = d.down.to(options, non_blocking);
+      d.up = d.up.to(options, non_blocking);
+    }
   }
   void pin_memory() {
     if (packed) packed->pin_memory();
     else weight = weight.pin_memory();
     if (bias.defined()) bias = bias.pin_memory();
+    for (LowRankDelta& d : deltas) {
+      d.down = d.down.pin_memory();
+      d.up = d.up.pin_memory();
+    }
   }
 };
 

@@ -26,8 +26,6 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
     throw Error(concat("--cache ", cache_method_name(cache.method), ": the reference constants exist for ", cache_constant_names(),
                        ", not for this ", model.family, " ", model.task,
                        " model (a manifest may name one with \"cache_constants\"); easycache needs none"));
-  if (cache.method != CacheSpec::Method::None && model.experts > 1)
-    throw Error("--cache: step caching of two-expert models is not supported yet (the caches would cross the expert switch)");
   s.cache = cache_spec_text(cache);
   s.cfg = r.cfg.value_or(d.cfg);
   // A single --cfg guides both experts, as the official code's single float.

@@ -27,8 +27,14 @@ class ResidualCache : public StepCache {
   void record(int64_t, int branch, const at::Tensor&, const at::Tensor&, const at::Tensor& residual) override {
     if (residual.defined()) residuals_[branch] = residual;
   }
+  void reset() override {
+    residuals_[0] = residuals_[1] = at::Tensor();
+    forget();
+  }
 
  protected:
+  virtual void forget() = 0;
+
   at::Tensor residuals_[2];
 };
 
@@ -48,11 +54,13 @@ class TeaCache : public ResidualCache {
     if (cnt < ret_steps_ || cnt >= cutoff_) {
       call.forced = true;
       acc = 0;
+    } else if (!previous_[branch].defined()) {
+      acc = 0;  // after a reset: nothing to compare with
     } else {
       acc += polynomial(coefficients_, rel_l1(m, previous_[branch]));
       call.compared = true;
       call.indicator = acc;
-      call.computed = !(acc < thresh_);
+      call.computed = !(acc < thresh_) || !residuals_[branch].defined();
       if (call.computed) acc = 0;
     }
     previous_[branch] = m;  // after every call, reused ones too
@@ -61,6 +69,11 @@ class TeaCache : public ResidualCache {
   }
 
  private:
+  void forget() override {
+    acc_[0] = acc_[1] = 0;
+    previous_[0] = previous_[1] = at::Tensor();
+  }
+
   double thresh_;
   bool use_e0_;
   std::vector<double> coefficients_;
@@ -101,7 +114,7 @@ class MagCache : public ResidualCache {
       err_[branch] += std::abs(1 - ratio_[branch]);
       call.compared = true;
       call.indicator = err_[branch];
-      call.computed = !(err_[branch] < thresh_ && steps_[branch] <= k_);
+      call.computed = !(err_[branch] < thresh_ && steps_[branch] <= k_) || !residuals_[branch].defined();
       if (call.computed) {
         err_[branch] = 0;
         steps_[branch] = 0;
@@ -113,6 +126,12 @@ class MagCache : public ResidualCache {
   }
 
  private:
+  void forget() override {
+    ratio_[0] = ratio_[1] = 1;
+    err_[0] = err_[1] = 0;
+    steps_[0] = steps_[1] = 0;
+  }
+
   double thresh_;
   int64_t k_, first_;
   std::vector<double> ratios_;
@@ -166,6 +185,12 @@ class EasyCache : public StepCache {
   }
 
   at::Tensor reused_output(int branch, const at::Tensor& x) const override { return x + cached_[branch]; }
+
+  void reset() override {
+    acc_ = at::zeros({}, at::kFloat);
+    k_ = previous_input_ = last_output_ = last_computed_input_ = cached_[0] = cached_[1] = at::Tensor();
+    compute_pair_ = true;
+  }
 
  private:
   static constexpr int64_t kRetSteps = 10 * 2;  // easycache_generate.py: fixed, its --ret_steps is unused

@@ -39,6 +39,10 @@ class StepCache {
   virtual Action decide(int64_t step, int branch, const at::Tensor& x, const at::Tensor& modulated) = 0;
   // After the call: its output and, when the blocks ran, their residual.
   virtual void record(int64_t step, int branch, const at::Tensor& x, const at::Tensor& out, const at::Tensor& residual) = 0;
+  // Forgets what it holds (a two-expert model's switch: the other
+  // transformer's residuals and outputs are no prediction of this one's);
+  // the next call of each branch is computed.
+  virtual void reset() = 0;
   // AddResidual: the residual to add; ReuseOutput: the output for `x`.
   virtual at::Tensor residual(int branch) const;
   virtual at::Tensor reused_output(int branch, const at::Tensor& x) const;

@@ -184,6 +184,10 @@ int64_t WanDiT::weight_bytes() const {
         if (l.packed) bytes += l.packed->stored_bytes();
         dense(l.weight);
         dense(l.bias);
+        for (const LowRankDelta& d : l.deltas) {
+          dense(d.down);
+          dense(d.up);
+        }
       }});
   return bytes;
 }

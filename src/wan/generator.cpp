@@ -33,7 +33,7 @@ Module load_module(const ModelManifest& m, const std::string& component, const C
   auto index = m.weight_index.find(component);
   if (index == m.weight_index.end()) throw Error(concat(m.path, ": the ", component, " weights were not indexed"));
   Weights w(*index->second);
-  w.set_patch(lora_patch(m, component), lora_targets(m, component));
+  w.set_patch(lora_patch(m, component), lora_targets(m, component), lora_low_rank(m, component));
   Module module(cfg, w);
   w.finish();
   return module;
@@ -205,12 +205,15 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     }
     return *visiting;
   };
+  bool previous_expert_low = false;
   for (int64_t i = 0; i < steps; ++i) {
     const double t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
     s.low_noise_expert = dit_low_ && t < boundary_;
     s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
     const WanDiT& dit = expert(s.low_noise_expert);
+    if (cache && i > 0 && s.low_noise_expert != previous_expert_low) cache->reset();
+    previous_expert_low = s.low_noise_expert;
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     const std::vector<at::Tensor> contexts = s.guidance != 1.0 ? std::vector<at::Tensor>{cond, uncond} : std::vector<at::Tensor>{cond};
     const std::vector<at::Tensor> v = cache ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1), s)
