@@ -189,3 +189,21 @@ TEST(Cli, OptionsTyposMkvAndStdout) {
   EXPECT_EQ(video.find("\"settings\""), std::string::npos) << "the JSON record went into the video stream";
   EXPECT_NE(kino::test::read_file(dir / "err").find("\"settings\""), std::string::npos);
 }
+
+// The same frames give the same MP4 bytes whatever CPUs the process may use
+// (x264's output follows its thread count, which follows those by default).
+TEST(Cli, Mp4BytesDoNotDependOnTheCpusAvailable) {
+  if (kino::test::run_command("command -v taskset").exit_code != 0) GTEST_SKIP() << "no taskset";
+  kino::test::TempDir dir;
+  std::vector<std::string> bytes;
+  for (const char* cpus : {"0", "0-63"}) {
+    const std::string out = dir / (std::string("cpus") + cpus[0] + std::to_string(bytes.size()) + ".mp4");
+    const auto r = kino::test::run_command(std::string("taskset -c ") + cpus + " " + KINO_BINARY +
+                                           " -q generate 'a big yellow triangle growing on a navy background' --seed 5 --size 160x96"
+                                           " --frames 33 --steps 4 -o " + shell_quote(out));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    bytes.push_back(kino::test::read_file(out));
+  }
+  ASSERT_FALSE(bytes[0].empty());
+  EXPECT_TRUE(bytes[0] == bytes[1]) << "the MP4 bytes differ between one CPU and all";
+}

@@ -245,6 +245,11 @@ std::string write_container(const std::string& path, const Video& v, const std::
   enc->color_primaries = AVCOL_PRI_BT709;
   enc->color_trc = AVCOL_TRC_BT709;
   if (fmt.ctx->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  // x264's bitstream depends on its thread count, which by default follows
+  // the CPUs this process may use (a cgroup, taskset, the machine): fixed,
+  // the same frames give the same bytes everywhere. Encoding is a sliver
+  // of a generation's time.
+  enc->thread_count = 4;
   AVDictionary* opts = nullptr;
   av_dict_set(&opts, "crf", "18", 0);
   av_dict_set(&opts, "preset", "medium", 0);
