@@ -220,6 +220,39 @@ TEST(Pth, OfficialWanCheckpointsHoldTheFixtureWeights) {
   EXPECT_TRUE(w.has("encoder.conv1.weight"));
 }
 
+// A zip of stored entries, as torch.save writes them (no CRC: kino does not
+// check it).
+std::string stored_zip(const std::vector<std::pair<std::string, std::string>>& entries) {
+  auto le = [](uint64_t v, int n) {
+    std::string s;
+    for (int i = 0; i < n; ++i) s += static_cast<char>((v >> (8 * i)) & 0xFF);
+    return s;
+  };
+  std::string out, central;
+  for (const auto& [name, data] : entries) {
+    const uint64_t offset = out.size();
+    out += "PK\x03\x04" + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + le(data.size(), 4) + le(data.size(), 4) +
+           le(name.size(), 2) + le(0, 2) + name + data;
+    central += "PK\x01\x02" + le(20, 2) + le(20, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(0, 4) + le(data.size(), 4) +
+               le(data.size(), 4) + le(name.size(), 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 2) + le(0, 4) + le(offset, 4) + name;
+  }
+  const uint64_t cd_offset = out.size();
+  out += central;
+  out += "PK\x05\x06" + le(0, 2) + le(0, 2) + le(entries.size(), 2) + le(entries.size(), 2) + le(central.size(), 4) +
+         le(cd_offset, 4) + le(0, 2);
+  return out;
+}
+
+// A pickle of 3 MB of one-byte NONE opcodes would make 3 million values
+// (~600 MB); it is refused at the bound instead, in bounded memory.
+TEST(Pth, APickleOfMillionsOfValuesIsRefused) {
+  test::TempDir dir;
+  const std::string path = dir / "many.pth";
+  std::ofstream(path, std::ios::binary) << stored_zip({{"many/data.pkl", "\x80\x02" + std::string(3000000, 'N') + "."}});
+  const std::string err = open_error(path);
+  EXPECT_NE(err.find("makes more than 2097152 values"), std::string::npos) << err;
+}
+
 struct BadPth {
   const char* label;
   std::string bytes;

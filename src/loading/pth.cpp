@@ -275,6 +275,12 @@ class Unpickler {
   }
 
   Value* make(Value::Kind kind) {
+    // A state dict makes about ten values per tensor (a few thousand for
+    // any released model); a pickle of one-byte opcodes would make one per
+    // byte, ~200 bytes of memory each: bounded before it costs gigabytes.
+    constexpr size_t kMaxValues = size_t{1} << 21;
+    if (arena_.size() >= kMaxValues)
+      throw fail(concat("makes more than ", kMaxValues, " values (a state dict of a released model makes a few thousand)"));
     arena_.push_back(std::make_unique<Value>());
     arena_.back()->kind = kind;
     return arena_.back().get();
