@@ -106,6 +106,25 @@ TEST(Settings, RangesAreTheSameInDefaultsAndRequests) {
   EXPECT_THROW(read_defaults({{"stepz", 3}}, "m.json defaults"), Error) << "a misspelt default is named";
 }
 
+// Numbers that would overflow a size or frame count on their way there are
+// refused with one line (no float-to-int overflow).
+TEST(Settings, HugeAspectsAndFrameRatesAreRefusedBeforeTheyBecomeSizes) {
+  ModelDescription wan;
+  GenerationRequest r;
+  r.prompt = "x";
+  r.seed = 1;
+  for (const char* aspect : {"1e300:1", "1:1e300", "17:1"}) {
+    r.aspect = aspect;
+    EXPECT_THROW(resolve_request(r, GenerationDefaults{}, wan, false), Error) << aspect;
+  }
+  r.aspect = "16:1";
+  EXPECT_NO_THROW(resolve_request(r, GenerationDefaults{}, wan, false));
+  r.aspect.reset();
+  r.seconds = 10;
+  r.fps = 1e300;
+  EXPECT_THROW(resolve_request(r, GenerationDefaults{}, wan, false), Error);
+}
+
 TEST(Settings, AVideosRecordReadsBackAsTheSameSettings) {
   GenerationRequest r;
   r.prompt = "a red circle";

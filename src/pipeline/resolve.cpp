@@ -55,12 +55,16 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
     char colon = 0;
     if (std::sscanf(r.aspect->c_str(), "%lf%c%lf", &aw, &colon, &ah) != 3 || colon != ':' || !(aw > 0) || !(ah > 0))
       throw Error(concat("--aspect must look like 16:9, got '", *r.aspect, "'"));
+    // Bounded before it becomes a size (a ratio of 1e300 would overflow it).
+    if (!(aw / ah >= 1.0 / 16 && aw / ah <= 16))
+      throw Error(concat("--aspect must be between 1:16 and 16:1, got '", *r.aspect, "'"));
     const double area = static_cast<double>(d.width) * static_cast<double>(d.height);
     s.width = std::max<int64_t>(sm, std::llround(std::sqrt(area * aw / ah) / sm) * sm);
     s.height = std::max<int64_t>(sm, std::llround(std::sqrt(area * ah / aw) / sm) * sm);
   }
   if (r.seconds) {
     check_range(setting("seconds"), *r.seconds);
+    check_range(setting("fps"), s.fps);  // before seconds * fps becomes a frame count
     const int64_t n = std::max<int64_t>(0, std::llround((*r.seconds * s.fps - 1) / fm));
     s.frames = n * fm + 1;
   }
