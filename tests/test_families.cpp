@@ -15,6 +15,16 @@
 namespace kino {
 namespace {
 
+// One CPU thread, float32.
+RuntimeOptions cpu_float32() {
+  RuntimeOptions o;
+  o.device = "cpu";
+  o.dtype = "float32";
+  o.threads = 1;
+  return o;
+}
+
+
 // Noise squashed into the picture: [1, F, H, W] latents, three equal channels.
 class StubModel final : public VideoModel {
  public:
@@ -70,7 +80,7 @@ ModelManifest manifest_of(const test::TempDir& dir, const std::string& family, c
 TEST(Families, ASecondFamilyRunsThroughTheUnchangedPipelineWithItsOwnRules) {
   register_stub_once();
   test::TempDir dir;
-  Pipeline p(manifest_of(dir, "stub-family"), RuntimeOptions{"cpu", "float32", 1});
+  Pipeline p(manifest_of(dir, "stub-family"), cpu_float32());
   EXPECT_EQ(p.description().size_multiple, 8);
 
   GenerationRequest r;
@@ -110,7 +120,7 @@ TEST(Families, UnknownFamiliesAndTasksAreRefusedBeforeLoadingWithTheKnownOnes) {
   test::TempDir dir;
   for (const auto& [family, task] : {std::pair<std::string, std::string>{"nope", "t2v"}, {"wan2.1", "ti2v"}, {"stub-family", "i2v"}}) {
     try {
-      Pipeline p(manifest_of(dir, family, task), RuntimeOptions{"cpu", "float32", 1});
+      Pipeline p(manifest_of(dir, family, task), cpu_float32());
       ADD_FAILURE() << family << " " << task << " was accepted";
     } catch (const Error& e) {
       const std::string msg = e.what();

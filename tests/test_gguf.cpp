@@ -265,3 +265,12 @@ TEST(Gguf, CliReproducesTheReferenceFrames) {
     }
   }
 }
+
+// `kino model` says how each component is stored.
+TEST(Gguf, ModelListsTheStoredTypes) {
+  REQUIRE_GGUF_FIXTURES();
+  const auto r = kino::test::kino_cli("model " + kino::test::shell_quote(std::string(KINO_TEST_DATA_DIR) + "/wan21-gguf-q4_k_m.kino.json"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("wan2.1-t2v-tiny256-Q4_K_M.gguf (official names), F32 x26, Q4_K x7, F16 x6, Q6_K x3"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("umt5-xxl-encoder-tiny-Q8_0.gguf (llama.cpp names), Q8_0 x22"), std::string::npos) << r.out;
+}

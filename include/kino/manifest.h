@@ -91,6 +91,9 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
 // The layout the weights of `m`'s `component` ("transformer", ...) are in
 // ("official", "diffusers", "comfyui", "huggingface"; "" when not read).
 std::string weight_layout(const ModelManifest& m, const std::string& component);
+// How its tensors are stored, by type, most first: "Q4_K x7, Q6_K x3, F32 x26"
+// ("" when its weights were not indexed).
+std::string weight_types(const ModelManifest& m, const std::string& component);
 
 // A complete manifest for `m` (absolute paths, every config field found):
 // what `kino model --json` prints, and a kino.json that loads as `m`.

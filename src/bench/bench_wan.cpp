@@ -342,7 +342,12 @@ int main(int argc, char** argv) {
     }
     kino::nn::select_attention_backend(attention);
     kino::fused::set_enabled(!no_fused);
-    kino::RuntimeOptions runtime{device, dtype, 0, true, vae_tile, keep_experts};
+    kino::RuntimeOptions runtime;
+    runtime.device = device;
+    runtime.dtype = dtype;
+    runtime.random_weights = true;
+    runtime.vae_tile = vae_tile;
+    runtime.keep_experts_on_device = keep_experts;
     runtime.offload_blocks = offload;
     runtime.random_encoding = weights_encoding;
     kino::Pipeline pipeline(m, runtime);

@@ -181,7 +181,12 @@ struct Common {
   }
 
   kino::Pipeline load(const kino::ModelManifest& m) const {
-    kino::RuntimeOptions o{device, dtype, threads, false, vae_tile, keep_experts};
+    kino::RuntimeOptions o;
+    o.device = device;
+    o.dtype = dtype;
+    o.threads = threads;
+    o.vae_tile = vae_tile;
+    o.keep_experts_on_device = keep_experts;
     o.offload_blocks = offload == "blocks";
     kino::Pipeline p(m, o);
     for (const auto& w : p.load_warnings()) spdlog::warn("{}", w);
@@ -410,8 +415,8 @@ int run_model(const std::string& path, bool json) {
   for (const auto& [key, label] : components) {
     if (!j.contains(key)) continue;
     const std::string weights = j[key]["weights"].get<std::string>();
-    const std::string names = kino::weight_layout(m, key);
-    const std::string layout = names.empty() ? "" : " (" + names + " names)";
+    const std::string names = kino::weight_layout(m, key), types = kino::weight_types(m, key);
+    const std::string layout = names.empty() ? "" : " (" + names + " names), " + types;
     std::printf("  %-22s %s%s\n  %-22s %s\n", label, weights.c_str(), layout.c_str(), "", j[key]["config"].dump().c_str());
   }
   if (!m.transformer_low_noise.empty())

@@ -55,9 +55,10 @@ WeightIndex make_index(const std::string& family, const std::string& component, 
   const TensorSet set = TensorSet::open(path);
   const std::vector<std::string> stored = set.names();
   const Layout& layout = pick(c, stored, path);
-  WeightIndex index{path, layout.name, layout.official_names(stored, path), 0, 0};
+  WeightIndex index{path, layout.name, layout.official_names(stored, path), 0, 0, {}};
   for (const auto& [official, name] : index.names) {
     const TensorView* v = set.find(name);
+    ++index.types[dtype_name(v->dtype)];
     if (is_quantised(v->dtype)) index.fixed_bytes += static_cast<int64_t>(v->nbytes);  // kept as stored
     else if (is_floating(v->dtype)) index.floating_elements += v->numel();
     else index.fixed_bytes += static_cast<int64_t>(v->nbytes);

@@ -54,6 +54,7 @@ struct WeightIndex {
   NameMap names;
   int64_t floating_elements = 0;  // elements of floating tensors (their bytes follow the run dtype)
   int64_t fixed_bytes = 0;        // bytes of the others (integers, markers, weights kept quantised)
+  std::map<std::string, int64_t> types;  // stored tensors per type name ("F16", "Q4_K", ...)
 };
 
 // The layout of (family, component) that recognises `stored` maps it.

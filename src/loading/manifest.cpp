@@ -1,5 +1,6 @@
 #include "kino/manifest.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -123,6 +124,17 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
     else m.lora_specs = specs;
   }
   return m;
+}
+
+std::string weight_types(const ModelManifest& m, const std::string& component) {
+  auto it = m.weight_index.find(component);
+  if (it == m.weight_index.end()) return "";
+  std::vector<std::pair<int64_t, std::string>> counts;
+  for (const auto& [type, n] : it->second->types) counts.push_back({-n, type});
+  std::sort(counts.begin(), counts.end());
+  std::string out;
+  for (const auto& [n, type] : counts) out += concat(out.empty() ? "" : ", ", type, " x", -n);
+  return out;
 }
 
 std::string weight_layout(const ModelManifest& m, const std::string& component) {

@@ -155,7 +155,11 @@ int main(int argc, char** argv) {
       eval_vae(model, o.device, vae_clips, o.size, o.frames, latent_noise, strip);
     } else {
       // float32 on every device: the shipped model runs in float32 on CPUs.
-      Pipeline p(load_manifest(model), RuntimeOptions{o.device, "float32", o.threads});
+      RuntimeOptions runtime;
+      runtime.device = o.device;
+      runtime.dtype = "float32";
+      runtime.threads = o.threads;
+      Pipeline p(load_manifest(model), runtime);
       GenerationRequest base;
       if (steps > 0) base.steps = steps;
       if (cfg >= 0) base.cfg = cfg;
