@@ -207,3 +207,22 @@ TEST(Cli, Mp4BytesDoNotDependOnTheCpusAvailable) {
   ASSERT_FALSE(bytes[0].empty());
   EXPECT_TRUE(bytes[0] == bytes[1]) << "the MP4 bytes differ between one CPU and all";
 }
+
+// --audio mistakes are found before the model loads, not after the render:
+// a missing file, a file without audio, an output that cannot carry sound.
+TEST(Cli, AudioMistakesFailBeforeGenerating) {
+  kino::test::TempDir dir;
+  { std::ofstream(dir / "not-audio.wav") << "plain text, no audio here"; }
+  const std::pair<std::string, std::string> cases[] = {
+      {"--audio " + shell_quote(dir / "missing.wav") + " -o " + shell_quote(dir / "a.mp4"), "missing.wav"},
+      {"--audio " + shell_quote(dir / "not-audio.wav") + " -o " + shell_quote(dir / "a.mp4"), "not-audio.wav"},
+      {"--audio " + shell_quote(dir / "missing.wav") + " -o " + shell_quote(dir / "f_%04d.png"), "needs a container output"},
+  };
+  for (const auto& [args, expect] : cases) {
+    const auto r = kino_cli("generate 'a red circle' " + args);
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_NE(r.err.find(expect), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find(" steps of "), std::string::npos) << "generation started: " << r.err;
+  }
+  EXPECT_EQ(count_files(dir.path), 1u);  // only not-audio.wav
+}

@@ -28,6 +28,11 @@ struct WriteOptions {
 std::vector<std::string> write_video(const std::string& path, const Video& video,
                                      const std::map<std::string, std::string>& metadata, const WriteOptions& options = {});
 
+// What write_video would refuse in `options` before any frame exists: an
+// --audio beside an output without a container (Y4M, PNG frames), an audio
+// file that does not open as audio. For checking before generating.
+void check_write_options(const std::string& path, const WriteOptions& options);
+
 // FFmpeg's own log output: errors only, or everything when `verbose`.
 void set_media_log_level(bool verbose);
 

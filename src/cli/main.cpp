@@ -296,6 +296,7 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (!c.preset.empty()) kino::apply_preset(c.chosen_preset(), req);
   if (output.empty()) throw kino::Error("--output is empty");
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
+  kino::check_write_options(output, c.run_options().write);  // --audio's file and container, before the model loads
   const kino::ModelManifest manifest = c.manifest();
   // A recorded LoRA is a file on the recording machine: it is never opened
   // from the video's word, only named.

@@ -352,15 +352,36 @@ void write_png(const std::string& path, const uint8_t* rgb, int64_t width, int64
   out.commit();
 }
 
+namespace {
+
+bool is_y4m(const std::string& path, const WriteOptions& options) {
+  return options.format == "y4m" || (path.size() > 4 && path.compare(path.size() - 4, 4, ".y4m") == 0);
+}
+
+void check_audio_output(const std::string& path, const WriteOptions& options) {
+  if (!options.audio.empty() && (is_y4m(path, options) || is_frame_pattern(path)))
+    throw Error("--audio needs a container output (.mp4, .mov, .mkv)");
+}
+
+}  // namespace
+
+void check_write_options(const std::string& path, const WriteOptions& options) {
+  check_audio_output(path, options);
+  if (options.audio.empty()) return;
+  const av::InputPtr in = av::open_input(options.audio, av::MediaKind::Audio);
+  if (avformat_find_stream_info(in.get(), nullptr) < 0) throw Error(concat(options.audio, ": no stream information"));
+  const AVCodec* codec = nullptr;
+  if (av_find_best_stream(in.get(), AVMEDIA_TYPE_AUDIO, -1, -1, &codec, 0) < 0 || !codec)
+    throw Error(concat(options.audio, ": no audio stream"));
+}
+
 std::vector<std::string> write_video(const std::string& path, const Video& video,
                                      const std::map<std::string, std::string>& metadata, const WriteOptions& options) {
   if (video.frames < 1 || video.width < 1 || video.height < 1 ||
       video.rgb.size() != static_cast<size_t>(video.frames * video.width * video.height * 3))
     throw Error("internal: video buffer does not match its size");
-  const bool y4m = options.format == "y4m" || (path.size() > 4 && path.compare(path.size() - 4, 4, ".y4m") == 0);
-  if (!options.audio.empty() && (y4m || is_frame_pattern(path)))
-    throw Error("--audio needs a container output (.mp4, .mov, .mkv)");
-  if (y4m) return {write_y4m(path, video)};
+  check_audio_output(path, options);
+  if (is_y4m(path, options)) return {write_y4m(path, video)};
   if (path != "-" && is_frame_pattern(path)) return write_png_sequence(path, video);
   return {write_container(path, video, metadata, options.audio)};
 }
