@@ -13,7 +13,6 @@
 #endif
 
 #include <c10/core/InferenceMode.h>
-#include <sys/resource.h>
 
 #include <chrono>
 #include <cmath>
@@ -33,6 +32,7 @@
 #include "kino/manifest.h"
 #include "nn/nn.h"
 #include "kino/pipeline.h"
+#include "kino/runner.h"
 #include "kino/video_writer.h"
 #include "loading/tensor_file.h"
 #include "util/sha256.h"
@@ -211,12 +211,6 @@ Json lora_merge_bench(const kino::ModelManifest& model, int64_t rank) {
           {"threads", at::get_num_threads()}};
 }
 
-double peak_rss_mb() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return static_cast<double>(ru.ru_maxrss) / 1024.0;
-}
-
 // The transformer alone at the model's shape: random weights (the blocks'
 // matrices in `encoding`, e.g. Q4_K, or dense in `dtype`), one untimed
 // pass, then `passes` timed ones on a random latent and context. Reports
@@ -234,7 +228,7 @@ Json dit_step_bench(const kino::ModelManifest& model, const std::string& device,
     if (!packed || !kino::is_quantised(*packed)) throw kino::Error(kino::concat("--weights ", encoding, ": not a GGUF or fp8 encoding"));
   }
   const at::TensorOptions options = at::TensorOptions().device(device).dtype(dtype);
-  const double rss_before = peak_rss_mb();
+  const double rss_before = kino::peak_memory_mb();
   // --offload: made in host memory, the blocks then streamed (as the generator does).
   kino::Weights w = kino::Weights::random(0, offload ? options.device(at::kCPU) : options, packed);
   kino::WanDiT dit(c, w);
@@ -251,10 +245,10 @@ Json dit_step_bench(const kino::ModelManifest& model, const std::string& device,
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / passes;
   const std::string label = (encoding.empty() ? dtype_name : encoding) + (offload ? "+offload" : "");
   std::printf("%-10s weights %8.3f GB  %8.3f s per pass  peak RSS %9.1f MB (%lld tokens, %d threads)\n", label.c_str(),
-              static_cast<double>(dit.weight_bytes()) / 1e9, s, peak_rss_mb(), static_cast<long long>(tokens), at::get_num_threads());
+              static_cast<double>(dit.weight_bytes()) / 1e9, s, kino::peak_memory_mb(), static_cast<long long>(tokens), at::get_num_threads());
   return {{"weights", label},          {"offload_blocks", offload},          {"weight_gb", static_cast<double>(dit.weight_bytes()) / 1e9},
           {"s_per_pass", s},           {"tokens", tokens},
-          {"peak_rss_mb", peak_rss_mb()}, {"rss_before_mb", rss_before},
+          {"peak_rss_mb", kino::peak_memory_mb()}, {"rss_before_mb", rss_before},
           {"threads", at::get_num_threads()}};
 }
 
@@ -424,7 +418,7 @@ int main(int argc, char** argv) {
                         {"model", m.name},
                         {"weights", "random"},
                         {"weights_encoding", weights_encoding.empty() ? dtype : weights_encoding},
-                        {"peak_rss_mb", peak_rss_mb()},
+                        {"peak_rss_mb", kino::peak_memory_mb()},
                         {"offload_blocks", offload},
                         {"cache", s.cache},
                         {"transformer_passes", tm.transformer_passes},

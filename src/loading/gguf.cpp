@@ -9,6 +9,7 @@
 #include "kino/error.h"
 #include "loading/tensor_file.h"
 #include "quant/blocks.h"
+#include "util/json_parse.h"
 
 namespace kino {
 
@@ -132,20 +133,17 @@ std::optional<std::string> value(Reader& r, uint32_t type, const std::string& ke
 // comfy.gguf.orig_shape.<tensor>: the torch shape ComfyUI-GGUF's converter
 // reshaped away, as a JSON array of positive integers.
 std::optional<std::vector<int64_t>> orig_shape(const std::string& text) {
+  nlohmann::json j;
+  try {
+    j = parse_json(text, "comfy.gguf.orig_shape");
+  } catch (const Error&) {
+    return std::nullopt;  // a string value: named by the caller's error
+  }
+  if (!j.is_array()) return std::nullopt;
   std::vector<int64_t> shape;
-  size_t i = 1;
-  while (i < text.size()) {
-    size_t end = 0;
-    long long v = 0;
-    try {
-      v = std::stoll(text.substr(i), &end);
-    } catch (const std::exception&) {
-      return std::nullopt;
-    }
-    if (v < 1) return std::nullopt;
-    shape.push_back(v);
-    i += end;
-    while (i < text.size() && (text[i] == ',' || text[i] == ' ' || text[i] == ']')) ++i;
+  for (const auto& v : j) {
+    if (!v.is_number_integer() || v.get<int64_t>() < 1) return std::nullopt;
+    shape.push_back(v.get<int64_t>());
   }
   return shape;
 }

@@ -55,11 +55,12 @@ std::optional<DType> dtype_named(const std::string& name) {
 
 bool is_block_type(DType dtype) { return dtype >= DType::Q4_0; }
 
-bool is_quantised(DType dtype) { return is_block_type(dtype) || dtype == DType::F8_E4M3 || dtype == DType::F8_E5M2; }
+bool is_fp8(DType dtype) { return dtype == DType::F8_E4M3 || dtype == DType::F8_E5M2; }
+
+bool is_quantised(DType dtype) { return is_block_type(dtype) || is_fp8(dtype); }
 
 bool is_floating(DType d) {
-  return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16 || d == DType::F8_E4M3 ||
-         d == DType::F8_E5M2 || is_block_type(d);
+  return d == DType::F64 || d == DType::F32 || d == DType::F16 || d == DType::BF16 || is_quantised(d);
 }
 
 int64_t TensorView::numel() const {

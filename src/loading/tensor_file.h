@@ -26,6 +26,7 @@ enum class DType {
 size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);  // the safetensors (or ggml) spelling, e.g. "BF16", "Q4_K"
 bool is_block_type(DType dtype);
+bool is_fp8(DType dtype);  // F8_E4M3, F8_E5M2
 // The type spelled `name` (dtype_name's spelling), if any.
 std::optional<DType> dtype_named(const std::string& name);
 // Whether weights of this type stay in their stored encoding on the device

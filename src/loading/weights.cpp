@@ -168,7 +168,7 @@ at::Tensor Weights::take_stored(const std::string& stored) {
   const TensorView* view = set_->find(stored);
   taken_.insert(stored);
   at::Tensor t = to_tensor(*view);
-  if (view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2)
+  if (is_fp8(view->dtype))
     if (const float scale = fp8_scale(stored); scale != 1.0f) t.mul_(scale);
   return t;
 }
@@ -212,7 +212,7 @@ std::optional<PackedMatrix> Weights::take_packed(const std::string& name, const 
     }
   });
   if (!finite) throw Error(concat(path(), ": tensor '", name, "' holds NaN or infinite values"));
-  const float scale = view->dtype == DType::F8_E4M3 || view->dtype == DType::F8_E5M2 ? fp8_scale(stored) : 1.0f;
+  const float scale = is_fp8(view->dtype) ? fp8_scale(stored) : 1.0f;
   PackedMatrix packed(view->dtype, cols, bytes, scale, dtype_);
   packed.to(at::TensorOptions().device(device_));
   return packed;

@@ -119,7 +119,7 @@ at::Tensor decode_fp8(DType type, const at::Tensor& bytes) {
 
 at::Tensor decode_with_tensor_ops(DType type, const at::Tensor& bytes, int64_t cols) {
   const int64_t rows = bytes.size(0);
-  if (type == DType::F8_E4M3 || type == DType::F8_E5M2) return decode_fp8(type, bytes.contiguous());
+  if (is_fp8(type)) return decode_fp8(type, bytes.contiguous());
   const quant::BlockFormat fmt = quant::block_format(type);
   if (!is_block_type(type)) throw Error(concat("no tensor decoding for ", dtype_name(type)));
   return decode_blocks(type, Blocks{bytes.contiguous().view({-1, fmt.bytes})}).view({rows, cols});
