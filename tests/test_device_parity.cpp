@@ -133,8 +133,11 @@ TEST(DeviceParity, Wan21ImageToVideo) {
   check(g.encode_clip({img}), "clip_fea", "clip_fea");
   check(g.image_condition(img, {}, frames, h, w), "y", "y");
   const int64_t steps = io.at("unipc.timesteps").size(0);
+  SampleInputs inputs;
+  inputs.condition = io.at("y");
+  inputs.image_features = io.at("clip_fea");
   const at::Tensor latent = g.sample(io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 5.0,
-                                     io.at("guide_scale").item<double>(), {}, {}, io.at("y"), io.at("clip_fea"));
+                                     io.at("guide_scale").item<double>(), {}, inputs);
   const double err = test::rel_error(latent.cpu(), io.at("unipc.latents")[steps - 1]);
   const double tol = test::tolerance(file, "unipc.latents", set);
   std::printf("[ f32    ] i2v final latent %s rel %.3e (tol %.0e)\n", device->str().c_str(), err, tol);

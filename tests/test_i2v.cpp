@@ -259,6 +259,9 @@ void expect_run(const WanGenerator& g, const Io& io, const std::string& file, co
   const SamplerKind kind = sampler == "unipc" ? SamplerKind::UniPC : SamplerKind::DPMpp;
   const int64_t steps = io[r + "timesteps"].size(0);
   EXPECT_TRUE(at::equal(at::tensor(make_schedule(kind, steps, shift).timesteps, at::kLong), io[r + "timesteps"]));
+  SampleInputs inputs;
+  inputs.condition = condition;
+  inputs.image_features = clip;
   const at::Tensor latent = g.sample(
       io["noise"], io["context_cond"], io["context_uncond"], kind, steps, shift, cfg,
       [&](const WanGenerator::Step& s) {
@@ -271,7 +274,7 @@ void expect_run(const WanGenerator& g, const Io& io, const std::string& file, co
           EXPECT_EQ(s.guidance, io[r + "guide_scale_per_step"][s.index].item<double>()) << "step " << s.index;
         }
       },
-      {}, condition, clip);
+      inputs);
   EXPECT_PARITY_I2V(g.decode(latent), io[r + "video"], file, r + "video");
 }
 

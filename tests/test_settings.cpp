@@ -33,6 +33,7 @@ nlohmann::json sample_value(const Setting& s) {
   switch (s.type) {
     case SettingType::Text: return "some text";
     case SettingType::Path: return key + ".png";
+    case SettingType::PathList: return nlohmann::json::array({key + "0.png", key + "1.png"});
     case SettingType::Size: return "64x48";
     case SettingType::Seed: return 18446744073709551615ull;  // every uint64 seed is a seed
     case SettingType::Integer: return static_cast<int64_t>(s.hi);

@@ -80,7 +80,7 @@ TEST(StepCache, EveryMethodReproducesItsReferenceRun) {
                                          outs.push_back(at::stack({s.cond, s.uncond}));
                                          latents.push_back(s.latent);
                                        },
-                                       {}, {}, {}, cache.get());
+                                       {}, cache.get());
     ASSERT_EQ(static_cast<int64_t>(cache->calls().size()), 2 * steps);
     const at::Tensor computed = io["computed"].to(at::kLong), valid = io["indicator_valid"].to(at::kLong);
     const at::Tensor indicator = io["indicator"].to(at::kDouble);
@@ -171,7 +171,7 @@ TEST(StepCache, TwoExpertModelsComputeTheFirstStepAfterTheSwitch) {
              low.push_back(s.low_noise_expert);
              computed.push_back(s.cond_computed && s.uncond_computed);
            },
-           {}, {}, {}, cache.get());
+           {}, cache.get());
   int switches = 0, reused = 0;
   for (size_t i = 1; i < low.size(); ++i) {
     reused += computed[i] ? 0 : 1;

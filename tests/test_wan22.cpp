@@ -350,6 +350,8 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
       // Frame 0's tokens run at t = 0, the others at the step's t.
       EXPECT_EQ(io.at("i2v.t_per_token")[0].slice(0, 0, 6).sum().item<double>(), 0.0);
     }
+    SampleInputs image;
+    image.first_frame = first;
     const at::Tensor latent = p.sample(
         io.at("noise"), io.at("context_cond"), io.at("context_uncond"), SamplerKind::UniPC, steps, 5.0, cfg,
         [&](const WanGenerator::Step& s) {
@@ -358,7 +360,7 @@ TEST(Wan22Ti2v, TextAndImageToVideoMatchEveryStep) {
           EXPECT_PARITY22(s.guided, io.at(r + "noise_pred")[s.index], kTi2v, r + "noise_pred");
           EXPECT_PARITY22(s.latent, io.at(r + "latents")[s.index], kTi2v, r + "latents");
         },
-        first);
+        image);
     EXPECT_PARITY22(p.decode(latent), io.at(r + "video"), kTi2v, r + "video");
   }
 }

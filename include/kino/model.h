@@ -3,6 +3,7 @@
 // model_registry.h), which request resolution, the memory estimate and
 // `kino model` read. No torch here.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -20,7 +21,9 @@ struct ModelDescription {
   int64_t size_multiple = 16;  // widths and heights are multiples of this
   int64_t text_len = 512;      // tokens the text encoder reads
   // Conditioning inputs besides the prompt: "image" (a first frame to
-  // animate), "last_image" (the last frame); `needs`: those it cannot do without.
+  // animate), "last_image" (the last frame), "video", "mask" and
+  // "references" (VACE's source video, its mask, subject images); `needs`:
+  // those it cannot do without.
   std::vector<std::string> inputs, needs;
   // Transformers that share the denoising (Wan2.2 A14B: 2, the second below
   // boundary_timestep).
@@ -30,6 +33,10 @@ struct ModelDescription {
   // of width x height when `area` pixels were asked for (unset: the
   // requested size stays).
   std::function<std::pair<int64_t, int64_t>(int64_t width, int64_t height, int64_t area)> size_for_image;
+  // Models whose output follows a source video (VACE): {frames, width,
+  // height} for a video of `frames` frames of width x height when `area`
+  // pixels were asked for.
+  std::function<std::array<int64_t, 3>(int64_t frames, int64_t width, int64_t height, int64_t area)> shape_for_video;
   // The step-caching constants (request/cache_spec.h) this model takes, ""
   // for none: TeaCache and MagCache are refused, EasyCache needs none.
   std::string cache_constants;

@@ -22,6 +22,12 @@ struct GenerationRequest {
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
   std::optional<std::string> image;    // a first frame to animate (models that take "image"); the size follows it
   std::optional<std::string> last_image;  // the last frame (first-last-frame models, "last_image")
+  // VACE models: a source or control video, its mask (white: generate,
+  // black: keep), subject images; the hints' scale. Any model: --strength
+  // with a video denoises it (video-to-video). A PNG sequence's frame rate.
+  std::optional<std::string> video, mask;
+  std::optional<std::vector<std::string>> references;
+  std::optional<double> context_scale, strength, video_fps;
 };
 
 // A model's generation defaults (its manifest's "defaults").
@@ -43,6 +49,11 @@ struct GenerationSettings {
   std::string cache;       // the step caching, canonical ("" = none; request/cache_spec.h)
   std::string image;       // the first frame's file, "" for text-to-video
   std::string last_image;  // the last frame's file (first-last-frame models), ""
+  std::string video, mask;              // a source video and its mask, "" for none
+  std::vector<std::string> references;  // VACE subject images
+  double context_scale = 1.0;           // VACE hints' scale
+  double strength = 1.0;                // video-to-video: how much of the video is noised (1: all of it)
+  double video_fps = 16;                // the frame rate a PNG sequence is read at
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;

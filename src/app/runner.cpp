@@ -155,11 +155,12 @@ nlohmann::json video_info(const std::string& path) {
 
 GenerationRequest request_from_settings(const nlohmann::json& j) {
   GenerationRequest r;
-  // The files a video names (its first and last frame) are not opened on
-  // its word: they are named again on the command line.
+  // The files a video names (its first and last frame, a source video, a
+  // mask, references) are not opened on its word: they are named again on
+  // the command line.
   nlohmann::json settings = j;
-  settings.erase("image");
-  settings.erase("last_image");
+  for (const Setting& s : settings_table())
+    if (s.type == SettingType::Path || s.type == SettingType::PathList) settings.erase(s.key);
   apply_overrides(settings, r, "kino_settings", {"model", "loras", "kino_version"});
   return r;
 }

@@ -122,6 +122,18 @@ struct Common {
     app->add_option("--preset", preset, "Style preset (kino presets lists them)");
     text("--image", r.image, "First frame to animate (image-to-video models; the size follows the image)");
     text("--last-image", r.last_image, "Last frame (first-last-frame models)");
+    text("--video", r.video,
+         "Source or control video (VACE models: the output follows its frames and size): a video file or a PNG sequence "
+         "as a pattern, frames/%04d.png");
+    text("--mask", r.mask, "Mask video for --video, the same size and length: white = generate, black = keep");
+    app->add_option_function<std::vector<std::string>>(
+        "--reference", [&r](const std::vector<std::string>& v) { r.references = v; },
+        "Subject image (VACE models; repeatable): fitted onto a white frame and kept in the video");
+    app->add_option_function<double>("--context-scale", [&r](const double& v) { r.context_scale = v; },
+                                     "Scale of the VACE hints (default 1)");
+    app->add_option_function<double>("--video-fps", [&r](const double& v) { r.video_fps = v; },
+                                     "Frame rate a PNG sequence given to --video is read at (default 16)")
+        ->check(CLI::PositiveNumber);
     app->add_option("--audio", audio, "Audio file to mux (AAC), cut or padded to the video");
     app->add_option("--format", format, "Output format for -o -: mp4 (fragmented) or y4m")->check(CLI::IsMember({"mp4", "y4m"}));
   }
@@ -284,10 +296,14 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
     kino::fill_unset(req, kino::request_from_settings(recorded));
     // Its first and last frame are files on the recording machine: never
     // opened on the video's word.
-    for (const auto& [key, option, given] : {std::tuple{"image", "--image", req.image.has_value()},
-                                             std::tuple{"last_image", "--last-image", req.last_image.has_value()}})
+    for (const auto& [key, what, option, given] :
+         {std::tuple{"image", "the image", "--image", req.image.has_value()},
+          std::tuple{"last_image", "the last image", "--last-image", req.last_image.has_value()},
+          std::tuple{"video", "the video", "--video", req.video.has_value()},
+          std::tuple{"mask", "the mask", "--mask", req.mask.has_value()},
+          std::tuple{"references", "the references", "--reference", req.references.has_value()}})
       if (recorded.contains(key) && !given)
-        spdlog::warn("{} was made from {} {}; give it with {} to reproduce", from, key == std::string("image") ? "the image" : "the last image",
+        spdlog::warn("{} was made from {} {}; give it with {} to reproduce", from, what,
                      printable(recorded[key].is_string() ? recorded[key].get<std::string>() : recorded[key].dump()), option);
     spdlog::info("settings from {}", from);
   }

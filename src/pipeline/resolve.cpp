@@ -6,12 +6,65 @@
 
 #include "kino/error.h"
 #include "media/image.h"
+#include "media/video_reader.h"
 #include "request/cache_spec.h"
 #include "request/settings.h"
 #include "sampling/sampler_kind.h"
 #include "text/text_clean.h"
 
 namespace kino {
+
+namespace {
+
+std::string model_name(const ModelDescription& m) { return concat("this ", m.family, " ", m.task, " model"); }
+
+// VACE's inputs (a source video, its mask, subject images, the hints'
+// scale): each read as far as its frame count and size before anything
+// loads; the output's frames and size follow the video.
+void resolve_video_inputs(const GenerationRequest& r, const ModelDescription& model, GenerationSettings& s) {
+  if (r.references) {
+    if (!model.takes("references"))
+      throw Error(concat("--reference: ", model_name(model), " takes no reference images (VACE models do)"));
+    for (const std::string& file : *r.references) read_image(file);
+    s.references = *r.references;
+  }
+  if (r.context_scale) {
+    if (!model.takes("video")) throw Error(concat("--context-scale: ", model_name(model), " has no VACE blocks to scale"));
+    check_range(setting("context_scale"), *r.context_scale);
+    s.context_scale = *r.context_scale;
+  }
+  if (r.mask && !r.video) throw Error("--mask needs --video: the mask says which of the video's pixels to keep");
+  if (r.video_fps) {
+    check_range(setting("video_fps"), *r.video_fps);
+    s.video_fps = *r.video_fps;
+  }
+  if (r.strength) throw Error("--strength: video-to-video is not built yet");
+  if (!r.video) return;
+  if (!model.takes("video")) throw Error(concat("--video: ", model_name(model), " takes no source video (VACE models do)"));
+  s.video = *r.video;
+  const VideoIndex video = index_video(s.video, s.video_fps);
+  const auto frames = static_cast<int64_t>(video.times.size());
+  if (r.mask) {
+    s.mask = *r.mask;
+    const VideoIndex mask = index_video(s.mask, s.video_fps);
+    if (mask.width != video.width || mask.height != video.height)
+      throw Error(concat(s.mask, ": the mask is ", mask.width, "x", mask.height, ", the video ", s.video, " is ", video.width, "x",
+                         video.height));
+    if (mask.times.size() != video.times.size())
+      throw Error(concat(s.mask, ": the mask has ", mask.times.size(), " frames, the video ", s.video, " has ", frames));
+  }
+  if (model.shape_for_video) {
+    const auto [f, w, h] = model.shape_for_video(frames, video.width, video.height, s.width * s.height);
+    if ((r.frames || r.seconds) && f != s.frames) s.warnings.push_back(concat("the frame count follows the video: ", f));
+    if ((r.width || r.height || r.aspect) && (w != s.width || h != s.height))
+      s.warnings.push_back(concat("the output size follows the video: ", w, "x", h));
+    s.frames = f;
+    s.width = w;
+    s.height = h;
+  }
+}
+
+}  // namespace
 
 GenerationSettings resolve_request(const GenerationRequest& r, const GenerationDefaults& d, const ModelDescription& model,
                                    bool strict) {
@@ -89,6 +142,7 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
       s.height = h;
     }
   }
+  resolve_video_inputs(r, model, s);
   check_range(setting("frames"), static_cast<double>(s.frames));
   const Setting& side = setting("size");
   if (!in_range(side, static_cast<double>(s.width)) || !in_range(side, static_cast<double>(s.height)))

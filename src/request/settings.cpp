@@ -16,9 +16,11 @@ namespace {
 using Req = GenerationRequest;
 using Set = GenerationSettings;
 using Def = GenerationDefaults;
-using RequestField = std::variant<std::monostate, std::string Req::*, std::optional<std::string> Req::*,
-                                  std::optional<int64_t> Req::*, std::optional<uint64_t> Req::*, std::optional<double> Req::*>;
-using SettingsField = std::variant<std::monostate, std::string Set::*, int64_t Set::*, uint64_t Set::*, double Set::*>;
+using RequestField =
+    std::variant<std::monostate, std::string Req::*, std::optional<std::string> Req::*, std::optional<int64_t> Req::*,
+                 std::optional<uint64_t> Req::*, std::optional<double> Req::*, std::optional<std::vector<std::string>> Req::*>;
+using SettingsField =
+    std::variant<std::monostate, std::string Set::*, int64_t Set::*, uint64_t Set::*, double Set::*, std::vector<std::string> Set::*>;
 using DefaultsField = std::variant<std::monostate, std::string Def::*, int64_t Def::*, double Def::*, std::optional<double> Def::*>;
 
 struct Row {
@@ -29,6 +31,7 @@ struct Row {
 };
 
 constexpr double kMaxSeed = 18446744073709551615.0;
+constexpr size_t kMaxReferences = 16;  // subject images of one video
 const std::monostate none;
 
 // The table. Ranges are those the pipeline can run: 4097 = 4 * 1024 + 1
@@ -55,6 +58,12 @@ const std::vector<Row>& rows() {
       {{"fps", SettingType::Number, 0, 240, true, "--fps", "fps"}, &Req::fps, &Set::fps, &Def::fps},
       {{"image", SettingType::Path, 0, 0, false, "--image", nullptr}, &Req::image, &Set::image, none},
       {{"last_image", SettingType::Path, 0, 0, false, "--last-image", nullptr}, &Req::last_image, &Set::last_image, none},
+      {{"video", SettingType::Path, 0, 0, false, "--video", nullptr}, &Req::video, &Set::video, none},
+      {{"mask", SettingType::Path, 0, 0, false, "--mask", nullptr}, &Req::mask, &Set::mask, none},
+      {{"references", SettingType::PathList, 0, 0, false, "--reference", nullptr}, &Req::references, &Set::references, none},
+      {{"context_scale", SettingType::Number, 0, 10, false, "--context-scale", nullptr}, &Req::context_scale, &Set::context_scale, none},
+      {{"strength", SettingType::Number, 0, 1, false, "--strength", nullptr}, &Req::strength, &Set::strength, none},
+      {{"video_fps", SettingType::Number, 0, 240, true, "--video-fps", nullptr}, &Req::video_fps, &Set::video_fps, none},
   };
   return table;
 }
@@ -110,7 +119,7 @@ namespace {
 // A file named by a JSON file, under `rule`.
 std::string checked_path(const std::string& name, const std::string& key, const PathRule& rule, const std::string& where) {
   if (!rule.allowed)
-    throw Error(concat(where, ": field '", key, "' cannot name a file here (give it on the command line: --", key == "image" ? "image" : "last-image", ")"));
+    throw Error(concat(where, ": field '", key, "' cannot name a file here (give it on the command line: ", setting(key).flag, ")"));
   const std::filesystem::path p(name);
   const std::filesystem::path normal = p.lexically_normal();
   if (name.empty() || name.find('\0') != std::string::npos || name.find("://") != std::string::npos || p.is_absolute() ||
@@ -150,6 +159,11 @@ void apply_overrides(const nlohmann::json& j, GenerationRequest& r, const std::s
             read_field(j, key, value, where);
             if constexpr (std::is_same_v<Value, std::string>)
               if (row->meta.type == SettingType::Path) value = checked_path(value, key, paths, where);
+            if constexpr (std::is_same_v<Value, std::vector<std::string>>) {
+              if (value.size() > kMaxReferences)
+                throw Error(concat(where, ": field '", key, "' names ", value.size(), " files, more than ", kMaxReferences));
+              for (std::string& name : value) name = checked_path(name, key, paths, where);
+            }
             if (!only_unset || !is_set(field)) field = value;
           }
         },
@@ -232,6 +246,15 @@ nlohmann::json settings_record(const GenerationSettings& s) {
   if (s.cfg_low_noise == s.cfg) j.erase("cfg_low_noise");
   if (s.image.empty()) j.erase("image");
   if (s.last_image.empty()) j.erase("last_image");
+  if (s.video.empty()) j.erase("video");
+  if (s.mask.empty()) j.erase("mask");
+  if (s.references.empty()) j.erase("references");
+  // VACE's scale and video-to-video's strength, where they apply.
+  if (s.references.empty() && s.video.empty()) j.erase("context_scale");
+  if (s.video.empty()) {
+    j.erase("strength");
+    j.erase("video_fps");
+  }
   return j;
 }
 

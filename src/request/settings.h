@@ -14,7 +14,7 @@
 
 namespace kino {
 
-enum class SettingType { Text, Integer, Number, Seed, Size, Path };
+enum class SettingType { Text, Integer, Number, Seed, Size, Path, PathList };
 
 struct Setting {
   const char* key;       // in JSON

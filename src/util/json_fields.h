@@ -53,6 +53,7 @@ std::string kind() {
   else if constexpr (is_vector<T>::value) {
     using E = typename T::value_type;
     if constexpr (std::is_same_v<E, bool>) return "an array of true/false";
+    else if constexpr (std::is_same_v<E, std::string>) return "an array of strings";
     else if constexpr (std::is_integral_v<E>) return "an array of integers";
     else return "an array of numbers";
   }

@@ -21,15 +21,19 @@ WanDiTConfig WanDiTConfig::from_json(const nlohmann::json& j, const std::string&
   read_field(j, "eps", c.eps, where);
   read_field(j, "image_dim", c.image_dim, where);
   read_field(j, "image_pos_tokens", c.image_pos_tokens, where);
+  read_field(j, "vace_in_dim", c.vace_in_dim, where);
+  read_field(j, "vace_layers", c.vace_layers, where);
   return c;
 }
 
 nlohmann::json WanDiTConfig::to_json() const {
-  return {{"in_dim", in_dim},         {"out_dim", out_dim},     {"dim", dim},
+  nlohmann::json j = {{"in_dim", in_dim},         {"out_dim", out_dim},     {"dim", dim},
           {"ffn_dim", ffn_dim},       {"freq_dim", freq_dim},   {"text_dim", text_dim},
           {"text_len", text_len},     {"num_heads", num_heads}, {"num_layers", num_layers},
           {"patch_size", patch_size}, {"qk_norm", qk_norm},     {"cross_attn_norm", cross_attn_norm},
           {"eps", eps},               {"image_dim", image_dim}, {"image_pos_tokens", image_pos_tokens}};
+  if (vace_in_dim) j.update({{"vace_in_dim", vace_in_dim}, {"vace_layers", vace_layers}});
+  return j;
 }
 
 WanVAEConfig WanVAEConfig::from_json(const nlohmann::json& j, const std::string& where) {

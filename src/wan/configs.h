@@ -23,6 +23,11 @@ struct WanDiTConfig {
   // FLF2V's learned positions of its first- and last-frame tokens (emb_pos
   // rows; 0: none).
   int64_t image_dim = 0, image_pos_tokens = 0;
+  // VACE (vace_model.py VaceWanModel): the channels of the VACE context
+  // (0: no VACE blocks) and, per VACE block, the main block whose output
+  // its hint is added to (increasing).
+  int64_t vace_in_dim = 0;
+  std::vector<int64_t> vace_layers;
   // Tokens of a latent of frames x height x width (the patch grid).
   int64_t tokens(int64_t frames, int64_t height, int64_t width) const {
     return frames / patch_size[0] * (height / patch_size[1]) * (width / patch_size[2]);

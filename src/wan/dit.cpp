@@ -84,35 +84,50 @@ void WanDiT::parameters(F&& f) {
     f("img_emb.proj.4.bias", img_norm4_b_, {d}, false);
     if (cfg_.image_pos_tokens) f("img_emb.emb_pos", img_pos_, {1, cfg_.image_pos_tokens, c}, false);
   }
-  for (size_t i = 0; i < blocks_.size(); ++i) {
-    Block& b = blocks_[i];
-    const std::string name = "blocks." + std::to_string(i) + ".";
-    f(name + "modulation", b.modulation, {1, 6, d}, true);
-    for (auto [attn, kind] : {std::pair<Attention*, const char*>{&b.self_attn, "self_attn."}, {&b.cross_attn, "cross_attn."}}) {
-      const std::string a = name + kind;
-      linear(attn->q, a + "q", d, d, false);
-      linear(attn->k, a + "k", d, d, false);
-      linear(attn->v, a + "v", d, d, false);
-      linear(attn->o, a + "o", d, d, false);
-      if (cfg_.qk_norm) {
-        f(a + "norm_q.weight", attn->norm_q, {d}, true);
-        f(a + "norm_k.weight", attn->norm_k, {d}, true);
-      }
-      if (cfg_.image_dim && attn == &b.cross_attn) {
-        linear(attn->k_img, a + "k_img", d, d, false);
-        linear(attn->v_img, a + "v_img", d, d, false);
-        if (cfg_.qk_norm) f(a + "norm_k_img.weight", attn->norm_k_img, {d}, true);
-      }
+  for (size_t i = 0; i < blocks_.size(); ++i) block_parameters(blocks_[i], "blocks." + std::to_string(i) + ".", f);
+  if (const int64_t c = cfg_.vace_in_dim) {
+    f("vace_patch_embedding.weight", vace_patch_w_, {d, c, p[0], p[1], p[2]}, false);
+    f("vace_patch_embedding.bias", vace_patch_b_, {d}, false);
+    for (size_t n = 0; n < vace_blocks_.size(); ++n) {
+      VaceBlock& vb = vace_blocks_[n];
+      const std::string name = "vace_blocks." + std::to_string(n) + ".";
+      block_parameters(vb.block, name, f);
+      if (n == 0) linear(vb.before_proj, name + "before_proj", d, d, false);
+      linear(vb.after_proj, name + "after_proj", d, d, false);
     }
-    if (cfg_.cross_attn_norm) {
-      f(name + "norm3.weight", b.norm3_w, {d}, true);
-      f(name + "norm3.bias", b.norm3_b, {d}, true);
-    }
-    linear(b.ffn0, name + "ffn.0", d, cfg_.ffn_dim, false);
-    linear(b.ffn2, name + "ffn.2", cfg_.ffn_dim, d, false);
   }
   f("head.modulation", head_modulation_, {1, 2, d}, true);
   linear(head_, "head.head", d, p[0] * p[1] * p[2] * cfg_.out_dim, false);
+}
+
+// One block's tensors under `name` (WanAttentionBlock), in parameters()' terms.
+template <typename F>
+void WanDiT::block_parameters(Block& b, const std::string& name, F&& f) {
+  const int64_t d = cfg_.dim;
+  auto linear = [&](nn::Linear& l, const std::string& n, int64_t in, int64_t out, bool float32) { f(n, l, in, out, float32); };
+  f(name + "modulation", b.modulation, {1, 6, d}, true);
+  for (auto [attn, kind] : {std::pair<Attention*, const char*>{&b.self_attn, "self_attn."}, {&b.cross_attn, "cross_attn."}}) {
+    const std::string a = name + kind;
+    linear(attn->q, a + "q", d, d, false);
+    linear(attn->k, a + "k", d, d, false);
+    linear(attn->v, a + "v", d, d, false);
+    linear(attn->o, a + "o", d, d, false);
+    if (cfg_.qk_norm) {
+      f(a + "norm_q.weight", attn->norm_q, {d}, true);
+      f(a + "norm_k.weight", attn->norm_k, {d}, true);
+    }
+    if (cfg_.image_dim && attn == &b.cross_attn) {
+      linear(attn->k_img, a + "k_img", d, d, false);
+      linear(attn->v_img, a + "v_img", d, d, false);
+      if (cfg_.qk_norm) f(a + "norm_k_img.weight", attn->norm_k_img, {d}, true);
+    }
+  }
+  if (cfg_.cross_attn_norm) {
+    f(name + "norm3.weight", b.norm3_w, {d}, true);
+    f(name + "norm3.bias", b.norm3_b, {d}, true);
+  }
+  linear(b.ffn0, name + "ffn.0", d, cfg_.ffn_dim, false);
+  linear(b.ffn2, name + "ffn.2", cfg_.ffn_dim, d, false);
 }
 
 WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
@@ -120,6 +135,14 @@ WanDiT::WanDiT(const WanDiTConfig& cfg, Weights& w) : cfg_(cfg) {
   if (cfg.patch_size.size() != 3) throw Error("patch_size must have 3 entries");
   if (cfg.num_heads < 1 || d % cfg.num_heads != 0) throw Error(concat("dim ", d, " is not a multiple of num_heads ", cfg.num_heads));
   blocks_.resize(static_cast<size_t>(std::max<int64_t>(0, cfg.num_layers)));
+  if (cfg.vace_in_dim < 0 || (cfg.vace_in_dim > 0) == cfg.vace_layers.empty())
+    throw Error(concat("vace_in_dim ", cfg.vace_in_dim, " and vace_layers (", cfg.vace_layers.size(),
+                       " entries) must both be given for a VACE transformer, or neither"));
+  for (size_t n = 0; n < cfg.vace_layers.size(); ++n)
+    if (cfg.vace_layers[n] < 0 || cfg.vace_layers[n] >= cfg.num_layers || (n && cfg.vace_layers[n] <= cfg.vace_layers[n - 1]))
+      throw Error(concat("vace_layers must be increasing block numbers below num_layers ", cfg.num_layers, ", got ",
+                         cfg.vace_layers[n], " at entry ", n));
+  vace_blocks_.resize(cfg.vace_layers.size());
   parameters(nn::overloaded{
       [&](const std::string& name, at::Tensor& t, const std::vector<int64_t>& shape, bool) { t = w.take(name, shape); },
       [&](const std::string& name, nn::Linear& l, int64_t in, int64_t out, bool) { l = nn::Linear(w, name, in, out); }});
@@ -216,19 +239,21 @@ at::Tensor WanDiT::rope_table(const std::vector<Grid>& grids, int64_t seq_len) c
   return at::stack(rows).unsqueeze(2).to(f32_run ? at::kComplexDouble : at::kComplexFloat);
 }
 
-// The Conv3d with kernel = stride = patch as one matmul over tokens in
-// (f, h, w) row-major order, zero-padded to seq_len: [B, S, d] float32.
-at::Tensor WanDiT::patchify(const std::vector<at::Tensor>& x, int64_t seq_len, std::vector<Grid>& grids) const {
-  const int64_t d = cfg_.dim, C = cfg_.in_dim;
+// The Conv3d with kernel = stride = patch (`weight`, `bias`: the patch
+// embedding's, or VACE's) as one matmul over tokens in (f, h, w) row-major
+// order, zero-padded to seq_len: [B, S, d] float32.
+at::Tensor WanDiT::patchify(const std::vector<at::Tensor>& x, const at::Tensor& weight, const at::Tensor& bias, int64_t seq_len,
+                            std::vector<Grid>& grids) const {
+  const int64_t d = cfg_.dim, C = weight.size(1);
   const int64_t pt = cfg_.patch_size[0], ph = cfg_.patch_size[1], pw = cfg_.patch_size[2];
   std::vector<at::Tensor> tokens;
   for (const auto& u : x) {
     if (u.dim() != 4 || u.size(0) != C || u.size(1) % pt || u.size(2) % ph || u.size(3) % pw)
-      throw Error(concat("WanDiT: latent shape ", u.sizes(), " does not fit in_dim ", C, " and the patch size"));
+      throw Error(concat("WanDiT: input shape ", u.sizes(), " does not fit ", C, " channels and the patch size"));
     const int64_t f = u.size(1) / pt, h = u.size(2) / ph, w = u.size(3) / pw;
     grids.push_back({f, h, w});
-    at::Tensor p = u.to(patch_w_.device()).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
-    at::Tensor emb = at::linear(p.to(patch_w_.scalar_type()), patch_w_.reshape({d, -1}), patch_b_);
+    at::Tensor p = u.to(weight.device()).view({C, f, pt, h, ph, w, pw}).permute({1, 3, 5, 0, 2, 4, 6}).reshape({f * h * w, -1});
+    at::Tensor emb = at::linear(p.to(weight.scalar_type()), weight.reshape({d, -1}), bias);
     if (emb.size(0) > seq_len) throw Error(concat("WanDiT: ", emb.size(0), " tokens exceed seq_len ", seq_len));
     tokens.push_back(at::cat({emb, emb.new_zeros({seq_len - emb.size(0), d})}));
   }
@@ -353,12 +378,11 @@ at::Tensor WanDiT::attend(const Attention& a, const at::Tensor& q_in, const at::
 // modulation) that reads its result: the FFN's with the next block's norm1
 // (modulation `next`; the head's after the last block). Returns h and the
 // next block's xin.
-std::pair<at::Tensor, at::Tensor> WanDiT::block(size_t i, at::Tensor h, const at::Tensor& xin, const Modulation& m,
-                                                const Modulation& next, const Step& step) const {
-  const Block& b = stream_ ? stream_->get(blocks_, i) : blocks_[i];
+std::pair<at::Tensor, at::Tensor> WanDiT::block(const Block& b, bool traced, at::Tensor h, const at::Tensor& xin,
+                                                const Modulation& m, const Modulation& next, const Step& step,
+                                                const at::Tensor& hint) const {
   const at::Tensor none;
   const at::ScalarType run = patch_w_.scalar_type();
-  const bool traced = step.trace && i == 0;
   auto record = [&](const char* name, const at::Tensor& t) {
     if (traced) (*step.trace)[name] = t;
   };
@@ -377,10 +401,49 @@ std::pair<at::Tensor, at::Tensor> WanDiT::block(size_t i, at::Tensor h, const at
   std::tie(h, ffn_in) = fused::residual_norm_modulate(h, y, none, none, none, m.row(3), m.row(4), cfg_.eps, run);
   y = b.ffn2(fused::linear_gelu_tanh(b.ffn0, ffn_in));
   record("block0_ffn_out", y);
+  // VACE: the block's hint joins the stream with its FFN update.
+  if (hint.defined()) h = h + hint;
   at::Tensor next_in;
   std::tie(h, next_in) = fused::residual_norm_modulate(h, y, m.row(5), none, none, next.row(0), next.row(1), cfg_.eps, run);
-  if (step.trace) (*step.trace)["block" + std::to_string(i) + "_out"] = h;
   return {h, next_in};
+}
+
+// VaceWanModel.forward_vace: the VACE tokens (before_proj of their patch
+// embedding plus the embedded latent `x_tokens`) through the VACE blocks,
+// with the main blocks' timestep modulation, text, RoPE and masks; hint n
+// is after_proj of block n's output times the scale, float32 [B, S, d].
+std::vector<at::Tensor> WanDiT::vace_hints(const VaceInput& vace, const at::Tensor& x_tokens, const std::vector<Grid>& grids,
+                                           int64_t seq_len, const TimeEmbedding& te, const Modulation& head,
+                                           const Step& step) const {
+  if (static_cast<int64_t>(vace.context.size()) != step.batch) throw Error("WanDiT: the VACE context needs one entry per sample");
+  std::vector<Grid> vace_grids;
+  const at::Tensor tokens = patchify(vace.context, vace_patch_w_, vace_patch_b_, seq_len, vace_grids);
+  if (vace_grids != grids) throw Error("WanDiT: the VACE context's frames, height and width differ from the latent's");
+  const at::Tensor projected = vace_blocks_[0].before_proj(tokens).to(at::kFloat);
+  at::Tensor c = projected + x_tokens;
+  if (step.trace) {
+    (*step.trace)["x_tokens"] = x_tokens;
+    (*step.trace)["vace_tokens"] = tokens;
+    (*step.trace)["vace_before_proj"] = projected;
+  }
+  auto modulation = [&](size_t n) {
+    return n < vace_blocks_.size() ? Modulation{vace_blocks_[n].block.modulation, te.e0, te.e0_first, te.first} : head;
+  };
+  Modulation m = modulation(0);
+  at::Tensor xin = fused::norm_modulate(c, {}, {}, m.row(0), m.row(1), cfg_.eps, patch_w_.scalar_type());
+  std::vector<at::Tensor> hints;
+  for (size_t n = 0; n < vace_blocks_.size(); ++n) {
+    const Modulation next = modulation(n + 1);
+    std::tie(c, xin) = block(vace_blocks_[n].block, false, c, xin, m, next, step);
+    m = next;
+    hints.push_back(vace_blocks_[n].after_proj(c).to(at::kFloat));
+    if (step.trace) {
+      (*step.trace)["vace_block" + std::to_string(n) + ".c"] = c;
+      (*step.trace)["hint" + std::to_string(n)] = hints.back();
+    }
+    hints.back() = hints.back() * vace.scale;
+  }
+  return hints;
 }
 
 // The head's tokens back to latents: value ((pt*ph + ph)*pw + pw)*C + c of a
@@ -402,7 +465,7 @@ std::vector<at::Tensor> WanDiT::unpatchify(const at::Tensor& out, const std::vec
 std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                         const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace,
                                         const std::vector<double>& first_frame_t, const std::vector<at::Tensor>& image,
-                                        BlockResidual* cache) const {
+                                        BlockResidual* cache, const VaceInput* vace) const {
   const int64_t B = static_cast<int64_t>(x.size());
   if (B == 0 || static_cast<int64_t>(t.size()) != B || static_cast<int64_t>(context.size()) != B ||
       (!first_frame_t.empty() && static_cast<int64_t>(first_frame_t.size()) != B))
@@ -410,10 +473,12 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
   if ((cfg_.image_dim > 0) != !image.empty() || (!image.empty() && static_cast<int64_t>(image.size()) != B))
     throw Error(cfg_.image_dim ? "WanDiT: this image-to-video transformer needs image features for every sample"
                                : "WanDiT: this transformer takes no image features");
+  if ((cfg_.vace_in_dim > 0) != (vace != nullptr))
+    throw Error(cfg_.vace_in_dim ? "WanDiT: this VACE transformer needs a VACE context" : "WanDiT: this transformer takes no VACE context");
   const int64_t d = cfg_.dim;
 
   std::vector<Grid> grids;
-  at::Tensor h = patchify(x, seq_len, grids);  // [B, S, d]
+  at::Tensor h = patchify(x, patch_w_, patch_b_, seq_len, grids);  // [B, S, d]
   if (trace && B == 1) {
     const auto [f, hh, ww] = grids[0];
     (*trace)["patch_embedding_out"] = h.slice(1, 0, f * hh * ww).transpose(1, 2).reshape({1, d, f, hh, ww});
@@ -445,10 +510,17 @@ std::vector<at::Tensor> WanDiT::forward(const std::vector<at::Tensor>& x, const 
     xin = fused::norm_modulate(h, none, none, head.row(0), head.row(1), cfg_.eps, patch_w_.scalar_type());
   } else {
     const at::Tensor embedded = h;
+    // VACE's hints come first, from the embedded tokens; hint n joins main
+    // block vace_layers[n].
+    const std::vector<at::Tensor> hints = vace ? vace_hints(*vace, h, grids, seq_len, te, head, step) : std::vector<at::Tensor>{};
+    size_t next_hint = 0;
     xin = fused::norm_modulate(h, none, none, m.row(0), m.row(1), cfg_.eps, patch_w_.scalar_type());
     for (size_t i = 0; i < blocks_.size(); ++i) {
       const Modulation next = modulation(i + 1);
-      std::tie(h, xin) = block(i, h, xin, m, next, step);
+      const bool hinted = next_hint < hints.size() && cfg_.vace_layers[next_hint] == static_cast<int64_t>(i);
+      std::tie(h, xin) = block(stream_ ? stream_->get(blocks_, i) : blocks_[i], trace && i == 0, h, xin, m, next, step,
+                               hinted ? hints[next_hint++] : at::Tensor());
+      if (trace) (*trace)["block" + std::to_string(i) + "_out"] = h;
       m = next;
     }
     if (cache && cache->residual) *cache->residual = h - embedded;

@@ -24,6 +24,14 @@ struct BlockResidual {
   at::Tensor* residual = nullptr;
 };
 
+// VACE's input (vace_model.py VaceWanModel.forward): per sample the VACE
+// context [vace_in_dim, F, H, W] (the latent's grid) its blocks read, and
+// the scale of their hints (vace_context_scale).
+struct VaceInput {
+  std::vector<at::Tensor> context;
+  double scale = 1.0;
+};
+
 class WanDiT {
  public:
   WanDiT(const WanDiTConfig& cfg, Weights& w);
@@ -37,11 +45,14 @@ class WanDiT {
   // image (Wan2.1 I2V/FLF2V, config image_dim > 0): per sample, the CLIP
   // features [tokens, image_dim] the cross-attention also attends to
   // (FLF2V: the first frame's tokens, then the last frame's).
+  // vace (config vace_in_dim > 0): the VACE blocks' input; their hints
+  // are added to the outputs of the main blocks of vace_layers.
   // Returns per-sample velocities shaped like x.
   std::vector<at::Tensor> forward(const std::vector<at::Tensor>& x, const std::vector<double>& t,
                                   const std::vector<at::Tensor>& context, int64_t seq_len, Trace* trace = nullptr,
                                   const std::vector<double>& first_frame_t = {},
-                                  const std::vector<at::Tensor>& image = {}, BlockResidual* cache = nullptr) const;
+                                  const std::vector<at::Tensor>& image = {}, BlockResidual* cache = nullptr,
+                                  const VaceInput* vace = nullptr) const;
   // The time embedding e [1, dim] and its projection e0 [1, 6, dim] at
   // timestep t (float32): what TeaCache compares between steps.
   std::pair<at::Tensor, at::Tensor> time_embedding(double t) const;
@@ -82,6 +93,12 @@ class WanDiT {
               &cross_attn.v, &cross_attn.o, &cross_attn.k_img, &cross_attn.v_img, &ffn0, &ffn2};
     }
   };
+  // A VACE block: a main block's layers, after_proj (its hint) and, in the
+  // first, before_proj (of the VACE tokens).
+  struct VaceBlock {
+    Block block;
+    nn::Linear before_proj, after_proj;
+  };
   using Grid = std::array<int64_t, 3>;  // a sample's patches: frames, rows, columns
   struct Modulation;
   struct TimeEmbedding;
@@ -94,9 +111,12 @@ class WanDiT {
   // modulation, norms), as in the official code.
   template <typename F>
   void parameters(F&& f);
+  template <typename F>
+  void block_parameters(Block& b, const std::string& name, F&& f);
 
   // The stages of forward (model.py WanModel.forward), in order.
-  at::Tensor patchify(const std::vector<at::Tensor>& x, int64_t seq_len, std::vector<Grid>& grids) const;
+  at::Tensor patchify(const std::vector<at::Tensor>& x, const at::Tensor& weight, const at::Tensor& bias, int64_t seq_len,
+                      std::vector<Grid>& grids) const;
   TimeEmbedding embed_time(const std::vector<double>& t, const std::vector<double>& first_frame_t,
                            const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor embed_text(const std::vector<at::Tensor>& context) const;
@@ -105,8 +125,10 @@ class WanDiT {
   at::Tensor rope_table(const std::vector<Grid>& grids, int64_t seq_len) const;
   at::Tensor attend(const Attention& a, const at::Tensor& q_in, const at::Tensor& kv_in, bool self, const Step& step,
                     bool traced) const;
-  std::pair<at::Tensor, at::Tensor> block(size_t i, at::Tensor h, const at::Tensor& xin, const Modulation& m,
-                                          const Modulation& next, const Step& step) const;
+  std::vector<at::Tensor> vace_hints(const VaceInput& vace, const at::Tensor& x_tokens, const std::vector<Grid>& grids,
+                                     int64_t seq_len, const TimeEmbedding& te, const Modulation& head, const Step& step) const;
+  std::pair<at::Tensor, at::Tensor> block(const Block& b, bool traced, at::Tensor h, const at::Tensor& xin, const Modulation& m,
+                                          const Modulation& next, const Step& step, const at::Tensor& hint = {}) const;
   std::vector<at::Tensor> unpatchify(const at::Tensor& out, const std::vector<Grid>& grids) const;
 
   WanDiTConfig cfg_;
@@ -116,6 +138,8 @@ class WanDiT {
   at::Tensor img_norm0_w_, img_norm0_b_, img_norm4_w_, img_norm4_b_, img_pos_;
   nn::Linear img1_, img3_;
   std::vector<Block> blocks_;
+  at::Tensor vace_patch_w_, vace_patch_b_;
+  std::vector<VaceBlock> vace_blocks_;  // resident, also under stream_blocks
   // Set by stream_blocks(); shared by copies (an expert's visiting copy).
   std::shared_ptr<nn::BlockStream<Block>> stream_;
   at::Tensor head_modulation_;

@@ -12,7 +12,9 @@
 #include "adapters/lora_plan.h"
 #include "kino/error.h"
 #include "loading/layouts.h"
+#include "media/video_reader.h"
 #include "wan/i2v_inputs.h"
+#include "wan/vace_inputs.h"
 #include "wan/ti2v_image.h"
 
 namespace kino {
@@ -155,10 +157,10 @@ std::vector<int64_t> WanGenerator::latent_shape(int64_t frames, int64_t height, 
 }
 
 at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind kind,
-                          int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
-                          const at::Tensor& first_frame, const at::Tensor& condition,
-                          const at::Tensor& image_features, StepCache* cache) const {
+                                int64_t steps, double shift, Guidance cfg, const StepObserver& observer,
+                                const SampleInputs& inputs, StepCache* cache) const {
   c10::InferenceMode inference;
+  const at::Tensor &first_frame = inputs.first_frame, &condition = inputs.condition, &image_features = inputs.image_features;
   auto sampler = Sampler::create(kind, steps, shift);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
   at::Tensor latent = noise.to(device_);
@@ -190,6 +192,18 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     for (size_t k = 0; k < n && !features.empty(); ++k) out.push_back(features[0]);
     return out;
   };
+  // VACE: one context for every pass and step.
+  if (takes_vace() != inputs.vace_context.defined())
+    throw Error(takes_vace() ? "this VACE model needs a VACE context" : "this model takes no VACE context");
+  const at::Tensor& z = inputs.vace_context;
+  if (z.defined() && (z.dim() != 4 || z.size(0) != dit_.config().vace_in_dim || z.size(1) != latent.size(1) ||
+                      z.size(2) != latent.size(2) || z.size(3) != latent.size(3)))
+    throw Error(concat("VACE context ", z.sizes(), " does not fit the latent ", latent.sizes()));
+  auto vace = [&](size_t n) {
+    return z.defined() ? std::optional<VaceInput>(VaceInput{std::vector<at::Tensor>(n, z.to(device_)), inputs.context_scale})
+                       : std::nullopt;
+  };
+  const std::optional<VaceInput> vace_one = vace(1);
   // Experts kept in host memory visit the device for their run of steps: a
   // copy of the weights, dropped (its memory reused by the next) at the switch.
   std::optional<WanDiT> visiting;
@@ -216,10 +230,13 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     previous_expert_low = s.low_noise_expert;
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     const std::vector<at::Tensor> contexts = s.guidance != 1.0 ? std::vector<at::Tensor>{cond, uncond} : std::vector<at::Tensor>{cond};
-    const std::vector<at::Tensor> v = cache ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1), s)
-                                            : dit.forward(std::vector<at::Tensor>(contexts.size(), input()),
-                                                          std::vector<double>(contexts.size(), t), contexts, seq_len, nullptr,
-                                                          first_t(contexts.size()), images(contexts.size()));
+    const std::optional<VaceInput> vace_all = vace(contexts.size());
+    const std::vector<at::Tensor> v =
+        cache ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1),
+                              vace_one ? &*vace_one : nullptr, s)
+              : dit.forward(std::vector<at::Tensor>(contexts.size(), input()), std::vector<double>(contexts.size(), t), contexts,
+                            seq_len, nullptr, first_t(contexts.size()), images(contexts.size()), nullptr,
+                            vace_all ? &*vace_all : nullptr);
     s.cond = v[0];
     if (v.size() == 2) {
       s.uncond = v[1];
@@ -246,7 +263,7 @@ std::vector<at::Tensor> WanGenerator::cached_passes(const WanDiT& dit, StepCache
                                                     const at::Tensor& latent, const at::Tensor& x,
                                                     const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                                     const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
-                                                    Step& report) const {
+                                                    const VaceInput* vace, Step& report) const {
   const int n = static_cast<int>(contexts.size());
   at::Tensor modulated;
   if (const int which = cache.modulated_input()) {
@@ -270,12 +287,15 @@ std::vector<at::Tensor> WanGenerator::cached_passes(const WanDiT& dit, StepCache
     else hook.residual = &residual;
     std::vector<double> firsts;
     std::vector<at::Tensor> images;
+    std::optional<VaceInput> vaces;
+    if (vace) vaces = VaceInput{{}, vace->scale};
     for (size_t k = 0; k < m; ++k) {
       if (!first_t.empty()) firsts.push_back(first_t[0]);
       if (!image.empty()) images.push_back(image[0]);
+      if (vace) vaces->context.push_back(vace->context[0]);
     }
-    const std::vector<at::Tensor> v =
-        dit.forward(std::vector<at::Tensor>(m, x), std::vector<double>(m, t), ctx, seq_len, nullptr, firsts, images, &hook);
+    const std::vector<at::Tensor> v = dit.forward(std::vector<at::Tensor>(m, x), std::vector<double>(m, t), ctx, seq_len, nullptr,
+                                                  firsts, images, &hook, vaces ? &*vaces : nullptr);
     for (size_t k = 0; k < m; ++k) {
       out[static_cast<size_t>(branches[k])] = v[k];
       residuals[static_cast<size_t>(branches[k])] = residual.defined() ? residual.narrow(0, static_cast<int64_t>(k), 1) : at::Tensor();
@@ -325,6 +345,59 @@ at::Tensor WanGenerator::encode_clip(const std::vector<at::Tensor>& images, Trac
   return visiting.forward(images, trace).to(at::kFloat);
 }
 
+at::Tensor WanGenerator::vace_context(const at::Tensor& frames, const at::Tensor& mask,
+                                      const std::vector<at::Tensor>& references) const {
+  c10::InferenceMode inference;
+  const int64_t z = vae_.config().z_dim;
+  if (frames.dim() != 4 || frames.size(0) != 3 || mask.dim() != 3 || mask.size(0) != frames.size(1) ||
+      mask.size(1) != frames.size(2) || mask.size(2) != frames.size(3))
+    throw Error(concat("VACE: frames ", frames.sizes(), " and mask ", mask.sizes(), " do not fit each other"));
+  if (z * 2 + 64 != dit_.config().vace_in_dim)
+    throw Error(concat("VACE: a context of 2 x ", z, " latent + 64 mask channels does not fit vace_in_dim ", dit_.config().vace_in_dim));
+  // vace_encode_frames: the kept ("inactive") and generated ("reactive")
+  // parts under the binarised mask, each encoded as a whole video.
+  const at::Tensor video = frames.to(device_, at::kFloat), m = mask.to(device_, at::kFloat);
+  const at::Tensor generated = at::where(m > 0.5, 1.0, 0.0).unsqueeze(0);
+  const at::Tensor inactive = vae_.encode(video * (1 - generated)).to(at::kFloat);
+  const at::Tensor reactive = vae_.encode(video * generated).to(at::kFloat);
+  // Each reference a 1-frame video, its generated half zero, in front.
+  std::vector<at::Tensor> latent;
+  for (const at::Tensor& r : references) {
+    if (r.dim() != 3 || r.size(0) != 3 || r.size(1) != frames.size(2) || r.size(2) != frames.size(3))
+      throw Error(concat("VACE: reference ", r.sizes(), " is not [3, ", frames.size(2), ", ", frames.size(3), "]"));
+    const at::Tensor ref = vae_.encode(r.to(device_, at::kFloat).unsqueeze(1)).to(at::kFloat);
+    latent.push_back(at::cat({ref, at::zeros_like(ref)}));
+  }
+  latent.push_back(at::cat({inactive, reactive}));
+  return at::cat({at::cat(latent, 1), vace_mask_latent(m, static_cast<int64_t>(references.size()))});
+}
+
+// A VACE generation's frames, mask and references as prepare_source reads
+// them: the source video's frames (VaceVideoProcessor), or zeros to
+// generate everything; its mask video's first channel as (u / 127.5 - 1 +
+// 1) / 2, or ones; references fitted to the frame size.
+at::Tensor WanGenerator::vace_context(const GenerationSettings& s) const {
+  at::Tensor frames, mask;
+  if (s.video.empty()) {
+    frames = at::zeros({3, s.frames, s.height, s.width});
+    mask = at::ones({s.frames, s.height, s.width});
+  } else {
+    const std::vector<int64_t> ids = vace_frame_ids(index_video(s.video, s.video_fps).times, s.frames);
+    auto read = [&](const std::string& path) {
+      std::vector<at::Tensor> rgb;
+      for (const Image& img : read_video_frames(path, ids))
+        rgb.push_back(at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).clone());
+      return vace_resize_crop(at::stack(rgb), s.height, s.width);
+    };
+    frames = read(s.video);
+    mask = s.mask.empty() ? at::ones({s.frames, s.height, s.width}) : ((read(s.mask)[0] + 1) / 2).clamp(0, 1);
+  }
+  std::vector<at::Tensor> references;
+  for (const std::string& file : s.references)
+    references.push_back(vace_reference(image_to_tensor(read_image(file)).squeeze(1), s.height, s.width));
+  return vace_context(frames, mask, references);
+}
+
 Conditioning WanGenerator::encode(const GenerationSettings& s) const {
   // Guidance 1 never uses the negative prompt (see sample).
   const bool guided = s.cfg != 1.0 || s.cfg_low_noise != 1.0;
@@ -348,6 +421,7 @@ Conditioning WanGenerator::encode(const GenerationSettings& s) const {
     c.tensors["condition"] = image_condition(first, last, s.frames, s.height, s.width);
     if (clip_) c.tensors["image_features"] = encode_clip(last.defined() ? std::vector<at::Tensor>{first, last} : std::vector<at::Tensor>{first});
   }
+  if (takes_vace()) c.tensors["vace_context"] = vace_context(s);
   return c;
 }
 
@@ -355,14 +429,17 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, 
                                 const std::function<void(const StepDone&)>& after_step) const {
   const std::unique_ptr<StepCache> cache =
       StepCache::create(parse_cache_spec(s.cache, "cache"), cache_constants_ ? &*cache_constants_ : nullptr, s.steps);
-  return sample(
+  auto given = [&](const char* name) { return c.has(name) ? c.at(name) : at::Tensor(); };
+  const SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale};
+  const at::Tensor latent = sample(
       noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
       [&](const Step& st) {
         const int passes = st.uncond.defined() ? 2 : 1;
         after_step({st.index + 1, passes, passes - (st.cond_computed ? 1 : 0) - (passes == 2 && st.uncond_computed ? 1 : 0)});
       },
-      c.has("first_frame") ? c.at("first_frame") : at::Tensor(), c.has("condition") ? c.at("condition") : at::Tensor(),
-      c.has("image_features") ? c.at("image_features") : at::Tensor(), cache.get());
+      inputs, cache.get());
+  // VACE's reference frames lead the latent; the video is what follows them.
+  return latent.slice(1, static_cast<int64_t>(s.references.size()));
 }
 
 }  // namespace kino

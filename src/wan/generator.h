@@ -35,6 +35,16 @@ struct Guidance {
   double scale, low_noise;
 };
 
+// What the transformer reads besides the latent and the text, by kind of
+// model (undefined where it takes none); see WanGenerator::sample.
+struct SampleInputs {
+  at::Tensor first_frame;     // TI2V: the image's latent [z, 1, h, w]
+  at::Tensor condition;       // I2V/FLF2V: [4 + z, F', h, w]
+  at::Tensor image_features;  // Wan2.1 I2V/FLF2V: CLIP tokens [N, n, C]
+  at::Tensor vace_context;    // VACE: [vace_in_dim, F', h, w] (vace_context)
+  double context_scale = 1.0; // VACE: the hints' scale
+};
+
 class WanGenerator final : public VideoModel {
  public:
   struct Step {
@@ -68,18 +78,19 @@ class WanGenerator final : public VideoModel {
   // Two-expert models switch to the low-noise transformer at the first step
   // whose timestep is below boundary_ratio * 1000 (text2video.py), with one
   // scheduler (and its multistep history) across the switch.
-  // `first_frame` (TI2V image-to-video, textimage2video.py): the normalised
-  // latent [z, 1, h, w] of an image, which is latent frame 0 throughout:
-  // written over the noise, given timestep 0 in the DiT, and written back
-  // after every step.
-  // `condition` (I2V/FLF2V, image_condition): concatenated to the latent as
-  // the DiT's input, [20, F', h, w]; `image_features` (Wan2.1 I2V/FLF2V,
-  // encode_clip): the CLIP tokens of the image(s), [N, n, C]. The
-  // unconditional pass gets both as well: only the text differs.
+  // inputs.first_frame (TI2V image-to-video, textimage2video.py): the
+  // normalised latent [z, 1, h, w] of an image, which is latent frame 0
+  // throughout: written over the noise, given timestep 0 in the DiT, and
+  // written back after every step.
+  // inputs.condition (I2V/FLF2V, image_condition): concatenated to the latent
+  // as the DiT's input, [20, F', h, w]; inputs.image_features (Wan2.1
+  // I2V/FLF2V, encode_clip): the CLIP tokens of the image(s), [N, n, C].
+  // inputs.vace_context (VACE, vace_context): what the VACE blocks read at
+  // every step, with the hints scaled by inputs.context_scale. The
+  // unconditional pass gets all of them as well: only the text differs.
   at::Tensor sample(const at::Tensor& noise, const at::Tensor& cond, const at::Tensor& uncond, SamplerKind sampler,
                     int64_t steps, double shift, Guidance cfg, const StepObserver& observer = {},
-                    const at::Tensor& first_frame = {}, const at::Tensor& condition = {},
-                    const at::Tensor& image_features = {}, StepCache* cache = nullptr) const;
+                    const SampleInputs& inputs = {}, StepCache* cache = nullptr) const;
   // Whether the model animates a first frame (sample's first_frame): its
   // task is ti2v.
   bool takes_first_frame() const { return task_ == "ti2v"; }
@@ -91,6 +102,13 @@ class WanGenerator final : public VideoModel {
   // for a video of `frames` x h x w from `first` (and `last`, FLF2V),
   // [3, H, W] in [-1, 1] each (i2v_inputs.h).
   at::Tensor image_condition(const at::Tensor& first, const at::Tensor& last, int64_t frames, int64_t h, int64_t w) const;
+  // Whether the model is a VACE model (vace_context).
+  bool takes_vace() const { return dit_.config().vace_in_dim > 0; }
+  // VACE (vace.py vace_encode_frames, vace_encode_masks, vace_latent): the
+  // context of `frames` [3, T, H, W] in [-1, 1], `mask` [T, H, W] in [0, 1]
+  // (1: generate) and reference images [3, H, W] each (prepared to the frame
+  // size: vace_inputs.h), [96, refs + F', H/8, W/8].
+  at::Tensor vace_context(const at::Tensor& frames, const at::Tensor& mask, const std::vector<at::Tensor>& references) const;
   // Wan2.1 I2V/FLF2V: CLIP features of the original images, [N, n, C].
   at::Tensor encode_clip(const std::vector<at::Tensor>& images, Trace* trace = nullptr) const;
   // Clamped video [3, F, H, W]; `tile`: see WanVAE::decode_raw.
@@ -105,8 +123,11 @@ class WanGenerator final : public VideoModel {
   // VideoModel.
   bool truncates(const std::string& text) const override { return tokenizer_.encode(text, text_len()).truncated; }
   Conditioning encode(const GenerationSettings& s) const override;
+  // VACE's reference images add one latent frame each, in front.
   std::vector<int64_t> latent_shape(const GenerationSettings& s) const override {
-    return latent_shape(s.frames, s.height, s.width);
+    std::vector<int64_t> shape = latent_shape(s.frames, s.height, s.width);
+    shape[1] += static_cast<int64_t>(s.references.size());
+    return shape;
   }
   at::Tensor sample(const at::Tensor& noise, const Conditioning& c, const GenerationSettings& s,
                     const std::function<void(const StepDone&)>& after_step) const override;
@@ -115,10 +136,11 @@ class WanGenerator final : public VideoModel {
 
  private:
   int64_t text_len() const { return dit_.config().text_len; }
+  at::Tensor vace_context(const GenerationSettings& s) const;
   std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
                                         const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                         const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
-                                        Step& report) const;
+                                        const VaceInput* vace, Step& report) const;
 
   std::string task_;
   std::optional<CacheConstants> cache_constants_;  // the step caches' (TeaCache, MagCache)

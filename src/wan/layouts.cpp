@@ -21,28 +21,34 @@ bool is_auxiliary(const std::string& n) {
   return n == "scaled_fp8" || n == "spiece_model";
 }
 
-// Diffusers WanTransformer3DModel -> official (the inverse of
-// convert_wan_to_diffusers.py's renames).
+// A Diffusers transformer block's leaf -> official; VACE blocks' proj_in
+// and proj_out are before_proj and after_proj.
+std::string block_from_diffusers(const std::string& leaf) {
+  if (leaf == "scale_shift_table") return "modulation";
+  std::string rest = replace_prefix(leaf, {{"attn1.", "self_attn."}, {"attn2.", "cross_attn."}, {"norm2.", "norm3."},
+                                           {"ffn.net.0.proj.", "ffn.0."}, {"ffn.net.2.", "ffn.2."},
+                                           {"proj_in.", "before_proj."}, {"proj_out.", "after_proj."}});
+  for (const char* attn : {"self_attn.", "cross_attn."})
+    if (starts_with(rest, attn)) {
+      const std::string a = attn;
+      rest = a + replace_prefix(rest.substr(a.size()), {{"to_q.", "q."},
+                                                       {"to_k.", "k."},
+                                                       {"to_v.", "v."},
+                                                       {"to_out.0.", "o."},
+                                                       {"add_k_proj.", "k_img."},
+                                                       {"add_v_proj.", "v_img."},
+                                                       {"norm_added_k.", "norm_k_img."}});
+    }
+  return rest;
+}
+
+// Diffusers WanTransformer3DModel / WanVACETransformer3DModel -> official
+// (the inverse of convert_wan_to_diffusers.py's renames).
 std::string dit_from_diffusers(const std::string& n) {
   if (n == "scale_shift_table") return "head.modulation";
   std::string i, rest;
-  if (split_block(n, "blocks.", i, rest)) {
-    if (rest == "scale_shift_table") return "blocks." + i + ".modulation";
-    rest = replace_prefix(rest, {{"attn1.", "self_attn."}, {"attn2.", "cross_attn."}, {"norm2.", "norm3."},
-                                 {"ffn.net.0.proj.", "ffn.0."}, {"ffn.net.2.", "ffn.2."}});
-    for (const char* attn : {"self_attn.", "cross_attn."})
-      if (starts_with(rest, attn)) {
-        const std::string a = attn;
-        rest = a + replace_prefix(rest.substr(a.size()), {{"to_q.", "q."},
-                                                                         {"to_k.", "k."},
-                                                                         {"to_v.", "v."},
-                                                                         {"to_out.0.", "o."},
-                                                                         {"add_k_proj.", "k_img."},
-                                                                         {"add_v_proj.", "v_img."},
-                                                                         {"norm_added_k.", "norm_k_img."}});
-      }
-    return "blocks." + i + "." + rest;
-  }
+  for (const std::string blocks : {"blocks.", "vace_blocks."})
+    if (split_block(n, blocks, i, rest)) return blocks + i + "." + block_from_diffusers(rest);
   return replace_prefix(n, {{"condition_embedder.text_embedder.linear_1.", "text_embedding.0."},
                             {"condition_embedder.text_embedder.linear_2.", "text_embedding.2."},
                             {"condition_embedder.time_embedder.linear_1.", "time_embedding.0."},
@@ -225,6 +231,17 @@ ComponentLayouts transformer(const std::string& family) {
   // I2V/FLF2V: the CLIP width img_emb projects from, FLF2V's image positions.
   if (names.count("img_emb.proj.1.weight")) j["image_dim"] = need(set, names, "img_emb.proj.1.weight", 2).shape[1];
   if (names.count("img_emb.emb_pos")) j["image_pos_tokens"] = need(set, names, "img_emb.emb_pos", 3).shape[1];
+  // VACE: the context's channels, and its blocks spread evenly over the main
+  // ones (VaceWanModel's default for the 1.3B, [0, 2, ..., 28]; the 14B's
+  // [0, 5, ..., 35]) unless a config.json or kino.json says otherwise.
+  if (names.count("vace_patch_embedding.weight")) {
+    j["vace_in_dim"] = need(set, names, "vace_patch_embedding.weight", 5).shape[1];
+    const int64_t n = count_blocks(names, "vace_blocks.", "modulation"), layers = j["num_layers"].get<int64_t>();
+    if (n < 1 || n > layers) throw Error(concat(set.path(), ": ", n, " VACE blocks for ", layers, " transformer blocks"));
+    std::vector<int64_t> spread;
+    for (int64_t k = 0; k < n; ++k) spread.push_back(k * (layers / n));
+    j["vace_layers"] = spread;
+  }
     return j;
   };
   // Every released Wan DiT has heads of 128 channels.

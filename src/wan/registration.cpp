@@ -5,6 +5,7 @@
 #include "wan/generator.h"
 #include "wan/i2v_inputs.h"
 #include "wan/ti2v_image.h"
+#include "wan/vace_inputs.h"
 
 namespace kino::wan {
 
@@ -35,6 +36,18 @@ ModelDescription describe(const ModelManifest& m) {
     d.inputs = d.needs = m.task == "flf2v" ? std::vector<std::string>{"image", "last_image"} : std::vector<std::string>{"image"};
     const int64_t stride = vae.spatial_stride(), patch = dit.patch_size[1];
     d.size_for_image = [stride, patch](int64_t w, int64_t h, int64_t area) { return i2v_output_size(w, h, area, stride, patch); };
+  } else if (m.task == "vace") {
+    if (!dit.vace_in_dim) throw Error(concat(m.path, ": a vace model needs a transformer with VACE blocks (vace_patch_embedding, vace_blocks)"));
+    if (vae.wan22 || d.size_multiple != 16)
+      throw Error(concat(m.path, ": VACE runs on the Wan2.1 VAE and 1x2x2 patches (frames are read in 16-pixel tokens)"));
+    d.inputs = {"video", "mask", "references"};
+    // prepare_source: the output follows the source video (VaceVideoProcessor).
+    d.shape_for_video = [](int64_t frames, int64_t w, int64_t h, int64_t area) {
+      const VaceSource s = vace_source(frames, w, h, area);
+      return std::array<int64_t, 3>{s.frames, s.width, s.height};
+    };
+  } else if (dit.vace_in_dim) {
+    throw Error(concat(m.path, ": the transformer has VACE blocks: its task is \"vace\", not \"", m.task, "\""));
   }
   d.cache_constants = cache_constants_name(m);
   MemoryModel& mem = d.memory;
@@ -60,6 +73,7 @@ std::unique_ptr<VideoModel> create(const ModelManifest& m, const LoadOptions& o)
 
 std::vector<ModelEntry> models() {
   return {{"wan2.1", "t2v", describe, create},  {"wan2.1", "i2v", describe, create}, {"wan2.1", "flf2v", describe, create},
+          {"wan2.1", "vace", describe, create},
           {"wan2.2", "t2v", describe, create},  {"wan2.2", "ti2v", describe, create}, {"wan2.2", "i2v", describe, create}};
 }
 
