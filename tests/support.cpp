@@ -155,4 +155,68 @@ size_t count_lines(const std::string& s) {
   return n;
 }
 
+// Tensors written to a safetensors file under new names.
+void write_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors) {
+  std::vector<at::Tensor> keep;
+  std::vector<TensorToWrite> out;
+  for (const auto& [name, t] : tensors) {
+    keep.push_back(t.contiguous());
+    out.push_back({name, t.scalar_type() == at::kLong ? DType::I64 : DType::F32, t.sizes().vec(), keep.back().data_ptr()});
+  }
+  write_safetensors(path, out);
+}
+
+// A fixture DiT in Diffusers' WanTransformer3DModel names: the
+// TRANSFORMER_KEYS_RENAME_DICT of Diffusers' convert_wan_to_diffusers.py
+// (the image embedder and image keys of I2V/FLF2V, VACE's proj_in and
+// proj_out included), written out
+// literally and applied as that script does, in order, as substring
+// replacements.
+void write_diffusers_dit(const std::string& official_file, const std::string& path) {
+  static const std::vector<std::pair<std::string, std::string>> kRenames = {
+      {"time_embedding.0", "condition_embedder.time_embedder.linear_1"},
+      {"time_embedding.2", "condition_embedder.time_embedder.linear_2"},
+      {"text_embedding.0", "condition_embedder.text_embedder.linear_1"},
+      {"text_embedding.2", "condition_embedder.text_embedder.linear_2"},
+      {"time_projection.1", "condition_embedder.time_proj"},
+      {"head.modulation", "scale_shift_table"},
+      {"head.head", "proj_out"},
+      {"modulation", "scale_shift_table"},
+      {"ffn.0", "ffn.net.0.proj"},
+      {"ffn.2", "ffn.net.2"},
+      {"norm2", "norm__placeholder"},
+      {"norm3", "norm2"},
+      {"norm__placeholder", "norm3"},
+      {"img_emb.proj.0", "condition_embedder.image_embedder.norm1"},
+      {"img_emb.proj.1", "condition_embedder.image_embedder.ff.net.0.proj"},
+      {"img_emb.proj.3", "condition_embedder.image_embedder.ff.net.2"},
+      {"img_emb.proj.4", "condition_embedder.image_embedder.norm2"},
+      {"img_emb.emb_pos", "condition_embedder.image_embedder.pos_embed"},
+      {"self_attn.q", "attn1.to_q"},
+      {"self_attn.k", "attn1.to_k"},
+      {"self_attn.v", "attn1.to_v"},
+      {"self_attn.o", "attn1.to_out.0"},
+      {"self_attn.norm_q", "attn1.norm_q"},
+      {"self_attn.norm_k", "attn1.norm_k"},
+      {"cross_attn.q", "attn2.to_q"},
+      {"cross_attn.k", "attn2.to_k"},
+      {"cross_attn.v", "attn2.to_v"},
+      {"cross_attn.o", "attn2.to_out.0"},
+      {"cross_attn.norm_q", "attn2.norm_q"},
+      {"cross_attn.norm_k", "attn2.norm_k"},
+      {"attn2.to_k_img", "attn2.add_k_proj"},
+      {"attn2.to_v_img", "attn2.add_v_proj"},
+      {"attn2.norm_k_img", "attn2.norm_added_k"},
+      {"before_proj", "proj_in"},
+      {"after_proj", "proj_out"}};
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  for (const auto& [name, t] : test::load_tensors(official_file)) {
+    std::string n = name;
+    for (const auto& [from, to] : kRenames)
+      for (size_t at = n.find(from); at != std::string::npos; at = n.find(from, at + to.size())) n.replace(at, from.size(), to);
+    out.emplace_back(n, t);
+  }
+  write_tensors(path, out);
+}
+
 }  // namespace kino::test

@@ -49,6 +49,11 @@ CommandResult kino_cli(const std::string& args);
 std::string read_file(const std::string& path);
 // A PNG decoded to RGB24 bytes by the ffmpeg tool.
 std::vector<uint8_t> read_png_rgb(const std::string& path);
+// Tensors written to a safetensors file under the given names.
+void write_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
+// An official Wan DiT file written in Diffusers' names (the renames of
+// convert_wan_to_diffusers.py, VACE's included).
+void write_diffusers_dit(const std::string& official_file, const std::string& path);
 // The fixture model's manifest (tests/fixtures/wan21-tiny.kino.json).
 const std::string& fixture_manifest_path();
 // Regular files under `dir`, recursively; lines in `s`.

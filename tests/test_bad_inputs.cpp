@@ -107,12 +107,12 @@ TEST(BadInput, UnsupportedReleaseFoldersAreNamed) {
   fs::create_directory(dir / "m");
   const std::string run = "generate 'x' --model " + shell_quote(dir / "m") + " -o " + shell_quote(dir / "out/v.mp4");
   expect_refused(kino_cli(run), 1, "model_index.json", dir / "out");  // nothing kino knows in it
-  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": "vace"})";
-  expect_refused(kino_cli(run), 1, "model_type 'vace'", dir / "out");
+  std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": "s2v"})";
+  expect_refused(kino_cli(run), 1, "model_type 's2v'", dir / "out");
   std::ofstream(dir / "m/config.json") << R"({"_class_name": "WanModel", "model_type": 7})";
   expect_refused(kino_cli(run), 1, "field 'model_type' must be a string", dir / "out");
-  std::ofstream(dir / "m/model_index.json") << R"({"_class_name": "WanVACEPipeline"})";
-  expect_refused(kino_cli(run), 1, "WanVACEPipeline", dir / "out");
+  std::ofstream(dir / "m/model_index.json") << R"({"_class_name": "WanAnimatePipeline"})";
+  expect_refused(kino_cli(run), 1, "WanAnimatePipeline", dir / "out");
   std::ofstream(dir / "m/model_index.json") << R"([1, 2])";
   expect_refused(kino_cli(run), 1, "model_index.json: not a JSON object", dir / "out");
 }

@@ -60,13 +60,15 @@ TEST(Settings, ShotsLinesAndPresetsTakeEveryKeyOfTheTable) {
     EXPECT_EQ(a.aspect, b.aspect) << s.key;
     EXPECT_EQ(a.seed, b.seed) << s.key;
     EXPECT_EQ(a.image, b.image) << s.key;
+    EXPECT_EQ(a.references, b.references) << s.key;
     // Presets add settings, not prompts, nor files.
-    if ((s.type != SettingType::Text && s.type != SettingType::Path) || std::string(s.key) == "sampler") {
+    const bool names_files = s.type == SettingType::Path || s.type == SettingType::PathList;
+    if ((s.type != SettingType::Text && !names_files) || std::string(s.key) == "sampler") {
       nlohmann::json preset = {{"name", "p"}, {"settings", {{s.key, sample_value(s)}}}};
       EXPECT_NO_THROW(parse_preset(preset, "p.json")) << s.key;
     }
     // A wrong type is refused alike, naming the field.
-    if (s.type != SettingType::Text && s.type != SettingType::Size && s.type != SettingType::Path) {
+    if (s.type != SettingType::Text && s.type != SettingType::Size && !names_files) {
       item[s.key] = "seven";
       std::istringstream bad(item.dump() + "\n");
       const std::string line_error = parse_prompt_file(bad, "p.jsonl")[0].error;

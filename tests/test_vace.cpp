@@ -10,11 +10,13 @@
 
 #include "kino/error.h"
 #include "kino/manifest.h"
+#include "kino/model.h"
 #include "loading/layouts.h"
 #include "loading/tensor_file.h"
 #include "media/image.h"
 #include "media/video_reader.h"
 #include "nn/tensors.h"
+#include "pipeline/resolve.h"
 #include "wan/generator.h"
 #include "wan/vace_inputs.h"
 #include "support.h"
@@ -343,4 +345,124 @@ TEST(Vace, BadInputsAreNamed) {
   const auto r = test::kino_cli(t2v + " --reference " + test::shell_quote(dir / "wide_000.png"));
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("takes no reference images"), std::string::npos) << r.err;
+}
+
+// SDEdit video-to-video on a text-to-video model: strength 1 is
+// text-to-video from the same seed (the video unused), strength 0 the
+// video's VAE round trip (no step runs), 0.5 runs the last half of the
+// steps from the video's noised latent.
+TEST(VideoToVideo, StrengthOneIsTextToVideoAndZeroTheVaeRoundTrip) {
+  KINO_REQUIRE_FIXTURES();
+  const Io io("vace_e2e_io.safetensors");
+  test::TempDir dir;
+  write_frames(io["b_v2v.src_video_u8"], dir.path, "v_%03d.png");
+  const ModelManifest m = load_manifest(test::fixture_manifest_path());
+  const ModelDescription d = describe_model(m);
+  const WanGenerator g(m, at::kCPU, at::kFloat);
+  auto settings = [&](std::optional<double> strength) {
+    GenerationRequest r;
+    r.prompt = "a glass sphere rolling over a marble floor";
+    r.seed = 7;
+    if (strength) {
+      r.video = dir / "v_%03d.png";
+      r.strength = strength;
+    }
+    return resolve_request(r, m.defaults, d, false);
+  };
+  auto run = [&](const GenerationSettings& s, std::vector<int64_t>& steps) {
+    return g.sample(seeded_noise(s.seed, g.latent_shape(s)), g.encode(s), s, [&](const StepDone& done) { steps.push_back(done.step); });
+  };
+  std::vector<int64_t> t2v_steps, one_steps, zero_steps, half_steps;
+  const GenerationSettings t2v = settings(std::nullopt), one = settings(1.0), zero = settings(0.0), half = settings(0.5);
+  EXPECT_EQ(one.frames, 9);  // the video's 11 frames read as 9
+  const at::Tensor reference = run(t2v, t2v_steps);
+  EXPECT_TRUE(at::equal(run(one, one_steps), reference));
+  EXPECT_EQ(one_steps, t2v_steps);
+  // The frames VaceVideoProcessor reads, encoded: what strength 0 returns.
+  const at::Tensor u8 = io["b_v2v.src_video_u8"].index_select(0, at::tensor(std::vector<int64_t>{0, 1, 2, 3, 5, 6, 7, 9, 10}, at::kLong));
+  EXPECT_TRUE(at::equal(run(zero, zero_steps), g.encode_image(vace_resize_crop(u8, 48, 64))));
+  EXPECT_TRUE(zero_steps.empty());
+  const at::Tensor h = run(half, half_steps);
+  EXPECT_EQ(half_steps, (std::vector<int64_t>{3, 4}));
+  EXPECT_GT(test::rel_error(h, reference), 0.01);
+  // The CLI runs it; --strength without --video, and a video without
+  // --strength on a text-to-video model, are refused.
+  const std::string model = " --model " + test::shell_quote(test::fixture_manifest_path());
+  const auto ok = test::kino_cli("generate x" + model + " --video " + test::shell_quote(dir / "v_%03d.png") + " --strength 0.5 -q -o " +
+                                 test::shell_quote(dir / "o.mp4"));
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+  const auto no_video = test::kino_cli("generate x" + model + " --strength 0.5 -o " + test::shell_quote(dir / "n.mp4"));
+  EXPECT_EQ(no_video.exit_code, 1);
+  EXPECT_NE(no_video.err.find("--strength needs --video"), std::string::npos) << no_video.err;
+  const auto no_strength = test::kino_cli("generate x" + model + " --video " + test::shell_quote(dir / "v_%03d.png") + " -o " +
+                                          test::shell_quote(dir / "n.mp4"));
+  EXPECT_EQ(no_strength.exit_code, 1);
+  EXPECT_NE(no_strength.err.find("give --strength"), std::string::npos) << no_strength.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "n.mp4"));
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string layouts(const std::string& rel) { return test::fixture_dir("wan21-layouts") + "/" + rel; }
+
+void link(const std::string& target, const fs::path& at) {
+  fs::create_directories(at.parent_path());
+  fs::create_symlink(target, at);
+}
+
+void write_json(const fs::path& at, const nlohmann::json& j) {
+  fs::create_directories(at.parent_path());
+  std::ofstream(at) << j.dump();
+}
+
+}  // namespace
+
+// The VACE releases users download are models: the official folder (a
+// VaceWanModel config.json, whose model_type the releases leave at "t2v")
+// and a Diffusers WanVACEPipeline (proj_in / proj_out); the official one
+// runs a_ref2v to the official frames.
+TEST(VaceFolders, OfficialAndDiffusersReleasesAreVaceModels) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  const fs::path official = fs::path(dir.path) / "Wan2.1-VACE-1.3B";
+  write_json(official / "config.json", {{"_class_name", "VaceWanModel"}, {"model_type", "t2v"}, {"num_heads", 4}, {"text_len", 32},
+                                        {"vace_layers", {0, 1, 3}}, {"vace_in_dim", 96}});
+  link(test::fixture("vace_dit_weights.safetensors", kSet), official / "diffusion_pytorch_model.safetensors");
+  link(layouts("official/models_t5_umt5-xxl-enc-f32.pth"), official / "models_t5_umt5-xxl-enc-bf16.pth");
+  link(layouts("official/Wan2.1_VAE.pth"), official / "Wan2.1_VAE.pth");
+  link(layouts("official/google"), official / "google");
+  const ModelManifest m = load_manifest(official.string());
+  EXPECT_EQ(m.family + " " + m.task, "wan2.1 vace");
+  EXPECT_EQ(m.defaults.shift, 16.0);
+  EXPECT_EQ(m.defaults.steps, 50);
+  EXPECT_EQ(m.transformer_config["vace_layers"], nlohmann::json({0, 1, 3}));
+
+  const fs::path dif = fs::path(dir.path) / "Wan2.1-VACE-1.3B-diffusers";
+  write_json(dif / "model_index.json", {{"_class_name", "WanVACEPipeline"}, {"transformer", {"diffusers", "WanVACETransformer3DModel"}}});
+  write_json(dif / "transformer" / "config.json", {{"num_attention_heads", 4}, {"vace_layers", {0, 1, 3}}, {"vace_in_channels", 96}});
+  test::write_diffusers_dit(test::fixture("vace_dit_weights.safetensors", kSet), (dif / "transformer" / "diffusion_pytorch_model.safetensors").string());
+  for (const char* part : {"text_encoder", "tokenizer", "vae"}) link(layouts(std::string("diffusers/") + part), dif / part);
+  const ModelManifest d = load_manifest(dif.string());
+  EXPECT_EQ(d.task, "vace");
+  EXPECT_EQ(weight_layout(d, "transformer"), "diffusers");
+  EXPECT_EQ(d.transformer_config["vace_in_dim"], 96);
+  // Every tensor of the Diffusers file reads back as the official one.
+  Weights w(index_weights("wan2.1", "transformer", (dif / "transformer" / "diffusion_pytorch_model.safetensors").string()));
+  const auto reference = test::load_tensors(test::fixture("vace_dit_weights.safetensors", kSet));
+  for (const auto& [name, t] : reference) EXPECT_TRUE(at::equal(w.take(name), t)) << name;
+  EXPECT_NO_THROW(w.finish());
+
+  const Io io("vace_e2e_io.safetensors");
+  std::string refs;
+  for (int j = 0; j < 2; ++j) {
+    write_frames(io[concat("a_ref2v.ref", j, "_u8")].unsqueeze(0), dir.path, concat("ref", j, ".png"));
+    refs += " --reference " + test::shell_quote(dir / concat("ref", j, ".png"));
+  }
+  const auto r = test::kino_cli(concat("generate ", test::shell_quote("a red ball and a green toy sitting on a wooden table"), " --model ",
+                                       test::shell_quote(official.string()), refs,
+                                       " --seed 42 --steps 4 --size 64x48 --frames 9 --threads 1 -o ", test::shell_quote(dir / "o_%04d.png")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_frames(dir.path, io["a_ref2v.video_u8"]);
 }

@@ -131,6 +131,9 @@ struct Common {
         "Subject image (VACE models; repeatable): fitted onto a white frame and kept in the video");
     app->add_option_function<double>("--context-scale", [&r](const double& v) { r.context_scale = v; },
                                      "Scale of the VACE hints (default 1)");
+    app->add_option_function<double>("--strength", [&r](const double& v) { r.strength = v; },
+                                     "Video-to-video with --video on any non-VACE model: how much of the video is redrawn "
+                                     "(0: the video as it is, 1: text-to-video; the last strength x steps run)");
     app->add_option_function<double>("--video-fps", [&r](const double& v) { r.video_fps = v; },
                                      "Frame rate a PNG sequence given to --video is read at (default 16)")
         ->check(CLI::PositiveNumber);

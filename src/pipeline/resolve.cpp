@@ -1,5 +1,6 @@
 #include "pipeline/resolve.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <random>
@@ -38,9 +39,18 @@ void resolve_video_inputs(const GenerationRequest& r, const ModelDescription& mo
     check_range(setting("video_fps"), *r.video_fps);
     s.video_fps = *r.video_fps;
   }
-  if (r.strength) throw Error("--strength: video-to-video is not built yet");
+  if (r.strength) {
+    if (!r.video) throw Error("--strength needs --video: it says how much of the video is noised");
+    if (model.takes("video"))
+      throw Error(concat("--strength: ", model_name(model), " reads the video through its VACE blocks (--context-scale scales them)"));
+    check_range(setting("strength"), *r.strength);
+    s.strength = *r.strength;
+  }
   if (!r.video) return;
-  if (!model.takes("video")) throw Error(concat("--video: ", model_name(model), " takes no source video (VACE models do)"));
+  if (!model.takes("video") && !r.strength)
+    throw Error(concat("--video: ", model_name(model),
+                       " takes a video for video-to-video only: give --strength S (0: the video as it is, 1: text-to-video)"));
+  if (r.mask && !model.takes("mask")) throw Error(concat("--mask: ", model_name(model), " takes no mask (VACE models do)"));
   s.video = *r.video;
   const VideoIndex video = index_video(s.video, s.video_fps);
   const auto frames = static_cast<int64_t>(video.times.size());
@@ -61,6 +71,13 @@ void resolve_video_inputs(const GenerationRequest& r, const ModelDescription& mo
     s.frames = f;
     s.width = w;
     s.height = h;
+  } else {
+    // Video-to-video: as many frames as the video has (4k + 1, spread over
+    // it as VACE's processor reads them), at the size asked.
+    const int64_t fm = model.frame_multiple;
+    const int64_t f = std::min((frames - 1) / fm * fm + 1, static_cast<int64_t>(setting("frames").hi));
+    if ((r.frames || r.seconds) && f != s.frames) s.warnings.push_back(concat("the frame count follows the video: ", f));
+    s.frames = f;
   }
 }
 

@@ -41,6 +41,9 @@ class Sampler {
   const Schedule& schedule() const { return schedule_; }
   int64_t steps() const { return static_cast<int64_t>(schedule_.timesteps.size()); }
   int64_t step_index() const { return index_; }
+  // Starts the schedule at `step` (video-to-video), as a fresh sampler:
+  // multistep history and low orders count from there.
+  void begin_at(int64_t step);
   // Advances the sample by one step given the model's velocity at it.
   at::Tensor step(const at::Tensor& velocity, const at::Tensor& sample);
   const StepInfo& last_step() const { return info_; }
@@ -49,9 +52,10 @@ class Sampler {
   explicit Sampler(Schedule schedule) : schedule_(std::move(schedule)) {}
   virtual at::Tensor do_step(const at::Tensor& velocity, const at::Tensor& sample) = 0;
   float sigma(int64_t i) const { return schedule_.sigmas[static_cast<size_t>(i)]; }
+  int64_t taken() const { return index_ - begin_; }  // steps since the start
 
   Schedule schedule_;
-  int64_t index_ = 0;
+  int64_t index_ = 0, begin_ = 0;
   StepInfo info_;
 };
 

@@ -68,6 +68,11 @@ Schedule make_schedule(SamplerKind kind, int64_t steps, double shift) {
   return s;
 }
 
+void Sampler::begin_at(int64_t step) {
+  if (index_ != begin_ || step < 0 || step > steps()) throw Error(concat("sampler: cannot begin at step ", step));
+  index_ = begin_ = step;
+}
+
 at::Tensor Sampler::step(const at::Tensor& velocity, const at::Tensor& sample) {
   if (index_ >= steps()) throw Error("sampler: step() called after the last step");
   at::Tensor out = do_step(velocity.to(at::kFloat), sample.to(at::kFloat));
@@ -93,13 +98,13 @@ class UniPCSampler final : public Sampler {
     at::Tensor x0 = x_in - sigma(i) * v;
     at::Tensor x = x_in;
     info_ = StepInfo{};
-    if (i > 0) {
+    if (taken() > 0) {
       x = correct(x0, i);
       info_.corrector_order = last_order_;
     }
     x0_prev2_ = x0_prev_;
     x0_prev_ = x0;
-    const int order = static_cast<int>(std::min<int64_t>({2, steps() - i, i + 1}));
+    const int order = static_cast<int>(std::min<int64_t>({2, steps() - i, taken() + 1}));
     last_order_ = order;
     last_sample_ = x;
     info_.x0 = x0;
@@ -161,7 +166,7 @@ class DPMppSampler final : public Sampler {
   at::Tensor do_step(const at::Tensor& v, const at::Tensor& x) override {
     const int64_t i = index_;
     at::Tensor m0 = x - sigma(i) * v;
-    const int order = (i == 0 || i == steps() - 1) ? 1 : 2;
+    const int order = (taken() == 0 || i == steps() - 1) ? 1 : 2;
     const float sigma_t = sigma(i + 1), sigma_s0 = sigma(i), alpha_t = 1.0f - sigma_t;
     const float lambda_s0 = lambda_of(sigma_s0);
     const float h = lambda_of(sigma_t) - lambda_s0;

@@ -162,6 +162,7 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
   c10::InferenceMode inference;
   const at::Tensor &first_frame = inputs.first_frame, &condition = inputs.condition, &image_features = inputs.image_features;
   auto sampler = Sampler::create(kind, steps, shift);
+  sampler->begin_at(inputs.first_step);
   const int64_t seq_len = dit_.config().tokens(noise.size(1), noise.size(2), noise.size(3));
   at::Tensor latent = noise.to(device_);
   const bool image = first_frame.defined();
@@ -220,13 +221,13 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     return *visiting;
   };
   bool previous_expert_low = false;
-  for (int64_t i = 0; i < steps; ++i) {
+  for (int64_t i = inputs.first_step; i < steps; ++i) {
     const double t = sampler->schedule().timesteps[static_cast<size_t>(i)];
     Step s{i, {}, {}, {}, {}};
     s.low_noise_expert = dit_low_ && t < boundary_;
     s.guidance = s.low_noise_expert ? cfg.low_noise : cfg.scale;
     const WanDiT& dit = expert(s.low_noise_expert);
-    if (cache && i > 0 && s.low_noise_expert != previous_expert_low) cache->reset();
+    if (cache && i > inputs.first_step && s.low_noise_expert != previous_expert_low) cache->reset();
     previous_expert_low = s.low_noise_expert;
     // Guidance 1 needs no unconditional pass: v = v_u + 1 * (v_c - v_u) = v_c.
     const std::vector<at::Tensor> contexts = s.guidance != 1.0 ? std::vector<at::Tensor>{cond, uncond} : std::vector<at::Tensor>{cond};
@@ -372,6 +373,17 @@ at::Tensor WanGenerator::vace_context(const at::Tensor& frames, const at::Tensor
   return at::cat({at::cat(latent, 1), vace_mask_latent(m, static_cast<int64_t>(references.size()))});
 }
 
+// The s.frames frames of a video VaceVideoProcessor reads (spread over its
+// duration), resized to cover s.width x s.height and center-cropped:
+// [3, s.frames, s.height, s.width] in [-1, 1].
+at::Tensor WanGenerator::source_video(const std::string& path, const GenerationSettings& s) const {
+  const std::vector<int64_t> ids = vace_frame_ids(index_video(path, s.video_fps).times, s.frames);
+  std::vector<at::Tensor> rgb;
+  for (const Image& img : read_video_frames(path, ids))
+    rgb.push_back(at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).clone());
+  return vace_resize_crop(at::stack(rgb), s.height, s.width);
+}
+
 // A VACE generation's frames, mask and references as prepare_source reads
 // them: the source video's frames (VaceVideoProcessor), or zeros to
 // generate everything; its mask video's first channel as (u / 127.5 - 1 +
@@ -382,15 +394,8 @@ at::Tensor WanGenerator::vace_context(const GenerationSettings& s) const {
     frames = at::zeros({3, s.frames, s.height, s.width});
     mask = at::ones({s.frames, s.height, s.width});
   } else {
-    const std::vector<int64_t> ids = vace_frame_ids(index_video(s.video, s.video_fps).times, s.frames);
-    auto read = [&](const std::string& path) {
-      std::vector<at::Tensor> rgb;
-      for (const Image& img : read_video_frames(path, ids))
-        rgb.push_back(at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).clone());
-      return vace_resize_crop(at::stack(rgb), s.height, s.width);
-    };
-    frames = read(s.video);
-    mask = s.mask.empty() ? at::ones({s.frames, s.height, s.width}) : ((read(s.mask)[0] + 1) / 2).clamp(0, 1);
+    frames = source_video(s.video, s);
+    mask = s.mask.empty() ? at::ones({s.frames, s.height, s.width}) : ((source_video(s.mask, s)[0] + 1) / 2).clamp(0, 1);
   }
   std::vector<at::Tensor> references;
   for (const std::string& file : s.references)
@@ -422,6 +427,8 @@ Conditioning WanGenerator::encode(const GenerationSettings& s) const {
     if (clip_) c.tensors["image_features"] = encode_clip(last.defined() ? std::vector<at::Tensor>{first, last} : std::vector<at::Tensor>{first});
   }
   if (takes_vace()) c.tensors["vace_context"] = vace_context(s);
+  // Video-to-video (SDEdit): the video's latent, which the noise is mixed into.
+  else if (!s.video.empty() && s.strength < 1) c.tensors["video_latent"] = encode_image(source_video(s.video, s)).to(at::kFloat);
   return c;
 }
 
@@ -430,9 +437,21 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, 
   const std::unique_ptr<StepCache> cache =
       StepCache::create(parse_cache_spec(s.cache, "cache"), cache_constants_ ? &*cache_constants_ : nullptr, s.steps);
   auto given = [&](const char* name) { return c.has(name) ? c.at(name) : at::Tensor(); };
-  const SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale};
+  SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale, 0};
+  // Video-to-video (diffusers' get_timesteps): the last int(steps x
+  // strength) steps run, from the video's latent noised to the first one's
+  // sigma; strength 0 runs none (the video's VAE round trip), strength 1 all
+  // from the noise alone (text-to-video).
+  at::Tensor start = noise;
+  if (c.has("video_latent")) {
+    inputs.first_step = s.steps - std::min<int64_t>(static_cast<int64_t>(static_cast<double>(s.steps) * s.strength), s.steps);
+    const at::Tensor x0 = c.at("video_latent").to(noise.device());
+    if (inputs.first_step == s.steps) return x0;
+    const double sigma = make_schedule(parse_sampler(s.sampler), s.steps, s.shift).sigmas[static_cast<size_t>(inputs.first_step)];
+    start = sigma * noise + (1 - sigma) * x0;
+  }
   const at::Tensor latent = sample(
-      noise, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
+      start, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
       [&](const Step& st) {
         const int passes = st.uncond.defined() ? 2 : 1;
         after_step({st.index + 1, passes, passes - (st.cond_computed ? 1 : 0) - (passes == 2 && st.uncond_computed ? 1 : 0)});

@@ -43,6 +43,9 @@ struct SampleInputs {
   at::Tensor image_features;  // Wan2.1 I2V/FLF2V: CLIP tokens [N, n, C]
   at::Tensor vace_context;    // VACE: [vace_in_dim, F', h, w] (vace_context)
   double context_scale = 1.0; // VACE: the hints' scale
+  // Video-to-video: the step the schedule starts at (the noise is then the
+  // video's latent noised to that step's sigma).
+  int64_t first_step = 0;
 };
 
 class WanGenerator final : public VideoModel {
@@ -137,6 +140,7 @@ class WanGenerator final : public VideoModel {
  private:
   int64_t text_len() const { return dit_.config().text_len; }
   at::Tensor vace_context(const GenerationSettings& s) const;
+  at::Tensor source_video(const std::string& path, const GenerationSettings& s) const;
   std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
                                         const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                         const std::vector<double>& first_t, const std::vector<at::Tensor>& image,

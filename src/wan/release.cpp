@@ -64,6 +64,8 @@ nlohmann::json release_defaults(const Release& r, std::optional<double> shift) {
               {"height", r.p480 ? 480 : 720}});
   else if (r.task == "flf2v")
     d.update({{"shift", 16.0}, {"width", 1280}, {"height", 720}, {"negative_prompt", "镜头切换，" + i2v_negative}});
+  else if (r.task == "vace")
+    d.update({{"shift", 16.0}});
   if (shift) d["shift"] = *shift;
   return d;
 }
@@ -72,15 +74,18 @@ nlohmann::json release_defaults(const Release& r, std::optional<double> shift) {
 // folder's name tells them apart (Wan2.1-I2V-14B-480P[-Diffusers]).
 bool is_480p(const fs::path& dir) { return dir.filename().string().find("480P") != std::string::npos; }
 
-// A WanModel config.json's task (model_type) and the DiT config fields it
-// holds.
+// A WanModel config.json's task (model_type; a VaceWanModel's is "vace",
+// whatever its model_type says: the VACE releases write "t2v") and the DiT
+// config fields it holds.
 std::pair<std::string, nlohmann::json> wan_model_config(const fs::path& file) {
   const nlohmann::json cfg = read_json(file);
-  const std::string type = field_or<std::string>(cfg, "model_type", "t2v", file.string());
-  if (type != "t2v" && type != "ti2v" && type != "i2v" && type != "flf2v")
-    throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs t2v, ti2v, i2v and flf2v models)"));
+  const bool vace = field_or<std::string>(cfg, "_class_name", "", file.string()) == "VaceWanModel";
+  const std::string type = vace ? "vace" : field_or<std::string>(cfg, "model_type", "t2v", file.string());
+  if (type != "t2v" && type != "ti2v" && type != "i2v" && type != "flf2v" && type != "vace")
+    throw Error(concat(file.string(), ": model_type '", type, "' is not supported (kino runs t2v, ti2v, i2v, flf2v and vace models)"));
   nlohmann::json dit = nlohmann::json::object();
-  for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps"})
+  for (const char* k : {"dim", "ffn_dim", "freq_dim", "in_dim", "out_dim", "num_heads", "num_layers", "text_len", "eps", "vace_layers",
+                        "vace_in_dim"})
     if (cfg.contains(k)) dit[k] = cfg[k];
   return {type, dit};
 }
@@ -165,13 +170,15 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
   const fs::path index_file = dir / "model_index.json";
   const nlohmann::json index = read_json(index_file);
   const std::string cls = field_or<std::string>(index, "_class_name", "", index_file.string());
-  if (cls != "WanPipeline" && cls != "WanImageToVideoPipeline")
-    throw Error(concat(index_file.string(), ": '", cls, "' is not supported (expected WanPipeline or WanImageToVideoPipeline)"));
+  if (cls != "WanPipeline" && cls != "WanImageToVideoPipeline" && cls != "WanVACEPipeline")
+    throw Error(concat(index_file.string(), ": '", cls,
+                       "' is not supported (expected WanPipeline, WanImageToVideoPipeline or WanVACEPipeline)"));
   auto dit_config = [&](const char* folder) {
     const nlohmann::json t = read_json(dir / folder / "config.json");
     nlohmann::json dit = nlohmann::json::object();
     if (t.contains("num_attention_heads")) dit["num_heads"] = t["num_attention_heads"];
     if (t.contains("eps")) dit["eps"] = t["eps"];
+    if (t.contains("vace_layers")) dit["vace_layers"] = t["vace_layers"];  // WanVACETransformer3DModel
     return dit;
   };
   // A component the index names and the folder has (Diffusers writes
@@ -187,7 +194,9 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
     if (v.contains(k)) vae[k] = v[k];
   const bool a14b = has("transformer_2");
   Release release{"wan2.1", "t2v", is_480p(dir)};
-  if (cls == "WanImageToVideoPipeline") {
+  if (cls == "WanVACEPipeline") {
+    release.task = "vace";
+  } else if (cls == "WanImageToVideoPipeline") {
     // FLF2V's transformer has the two images' position table (pos_embed_seq_len).
     const nlohmann::json t = read_json(dir / "transformer" / "config.json");
     release.task = t.contains("pos_embed_seq_len") && !t["pos_embed_seq_len"].is_null() ? "flf2v" : "i2v";
@@ -222,7 +231,7 @@ nlohmann::json diffusers_manifest(const fs::path& dir) {
     m["boundary_ratio"] = index["boundary_ratio"];
   }
   if (release.family == "wan2.1" && release.task == "i2v") m["cache_constants"] = i2v_cache_constants(release);
-  if (release.family == "wan2.1" && release.task != "t2v") m["image_encoder"] = {{"weights", "image_encoder"}, {"config", clip_config(dir)}};
+  if (release.family == "wan2.1" && (release.task == "i2v" || release.task == "flf2v")) m["image_encoder"] = {{"weights", "image_encoder"}, {"config", clip_config(dir)}};
   return m;
 }
 
@@ -239,8 +248,11 @@ std::vector<FolderFormat> folder_formats() {
     const fs::path dir = fs::absolute(path).lexically_normal();
     std::error_code ec;
     const bool a14b = fs::exists(dir / "high_noise_model" / "config.json", ec);
-    if (!a14b && !(fs::exists(dir / "config.json", ec) && field_or<std::string>(read_json(dir / "config.json"), "_class_name", "", (dir / "config.json").string()) == "WanModel"))
-      return std::nullopt;
+    auto wan_model = [&] {
+      const std::string cls = field_or<std::string>(read_json(dir / "config.json"), "_class_name", "", (dir / "config.json").string());
+      return cls == "WanModel" || cls == "VaceWanModel";
+    };
+    if (!a14b && !(fs::exists(dir / "config.json", ec) && wan_model())) return std::nullopt;
     return ReleaseFolder{official_manifest(dir), (dir / (a14b ? "high_noise_model" : "config.json")).string()};
   };
   return {{"Diffusers WanPipeline", diffusers}, {"Wan-AI release", official}};
