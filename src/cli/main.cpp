@@ -289,7 +289,13 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
   return "";
 }
 
-int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from) {
+// `kino remix`'s strength on models without VACE blocks (diffusers'
+// WanVideoToVideoPipeline default).
+constexpr double kRemixStrength = 0.8;
+
+// `remix`: the video a remix starts from ("" for generate).
+int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from,
+                 const std::string& remix = "") {
   // The command line over the video's recorded settings, then the preset.
   kino::GenerationRequest req = c.request();
   if (!prompt.empty()) req.prompt = prompt;
@@ -317,6 +323,16 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
   kino::check_write_options(output, c.run_options().write);  // --audio's file and container, before the model loads
   const kino::ModelManifest manifest = c.manifest();
+  if (!remix.empty()) {
+    // A VACE model reads the video as its control video; any other redraws it (SDEdit).
+    req.video = remix;
+    if (kino::describe_model(manifest).takes("video")) {
+      spdlog::info("remix: {} as the VACE control video", remix);
+    } else {
+      if (!req.strength) req.strength = kRemixStrength;
+      spdlog::info("remix: {} redrawn at strength {} (video-to-video)", remix, *req.strength);
+    }
+  }
   // A recorded LoRA is a file on the recording machine: it is never opened
   // from the video's word, only named.
   for (const auto& lora : kino::missing_loras(recorded, manifest))
@@ -466,6 +482,13 @@ int main(int argc, char** argv) {
   gen->add_option("--from", from, "Regenerate from the settings stored in a kino video");
   common.add_to(gen);
 
+  std::string remix_source;
+  auto* remix = app.add_subcommand("remix", "Change a video by a prompt (VACE models: as a control video; others: video-to-video)");
+  remix->add_option("video", remix_source, "The video to change: a video file or a PNG sequence (frames/%04d.png)")->required();
+  remix->add_option("prompt", prompt, "What the remixed video shows")->required();
+  remix->add_option("-o,--output", output, "Output file")->capture_default_str();
+  common.add_to(remix);
+
   BatchArgs batch;
   auto* bat = app.add_subcommand("batch", "Generate one video per line of a prompt file (model loaded once)");
   bat->add_option("file", batch.file, "Prompt file (text or JSON Lines), - for stdin")->required();
@@ -516,6 +539,7 @@ int main(int argc, char** argv) {
 
   try {
     if (*gen) return run_generate(common, prompt, output, from);
+    if (*remix) return run_generate(common, prompt, output, "", remix_source);
     if (*bat) return run_batch(common, batch);
     if (*sb) return run_storyboard(common, board_file, board_out);
     if (*info) return run_info(info_file, info_json);
