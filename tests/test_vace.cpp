@@ -466,3 +466,49 @@ TEST(VaceFolders, OfficialAndDiffusersReleasesAreVaceModels) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   expect_frames(dir.path, io["a_ref2v.video_u8"]);
 }
+
+// Extension: --keep-frames builds the official "firstclip" input (the
+// video's last frames kept, grey frames to generate) and reproduces the
+// fixture's extension case; `kino extend` writes the frames before the kept
+// ones, then the window; an image-to-video model continues from the last
+// frame; a text-to-video model is refused.
+TEST(Vace, ExtendKeepsTheLastFramesAndWritesTheWholeClip) {
+  KINO_REQUIRE_FIXTURES();
+  const Io io("vace_e2e_io.safetensors");
+  const nlohmann::json args = nlohmann::json::parse(io.meta.at("c_extension"));
+  test::TempDir dir;
+  // Two frames of another clip, then the fixture's five kept frames.
+  const at::Tensor lead = io["b_v2v.src_video_u8"].slice(0, 0, 2);
+  write_frames(at::cat({lead, io["c_extension.src_video_u8"].slice(0, 0, 5)}), dir.path, "in_%03d.png");
+  const std::string common = concat(" --model ", test::shell_quote(manifest()), " --seed ", args["seed"].get<uint64_t>(),
+                                    " --steps 4 --frames 9 --keep-frames 5 --threads 1");
+  const std::string prompt = test::shell_quote(args["prompt"].get<std::string>());
+  const auto r = test::kino_cli("extend " + test::shell_quote(dir / "in_%03d.png") + " " + prompt + common + " -o " +
+                                test::shell_quote(dir / "o_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("keeping the last 5 frames"), std::string::npos) << r.err;
+  // The two frames before the kept ones, as they were; then the official extension.
+  for (int64_t f = 0; f < 2; ++f) {
+    const Image got = read_image(dir / concat("o_000", f, ".png"));
+    EXPECT_TRUE(at::equal(at::from_blob(const_cast<uint8_t*>(got.rgb.data()), {48, 64, 3}, at::kByte), lead[f])) << f;
+  }
+  const at::Tensor ref = io["c_extension.video_u8"];
+  for (int64_t f = 0; f < ref.size(0); ++f) {
+    const Image got = read_image(dir / concat(f + 2 < 10 ? "o_000" : "o_00", f + 2, ".png"));
+    const at::Tensor g = at::from_blob(const_cast<uint8_t*>(got.rgb.data()), {48, 64, 3}, at::kByte).to(at::kInt);
+    EXPECT_LE((g - ref[f].to(at::kInt)).abs().max().item<int>(), 1) << "frame " << f;
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "o_0011.png"));
+  // An image-to-video model continues from the last frame.
+  const std::string ti2v = std::string(KINO_TEST_DATA_DIR) + "/wan22-ti2v-tiny.kino.json";
+  const auto image = test::kino_cli("extend " + test::shell_quote(dir / "in_%03d.png") + " x --model " + test::shell_quote(ti2v) +
+                                    " --frames 5 --steps 2 -o " + test::shell_quote(dir / "i.mp4"));
+  ASSERT_EQ(image.exit_code, 0) << image.err;
+  EXPECT_NE(image.err.find("starting from the last frame"), std::string::npos) << image.err;
+  EXPECT_EQ(index_video(dir / "i.mp4", 16).times.size(), 6u + 5u);  // 6 frames before the last, 5 from it
+  const auto t2v = test::kino_cli("extend " + test::shell_quote(dir / "in_%03d.png") + " x --model " +
+                                  test::shell_quote(test::fixture_manifest_path()) + " -o " + test::shell_quote(dir / "t.mp4"));
+  EXPECT_EQ(t2v.exit_code, 1);
+  EXPECT_NE(t2v.err.find("can neither keep frames"), std::string::npos) << t2v.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "t.mp4"));
+}

@@ -28,6 +28,7 @@ struct GenerationRequest {
   std::optional<std::string> video, mask;
   std::optional<std::vector<std::string>> references;
   std::optional<double> context_scale, strength, video_fps;
+  std::optional<int64_t> keep_frames;  // VACE extension: the video's last N frames kept, the rest of --frames generated
 };
 
 // A model's generation defaults (its manifest's "defaults").
@@ -54,6 +55,7 @@ struct GenerationSettings {
   double context_scale = 1.0;           // VACE hints' scale
   double strength = 1.0;                // video-to-video: how much of the video is noised (1: all of it)
   double video_fps = 16;                // the frame rate a PNG sequence is read at
+  int64_t keep_frames = 0;              // VACE extension: frames of the video kept (0: none, the video is a source)
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;

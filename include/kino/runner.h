@@ -31,6 +31,7 @@ struct RunOptions {
   bool strict = false;
   bool label = false;  // draw "AI-GENERATED" into the frames
   WriteOptions write;
+  const Video* lead_in = nullptr;  // frames written before the generated ones, at its size (kino extend)
 };
 
 // Metadata stored in every container: an "AI-generated" comment and the full

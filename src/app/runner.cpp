@@ -209,6 +209,13 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
   StageTimes times;
   Video video = generate_with_progress(pipeline, s, opts.progress, times);
   if (opts.label) draw_label(video);
+  if (opts.lead_in && opts.lead_in->frames > 0) {
+    const Video& lead = *opts.lead_in;
+    if (lead.width != video.width || lead.height != video.height)
+      throw Error(concat("the lead-in frames are ", lead.width, "x", lead.height, ", the video ", video.width, "x", video.height));
+    video.rgb.insert(video.rgb.begin(), lead.rgb.begin(), lead.rgb.end());
+    video.frames += lead.frames;
+  }
   const auto tw = std::chrono::steady_clock::now();
   const auto files = write_video(output, video, provenance_tags(s, pipeline.model()), opts.write);
   const double write_s = seconds_since(tw);

@@ -17,6 +17,7 @@
 #include "kino/atomic_file.h"
 #include "kino/batch.h"
 #include "kino/error.h"
+#include "kino/extend.h"
 #include "kino/manifest.h"
 #include "kino/presets.h"
 #include "kino/runner.h"
@@ -134,6 +135,10 @@ struct Common {
     app->add_option_function<double>("--strength", [&r](const double& v) { r.strength = v; },
                                      "Video-to-video with --video on any non-VACE model: how much of the video is redrawn "
                                      "(0: the video as it is, 1: text-to-video; the last strength x steps run)");
+    app->add_option_function<int64_t>("--keep-frames", [&r](const int64_t& v) { r.keep_frames = v; },
+                                      "VACE extension: keep the last N frames of --video and generate the rest of --frames "
+                                      "after them")
+        ->check(CLI::PositiveNumber);
     app->add_option_function<double>("--video-fps", [&r](const double& v) { r.video_fps = v; },
                                      "Frame rate a PNG sequence given to --video is read at (default 16)")
         ->check(CLI::PositiveNumber);
@@ -293,9 +298,30 @@ std::string suggestion(CLI::App& app, int argc, char** argv) {
 // WanVideoToVideoPipeline default).
 constexpr double kRemixStrength = 0.8;
 
-// `remix`: the video a remix starts from ("" for generate).
+// What `kino remix` and `kino extend` start from (generate: nothing).
+struct SourceVideo {
+  enum class Use { None, Remix, Extend } use = Use::None;
+  std::string path;
+};
+
+// A private folder under the system's temporary one, removed with everything in it.
+struct TempFolder {
+  std::string path;
+  TempFolder() {
+    std::string pattern = (fs::temp_directory_path() / "kino-XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw kino::Error("cannot create a temporary folder");
+    path = pattern;
+  }
+  ~TempFolder() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  TempFolder(const TempFolder&) = delete;
+  TempFolder& operator=(const TempFolder&) = delete;
+};
+
 int run_generate(const Common& c, const std::string& prompt, const std::string& output, const std::string& from,
-                 const std::string& remix = "") {
+                 const SourceVideo& source = {}) {
   // The command line over the video's recorded settings, then the preset.
   kino::GenerationRequest req = c.request();
   if (!prompt.empty()) req.prompt = prompt;
@@ -323,15 +349,21 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   if (output != "-") kino::check_output_folder(kino::is_frame_pattern(output) ? kino::frame_path(output, 0) : output);
   kino::check_write_options(output, c.run_options().write);  // --audio's file and container, before the model loads
   const kino::ModelManifest manifest = c.manifest();
-  if (!remix.empty()) {
+  std::optional<TempFolder> temp;
+  kino::ExtensionPlan extension;
+  if (source.use == SourceVideo::Use::Remix) {
     // A VACE model reads the video as its control video; any other redraws it (SDEdit).
-    req.video = remix;
+    req.video = source.path;
     if (kino::describe_model(manifest).takes("video")) {
-      spdlog::info("remix: {} as the VACE control video", remix);
+      spdlog::info("remix: {} as the VACE control video", source.path);
     } else {
       if (!req.strength) req.strength = kRemixStrength;
-      spdlog::info("remix: {} redrawn at strength {} (video-to-video)", remix, *req.strength);
+      spdlog::info("remix: {} redrawn at strength {} (video-to-video)", source.path, *req.strength);
     }
+  } else if (source.use == SourceVideo::Use::Extend) {
+    temp.emplace();
+    extension = kino::plan_extension(kino::describe_model(manifest), manifest.defaults, source.path, req, temp->path);
+    spdlog::info("extend: {}", extension.how);
   }
   // A recorded LoRA is a file on the recording machine: it is never opened
   // from the video's word, only named.
@@ -343,7 +375,14 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   for (const auto& w : s.warnings) spdlog::warn("{}", w);
   const std::string cfg = s.cfg_low_noise == s.cfg ? kino::concat(s.cfg) : kino::concat(s.cfg, " (low noise ", s.cfg_low_noise, ")");
   spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, cfg, s.seed);
-  const nlohmann::json record = kino::render_one(pipeline, s, output, c.run_options());
+  kino::RunOptions run = c.run_options();
+  // An extension is written after the source's frames that precede it.
+  kino::Video lead_in;
+  if (source.use == SourceVideo::Use::Extend) {
+    lead_in = kino::lead_in_frames(source.path, extension.lead_in, s.width, s.height, s.fps);
+    run.lead_in = &lead_in;
+  }
+  const nlohmann::json record = kino::render_one(pipeline, s, output, run);
   const auto& t = record["timings"];
   spdlog::info("wrote {}; text {:.2f}s, denoise {:.2f}s, decode {:.2f}s", output == "-" ? "<stdout>" : output,
                t["text_s"].get<double>(), t["denoise_s"].get<double>(), t["decode_s"].get<double>());
@@ -489,6 +528,15 @@ int main(int argc, char** argv) {
   remix->add_option("-o,--output", output, "Output file")->capture_default_str();
   common.add_to(remix);
 
+  std::string extend_source;
+  auto* extend = app.add_subcommand(
+      "extend", "Continue a video (VACE models: its last frames kept under an extension mask; image-to-video models: from its "
+                "last frame); writes the video followed by the continuation");
+  extend->add_option("video", extend_source, "The video to continue: a video file or a PNG sequence (frames/%04d.png)")->required();
+  extend->add_option("prompt", prompt, "What happens next")->required();
+  extend->add_option("-o,--output", output, "Output file")->capture_default_str();
+  common.add_to(extend);
+
   BatchArgs batch;
   auto* bat = app.add_subcommand("batch", "Generate one video per line of a prompt file (model loaded once)");
   bat->add_option("file", batch.file, "Prompt file (text or JSON Lines), - for stdin")->required();
@@ -539,7 +587,8 @@ int main(int argc, char** argv) {
 
   try {
     if (*gen) return run_generate(common, prompt, output, from);
-    if (*remix) return run_generate(common, prompt, output, "", remix_source);
+    if (*remix) return run_generate(common, prompt, output, "", {SourceVideo::Use::Remix, remix_source});
+    if (*extend) return run_generate(common, prompt, output, "", {SourceVideo::Use::Extend, extend_source});
     if (*bat) return run_batch(common, batch);
     if (*sb) return run_storyboard(common, board_file, board_out);
     if (*info) return run_info(info_file, info_json);

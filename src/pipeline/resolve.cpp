@@ -63,7 +63,19 @@ void resolve_video_inputs(const GenerationRequest& r, const ModelDescription& mo
     if (mask.times.size() != video.times.size())
       throw Error(concat(s.mask, ": the mask has ", mask.times.size(), " frames, the video ", s.video, " has ", frames));
   }
-  if (model.shape_for_video) {
+  if (r.keep_frames) {
+    // An extension: the video's last keep_frames frames kept, then
+    // generated up to --frames, at the size the video gives.
+    if (!model.takes("video")) throw Error(concat("--keep-frames: ", model_name(model), " cannot keep frames (VACE models can)"));
+    if (r.mask) throw Error("--keep-frames makes its own mask: give no --mask");
+    if (*r.keep_frames > frames) throw Error(concat("--keep-frames ", *r.keep_frames, ": ", s.video, " has ", frames, " frames"));
+    s.keep_frames = *r.keep_frames;
+    const std::array<int64_t, 3> shape = model.shape_for_video(frames, video.width, video.height, s.width * s.height);
+    if ((r.width || r.height || r.aspect) && (shape[1] != s.width || shape[2] != s.height))
+      s.warnings.push_back(concat("the output size follows the video: ", shape[1], "x", shape[2]));
+    s.width = shape[1];
+    s.height = shape[2];
+  } else if (model.shape_for_video) {
     const auto [f, w, h] = model.shape_for_video(frames, video.width, video.height, s.width * s.height);
     if ((r.frames || r.seconds) && f != s.frames) s.warnings.push_back(concat("the frame count follows the video: ", f));
     if ((r.width || r.height || r.aspect) && (w != s.width || h != s.height))
@@ -176,6 +188,8 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
       concat("a multiple of ", sm));
   fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
       concat("a multiple of ", sm));
+  if (s.keep_frames >= s.frames)
+    throw Error(concat("--keep-frames ", s.keep_frames, " leaves nothing to generate in ", s.frames, " frames (--frames)"));
   return s;
 }
 

@@ -64,6 +64,7 @@ const std::vector<Row>& rows() {
       {{"context_scale", SettingType::Number, 0, 10, false, "--context-scale", nullptr}, &Req::context_scale, &Set::context_scale, none},
       {{"strength", SettingType::Number, 0, 1, false, "--strength", nullptr}, &Req::strength, &Set::strength, none},
       {{"video_fps", SettingType::Number, 0, 240, true, "--video-fps", nullptr}, &Req::video_fps, &Set::video_fps, none},
+      {{"keep_frames", SettingType::Integer, 1, 4096, false, "--keep-frames", nullptr}, &Req::keep_frames, &Set::keep_frames, none},
   };
   return table;
 }
@@ -255,6 +256,7 @@ nlohmann::json settings_record(const GenerationSettings& s) {
     j.erase("strength");
     j.erase("video_fps");
   }
+  if (s.keep_frames == 0) j.erase("keep_frames");
   return j;
 }
 

@@ -377,7 +377,12 @@ at::Tensor WanGenerator::vace_context(const at::Tensor& frames, const at::Tensor
 // duration), resized to cover s.width x s.height and center-cropped:
 // [3, s.frames, s.height, s.width] in [-1, 1].
 at::Tensor WanGenerator::source_video(const std::string& path, const GenerationSettings& s) const {
-  const std::vector<int64_t> ids = vace_frame_ids(index_video(path, s.video_fps).times, s.frames);
+  return read_frames(path, vace_frame_ids(index_video(path, s.video_fps).times, s.frames), s);
+}
+
+// Frames `ids` of a video, resized to cover s.width x s.height and
+// center-cropped (vace_resize_crop).
+at::Tensor WanGenerator::read_frames(const std::string& path, const std::vector<int64_t>& ids, const GenerationSettings& s) const {
   std::vector<at::Tensor> rgb;
   for (const Image& img : read_video_frames(path, ids))
     rgb.push_back(at::from_blob(const_cast<uint8_t*>(img.rgb.data()), {img.height, img.width, 3}, at::kByte).clone());
@@ -393,6 +398,15 @@ at::Tensor WanGenerator::vace_context(const GenerationSettings& s) const {
   if (s.video.empty()) {
     frames = at::zeros({3, s.frames, s.height, s.width});
     mask = at::ones({s.frames, s.height, s.width});
+  } else if (s.keep_frames) {
+    // An extension (the official "firstclip" input): the video's last
+    // keep_frames frames as they are (mask 0), grey frames (127) after them
+    // to generate (mask 1).
+    const int64_t keep = s.keep_frames, n = static_cast<int64_t>(index_video(s.video, s.video_fps).times.size());
+    std::vector<int64_t> ids;
+    for (int64_t i = n - keep; i < n; ++i) ids.push_back(i);
+    frames = at::cat({read_frames(s.video, ids, s), at::full({3, s.frames - keep, s.height, s.width}, 127.0).div(127.5).sub(1.0)}, 1);
+    mask = at::cat({at::zeros({keep, s.height, s.width}), at::ones({s.frames - keep, s.height, s.width})});
   } else {
     frames = source_video(s.video, s);
     mask = s.mask.empty() ? at::ones({s.frames, s.height, s.width}) : ((source_video(s.mask, s)[0] + 1) / 2).clamp(0, 1);

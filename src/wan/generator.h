@@ -141,6 +141,7 @@ class WanGenerator final : public VideoModel {
   int64_t text_len() const { return dit_.config().text_len; }
   at::Tensor vace_context(const GenerationSettings& s) const;
   at::Tensor source_video(const std::string& path, const GenerationSettings& s) const;
+  at::Tensor read_frames(const std::string& path, const std::vector<int64_t>& ids, const GenerationSettings& s) const;
   std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
                                         const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                         const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
