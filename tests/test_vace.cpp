@@ -11,6 +11,7 @@
 #include "kino/error.h"
 #include "kino/manifest.h"
 #include "kino/model.h"
+#include "kino/runner.h"
 #include "loading/layouts.h"
 #include "loading/tensor_file.h"
 #include "media/image.h"
@@ -511,4 +512,25 @@ TEST(Vace, ExtendKeepsTheLastFramesAndWritesTheWholeClip) {
   EXPECT_EQ(t2v.exit_code, 1);
   EXPECT_NE(t2v.err.find("can neither keep frames"), std::string::npos) << t2v.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "t.mp4"));
+}
+
+// Batch lines name their references and source videos relative to the
+// prompt file, as they name images; nothing outside its folder.
+TEST(Vace, BatchLinesTakeReferencesAndVideos) {
+  KINO_REQUIRE_FIXTURES();
+  const Io io("vace_e2e_io.safetensors");
+  test::TempDir dir;
+  write_frames(io["a_ref2v.ref0_u8"].unsqueeze(0), dir.path, "ref0.png");
+  write_frames(io["b_v2v.src_video_u8"], dir.path, "v_%03d.png");
+  std::ofstream(dir / "p.jsonl") << R"({"prompt": "a red ball", "references": ["ref0.png"], "steps": 2})" "\n"
+                                 << R"({"prompt": "a glass sphere", "video": "v_%03d.png", "context_scale": 0.5, "steps": 2})" "\n"
+                                 << R"({"prompt": "outside", "references": ["../ref0.png"], "steps": 2})" "\n";
+  const auto r = test::kino_cli("batch " + test::shell_quote(dir / "p.jsonl") + " --model " + test::shell_quote(manifest()) + " -d " +
+                                test::shell_quote(dir / "out") + " --name '{index}.mp4'");
+  EXPECT_EQ(r.exit_code, 1) << r.err;  // the third line fails alone
+  EXPECT_NE(r.err.find("must be a file name relative to the folder"), std::string::npos) << r.err;
+  EXPECT_EQ(test::count_files(dir / "out"), 2u);
+  const nlohmann::json second = read_provenance(dir / "out/0001.mp4");
+  EXPECT_EQ(second["context_scale"], 0.5);
+  EXPECT_EQ(second["frames"], 9);  // the video's 11 frames read as 9
 }

@@ -13,6 +13,7 @@ namespace kino {
 struct MemoryModel {
   int64_t weight_bytes = 0;  // every weight in its run dtype
   int64_t dit_dim = 0, dit_ffn = 0, dit_heads = 0;
+  int64_t dit_hints = 0;  // VACE: hints [B, L, dim] held through the main blocks
   int64_t patch_t = 1, patch_h = 2, patch_w = 2;
   int64_t vae_dim = 0, vae_temporal = 4, vae_spatial = 8;
   int64_t vae_tile = 0;  // spatial decode tiles in pixels; 0: whole frames

@@ -47,7 +47,7 @@ int64_t estimate_peak_bytes(const MemoryModel& m, const MemoryRequest& r) {
   // their float32 copies) and, without fused attention, the float32 scores,
   // their softmax and its cast: three [B, heads, L, L].
   const int64_t dit = 10 * B * L * std::max(m.dit_dim, m.dit_ffn) * kF32 +
-                      (m.fused_attention ? 0 : 3 * B * m.dit_heads * L * L * kF32);
+                      (m.fused_attention ? 0 : 3 * B * m.dit_heads * L * L * kF32) + m.dit_hints * B * L * m.dit_dim * kF32;
   // VAE decoder: it decodes one latent frame (4 video frames) at a time with
   // 2 frames of causal cache; the widest full-resolution stage holds 2·dim
   // channels, and about four such tensors are alive in a residual block.

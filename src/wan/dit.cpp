@@ -411,7 +411,7 @@ std::pair<at::Tensor, at::Tensor> WanDiT::block(const Block& b, bool traced, at:
 // VaceWanModel.forward_vace: the VACE tokens (before_proj of their patch
 // embedding plus the embedded latent `x_tokens`) through the VACE blocks,
 // with the main blocks' timestep modulation, text, RoPE and masks; hint n
-// is after_proj of block n's output times the scale, float32 [B, S, d].
+// is after_proj of block n's output times the scale, [B, S, d].
 std::vector<at::Tensor> WanDiT::vace_hints(const VaceInput& vace, const at::Tensor& x_tokens, const std::vector<Grid>& grids,
                                            int64_t seq_len, const TimeEmbedding& te, const Modulation& head,
                                            const Step& step) const {
@@ -436,7 +436,9 @@ std::vector<at::Tensor> WanDiT::vace_hints(const VaceInput& vace, const at::Tens
     const Modulation next = modulation(n + 1);
     std::tie(c, xin) = block(vace_blocks_[n].block, false, c, xin, m, next, step);
     m = next;
-    hints.push_back(vace_blocks_[n].after_proj(c).to(at::kFloat));
+    // Held in the run dtype until its block (bf16: half the memory; the
+    // official autocast keeps them so too).
+    hints.push_back(vace_blocks_[n].after_proj(c));
     if (step.trace) {
       (*step.trace)["vace_block" + std::to_string(n) + ".c"] = c;
       (*step.trace)["hint" + std::to_string(n)] = hints.back();

@@ -54,6 +54,7 @@ ModelDescription describe(const ModelManifest& m) {
   mem.dit_dim = dit.dim;
   mem.dit_ffn = dit.ffn_dim;
   mem.dit_heads = dit.num_heads;
+  mem.dit_hints = static_cast<int64_t>(dit.vace_layers.size());
   mem.patch_t = dit.patch_size[0];
   mem.patch_h = dit.patch_size[1];
   mem.patch_w = dit.patch_size[2];
