@@ -15,6 +15,7 @@
 
 #include "fixture_models.h"
 #include "kino/manifest.h"
+#include "loading/layouts.h"
 #include "quant/blocks.h"
 #include "quant/packed.h"
 #include "wan/generator.h"
@@ -186,4 +187,48 @@ TEST(DeviceParity, GgufDecoders) {
     }
   }
   EXPECT_GT(checked, 0);
+}
+
+// VACE on the device: the VACE DiT with its hints (float32 at the fixture's
+// tolerance, bf16 within 2x the CPU's bf16 error), and generate()'s
+// inpainting case (context scale 0.6) in float32, the VACE context encoded
+// there too.
+TEST(DeviceParity, Vace) {
+  KINO_REQUIRE_TEST_DEVICE();
+  const std::string set = "wan21-vace-tiny";
+  const auto dit_io = test::load_tensors(test::fixture("vace_dit_io.safetensors", set));
+  c10::InferenceMode inference;
+  auto forward = [&](at::Device d, at::ScalarType t) {
+    nlohmann::json config = {{"num_heads", 4}, {"text_len", 32}, {"vace_layers", {0, 1, 3}}};
+    Weights w(index_weights("wan2.1", "transformer", test::fixture("vace_dit_weights.safetensors", set), config));
+    WanDiT dit(WanDiTConfig::from_json(config, "vace"), w);
+    dit.to(d, t);
+    const VaceInput vace{{dit_io.at("a.vace_context").to(d)}, 1.0};
+    return dit.forward({dit_io.at("a.x")}, {717}, {dit_io.at("a.context")}, 36, nullptr, {}, {}, nullptr, &vace)[0].to(at::kCPU, at::kFloat);
+  };
+  const double f32 = test::rel_error(forward(*device, at::kFloat), dit_io.at("a.out"));
+  const double tol = test::tolerance("vace_dit_io.safetensors", "a.out", set);
+  std::printf("[ f32    ] vace a.out %s rel %.3e (tol %.0e)\n", device->str().c_str(), f32, tol);
+  EXPECT_LE(f32, tol);
+  const double cpu_bf16 = test::rel_error(forward(at::kCPU, at::kBFloat16), dit_io.at("a.out"));
+  const double dev_bf16 = test::rel_error(forward(*device, at::kBFloat16), dit_io.at("a.out"));
+  std::printf("[ bf16   ] vace a.out %s rel %.3e, cpu rel %.3e (bound %.3e)\n", device->str().c_str(), dev_bf16, cpu_bf16, 2 * cpu_bf16);
+  EXPECT_LE(dev_bf16, 2 * cpu_bf16);
+
+  const auto io = test::load_tensors(test::fixture("vace_e2e_io.safetensors", set));
+  const ModelManifest m = load_manifest(std::string(KINO_TEST_DATA_DIR) + "/wan21-vace-tiny.kino.json");
+  const WanGenerator g(m, *device, at::kFloat);
+  const std::string file = "vace_e2e_io.safetensors";
+  const at::Tensor z = g.vace_context(io.at("d_inpaint.src_video"), io.at("d_inpaint.src_mask")[0], {});
+  const double ctx = test::rel_error(z.cpu(), io.at("d_inpaint.vace_context"));
+  std::printf("[ f32    ] vace d_inpaint.vace_context %s rel %.3e\n", device->str().c_str(), ctx);
+  EXPECT_LE(ctx, test::tolerance(file, "d_inpaint.vace_context", set));
+  SampleInputs inputs;
+  inputs.vace_context = z;
+  inputs.context_scale = 0.6;
+  const at::Tensor latent = g.sample(io.at("d_inpaint.noise"), io.at("d_inpaint.context_cond"), io.at("d_inpaint.context_uncond"),
+                                     SamplerKind::UniPC, 4, 8.0, 4.0, {}, inputs);
+  const double video = test::rel_error(g.decode(latent).cpu(), io.at("d_inpaint.video"));
+  std::printf("[ f32    ] vace d_inpaint.video %s rel %.3e\n", device->str().c_str(), video);
+  EXPECT_LE(video, test::tolerance(file, "d_inpaint.video", set));
 }

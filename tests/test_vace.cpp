@@ -534,3 +534,25 @@ TEST(Vace, BatchLinesTakeReferencesAndVideos) {
   EXPECT_EQ(second["context_scale"], 0.5);
   EXPECT_EQ(second["frames"], 9);  // the video's 11 frames read as 9
 }
+
+// A ComfyUI single file (official names under model.diffusion_model.) is
+// the same transformer; without a config the VACE blocks spread evenly over
+// the main ones (the 1.3B's 0, 2, ..., 28 and the 14B's 0, 5, ..., 35; ComfyUI
+// counts them the same way), here [0, 1, 2], so the tiny model's [0, 1, 3]
+// comes from a kino.json.
+TEST(VaceFolders, ComfyUiFilesLoadAndSpreadTheVaceBlocks) {
+  KINO_REQUIRE_FIXTURES();
+  test::TempDir dir;
+  std::vector<std::pair<std::string, at::Tensor>> renamed;
+  for (const auto& [name, t] : test::load_tensors(test::fixture("vace_dit_weights.safetensors", kSet)))
+    renamed.emplace_back("model.diffusion_model." + name, t);
+  test::write_tensors(dir / "wan2.1_vace_tiny.safetensors", renamed);
+  nlohmann::json spread = {{"num_heads", 4}};
+  const WeightIndex index = index_weights("wan2.1", "transformer", dir / "wan2.1_vace_tiny.safetensors", spread);
+  EXPECT_EQ(index.layout, "comfyui");
+  EXPECT_EQ(spread["vace_layers"], nlohmann::json({0, 1, 2}));
+  EXPECT_EQ(spread["vace_in_dim"], 96);
+  nlohmann::json given = {{"num_heads", 4}, {"vace_layers", {0, 1, 3}}};
+  index_weights("wan2.1", "transformer", dir / "wan2.1_vace_tiny.safetensors", given);
+  EXPECT_EQ(given["vace_layers"], nlohmann::json({0, 1, 3}));
+}

@@ -56,6 +56,9 @@ struct ModelManifest {
   // Which reference constants step caching takes (request/cache_spec.h:
   // "wan2.1-t2v-1.3b", ...); "" lets the family decide by the model's shape.
   std::string cache_constants;
+  // The clip length the model was trained on, in frames (0: the family's,
+  // 81 for Wan, 121 for Wan2.2 TI2V-5B): longer clips run in context windows.
+  int64_t trained_frames = 0;
   // Per weight file (when the weights were required): its layout and names.
   std::map<std::string, std::shared_ptr<const WeightIndex>> weight_index;
   // LoRAs merged into the transformers at load, in order (the manifest's

@@ -23,6 +23,7 @@ struct MemoryModel {
 struct MemoryRequest {
   int64_t width = 0, height = 0, frames = 0;
   bool guided = true;  // cond and uncond in one batch
+  int64_t window_frames = 0;  // context windows: the frames the transformer sees at once (0: all)
 };
 
 // `r` at another width, the height following the aspect ratio (rounded to

@@ -20,6 +20,7 @@ struct ModelDescription {
   int64_t frame_multiple = 4;  // frame counts are k * frame_multiple + 1
   int64_t size_multiple = 16;  // widths and heights are multiples of this
   int64_t text_len = 512;      // tokens the text encoder reads
+  int64_t trained_frames = 81; // the clip length it was trained on: longer clips run in context windows
   // Conditioning inputs besides the prompt: "image" (a first frame to
   // animate), "last_image" (the last frame), "video", "mask" and
   // "references" (VACE's source video, its mask, subject images); `needs`:

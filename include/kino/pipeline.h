@@ -17,6 +17,7 @@ struct StageTimes {
   double text_s = 0, denoise_s = 0, decode_s = 0;
   // Transformer passes of the denoising, and how many a step cache served.
   int64_t transformer_passes = 0, reused_passes = 0;
+  int64_t context_windows = 1;  // windows per step (the most of any step)
 };
 
 struct RuntimeOptions {

@@ -18,6 +18,7 @@ struct GenerationRequest {
   std::optional<double> cfg_low_noise;  // two-expert models; unset: the model's, or cfg when cfg is given
   std::optional<std::string> sampler;
   std::optional<std::string> cache;    // step caching: "teacache[:THRESH][,ret_steps]", "magcache...", "easycache...", "none"
+  std::optional<std::string> context_windows;  // "auto", "none", "static[:LENGTH][,overlap=N][,fuse=F][,freenoise]", ...
   std::optional<double> seconds;       // duration; frames = seconds * fps, rounded to a valid count
   std::optional<std::string> aspect;   // "16:9", "9:16", "1:1", ...: the model's nearest size
   std::optional<std::string> image;    // a first frame to animate (models that take "image"); the size follows it
@@ -48,6 +49,7 @@ struct GenerationDefaults {
 struct GenerationSettings {
   std::string prompt, negative, sampler;
   std::string cache;       // the step caching, canonical ("" = none; request/cache_spec.h)
+  std::string context_windows;  // the context windows, canonical ("none" or every field; request/window_spec.h)
   std::string image;       // the first frame's file, "" for text-to-video
   std::string last_image;  // the last frame's file (first-last-frame models), ""
   std::string video, mask;              // a source video and its mask, "" for none

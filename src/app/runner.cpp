@@ -230,6 +230,7 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
                        {"write_s", write_s}, {"total_s", seconds_since(t0)}}},
           {"transformer_passes", times.transformer_passes},
           {"reused_passes", times.reused_passes},
+          {"context_windows", times.context_windows},
           {"peak_memory_mb", peak_memory_mb()}};
 }
 

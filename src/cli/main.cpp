@@ -111,6 +111,9 @@ struct Common {
     text("--cache", r.cache,
          "Step caching: teacache[:THRESH][,ret_steps], magcache[:THRESH][,k=N][,retention=R], easycache[:THRESH] or none "
          "(thresholds default to the reference scripts': 0.2, 0.12, 0.05)");
+    text("--context-windows", r.context_windows,
+         "Clips longer than the model's trained length in overlapping windows: auto (default: on when longer), none, or "
+         "static|uniform|looped[:LENGTH][,overlap=N][,fuse=pyramid|flat|linear][,freenoise] (frames)");
     app->add_option("--size", size, "WxH (multiples of 16 for Wan models)");
     text("--aspect", r.aspect, "16:9, 9:16, 1:1, ...: the model's nearest size of that shape");
     app->add_option_function<int64_t>("--frames", [&r](const int64_t& v) { r.frames = v; }, "Frame count (4k+1)")
@@ -375,6 +378,7 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   for (const auto& w : s.warnings) spdlog::warn("{}", w);
   const std::string cfg = s.cfg_low_noise == s.cfg ? kino::concat(s.cfg) : kino::concat(s.cfg, " (low noise ", s.cfg_low_noise, ")");
   spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, cfg, s.seed);
+  if (s.context_windows != "none") spdlog::info("context windows {} (frames)", s.context_windows);
   kino::RunOptions run = c.run_options();
   // An extension is written after the source's frames that precede it.
   kino::Video lead_in;

@@ -114,6 +114,9 @@ ModelManifest parse_manifest(const std::string& text, const std::string& path, b
     m.tokenizer = fs::path(m.text_encoder).extension() == ".safetensors" ? m.text_encoder : resolve(tokenizer, "tokenizer");
   m.defaults = read_defaults(j.value("defaults", nlohmann::json::object()), where + " defaults");
   m.cache_constants = field_or<std::string>(j, "cache_constants", "", where);
+  m.trained_frames = field_or<int64_t>(j, "trained_frames", 0, where);
+  if (m.trained_frames < 0 || m.trained_frames > 4097 || (m.trained_frames && (m.trained_frames - 1) % 4))
+    throw Error(concat(where, ": field 'trained_frames' = ", m.trained_frames, " is not a frame count 4k+1 up to 4097"));
   if (!m.cache_constants.empty() && !cache_constants(m.cache_constants))
     throw Error(concat(where, ": field 'cache_constants' = '", m.cache_constants, "' is none of ", cache_constant_names()));
   if (!m.defaults.cache.empty()) parse_cache_spec(m.defaults.cache, where + " defaults.cache");
@@ -157,6 +160,7 @@ nlohmann::json manifest_json(const ModelManifest& m) {
     j["boundary_ratio"] = m.boundary_ratio;
   }
   if (!m.cache_constants.empty()) j["cache_constants"] = m.cache_constants;
+  if (m.trained_frames) j["trained_frames"] = m.trained_frames;
   if (!m.image_encoder.empty()) j["image_encoder"] = {{"weights", m.image_encoder}, {"config", m.image_encoder_config}};
   for (const auto& l : m.lora_specs) {
     nlohmann::json e = {{"file", l.path}, {"strength", l.strength}};

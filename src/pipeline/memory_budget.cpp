@@ -39,7 +39,9 @@ MemoryRequest same_shape(const MemoryRequest& r, int64_t width, int64_t size_mul
 
 int64_t estimate_peak_bytes(const MemoryModel& m, const MemoryRequest& r) {
   const int64_t B = r.guided ? 2 : 1;
-  const int64_t latent_frames = (r.frames - 1) / m.vae_temporal + 1;
+  // Context windows: the transformer runs one window at a time.
+  const int64_t dit_frames = r.window_frames > 0 ? std::min(r.window_frames, r.frames) : r.frames;
+  const int64_t latent_frames = (dit_frames - 1) / m.vae_temporal + 1;
   const int64_t L = (latent_frames / m.patch_t) * (r.height / (m.vae_spatial * m.patch_h)) *
                     (r.width / (m.vae_spatial * m.patch_w));
   // Transformer: about ten float32 [B, L, max(dim, ffn)] tensors alive at once

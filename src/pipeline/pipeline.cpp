@@ -11,6 +11,7 @@
 #include "nn/tensors.h"
 #include "pipeline/model_registry.h"
 #include "pipeline/resolve.h"
+#include "request/window_spec.h"
 
 namespace kino {
 
@@ -102,7 +103,9 @@ GenerationSettings Pipeline::resolve(const GenerationRequest& r, bool strict) co
       s.warnings.push_back(concat("the ", what, " is longer than the text encoder's ", st.description.text_len,
                                   " tokens; the rest is ignored"));
   if (st.check_memory)
-    check_fits(st.description.memory, MemoryRequest{s.width, s.height, s.frames, s.cfg != 1.0 || s.cfg_low_noise != 1.0},
+    check_fits(st.description.memory,
+               MemoryRequest{s.width, s.height, s.frames, s.cfg != 1.0 || s.cfg_low_noise != 1.0,
+                             parse_window_spec(s.context_windows, "context_windows").length},
                available_memory_bytes(), st.description.frame_multiple, st.description.size_multiple);
   return s;
 }
@@ -131,9 +134,11 @@ Video Pipeline::generate(const GenerationSettings& s, const ProgressCallback& pr
   t0 = std::chrono::steady_clock::now();
   const at::Tensor noise = seeded_noise(s.seed, model.latent_shape(s));
   tm.transformer_passes = tm.reused_passes = 0;
+  tm.context_windows = 1;
   const at::Tensor latent = model.sample(noise, conditioning, s, [&](const StepDone& done) {
     tm.transformer_passes += done.passes;
     tm.reused_passes += done.reused;
+    tm.context_windows = std::max<int64_t>(tm.context_windows, done.windows);
     report("denoise", done.step, s.steps);
     check_stop();
   });

@@ -9,6 +9,7 @@
 #include "media/image.h"
 #include "media/video_reader.h"
 #include "request/cache_spec.h"
+#include "request/window_spec.h"
 #include "request/settings.h"
 #include "sampling/sampler_kind.h"
 #include "text/text_clean.h"
@@ -188,6 +189,13 @@ GenerationSettings resolve_request(const GenerationRequest& r, const GenerationD
       concat("a multiple of ", sm));
   fix(s.height, std::max<int64_t>(1, std::llround(static_cast<double>(s.height) / sm)) * sm, "height",
       concat("a multiple of ", sm));
+  s.context_windows = window_spec_text(resolve_window_spec(parse_window_spec(r.context_windows.value_or(""), "--context-windows"),
+                                                            s.frames, model.trained_frames, fm));
+  if (s.context_windows != "none" && !s.cache.empty())
+    throw Error(concat("--cache and context windows (", s.frames, " frames of a model trained on ", model.trained_frames,
+                       ") do not combine yet: give --context-windows none or no --cache"));
+  if (s.context_windows != "none" && !s.references.empty())
+    throw Error("VACE reference images and context windows do not combine: keep --frames within the model's trained length");
   if (s.keep_frames >= s.frames)
     throw Error(concat("--keep-frames ", s.keep_frames, " leaves nothing to generate in ", s.frames, " frames (--frames)"));
   return s;

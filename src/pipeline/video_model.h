@@ -45,6 +45,7 @@ struct Conditioning {
 struct StepDone {
   int64_t step = 0;
   int passes = 0, reused = 0;
+  int windows = 1;  // context windows the step ran
 };
 
 class VideoModel {

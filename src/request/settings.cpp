@@ -49,6 +49,7 @@ const std::vector<Row>& rows() {
       {{"shift", SettingType::Number, 0, 100, true, "--shift", "shift"}, &Req::shift, &Set::shift, &Def::shift},
       {{"sampler", SettingType::Text, 0, 0, false, "--sampler", "sampler"}, &Req::sampler, &Set::sampler, &Def::sampler},
       {{"cache", SettingType::Text, 0, 0, false, "--cache", "cache"}, &Req::cache, &Set::cache, &Def::cache},
+      {{"context_windows", SettingType::Text, 0, 0, false, "--context-windows", nullptr}, &Req::context_windows, &Set::context_windows, none},
       {{"size", SettingType::Size, 1, 8192, false, "--size", nullptr}, none, none, none},
       {{"width", SettingType::Integer, 1, 8192, false, "width", "width"}, &Req::width, &Set::width, &Def::width},
       {{"height", SettingType::Integer, 1, 8192, false, "height", "height"}, &Req::height, &Set::height, &Def::height},
@@ -257,6 +258,7 @@ nlohmann::json settings_record(const GenerationSettings& s) {
     j.erase("video_fps");
   }
   if (s.keep_frames == 0) j.erase("keep_frames");
+  if (s.context_windows == "none") j.erase("context_windows");
   return j;
 }
 

@@ -127,6 +127,7 @@ Json manifest_json(const Options& o, const UMT5Config& tcfg, const WanDiTConfig&
       {"text_encoder", {{"weights", "text_encoder.safetensors"}, {"config", tcfg.to_json()}}},
       {"transformer", {{"weights", "transformer.safetensors"}, {"config", dcfg.to_json()}}},
       {"vae", {{"weights", "vae.safetensors"}, {"config", vcfg.to_json()}}},
+      {"trained_frames", o.frames},  // longer clips run in context windows
       {"defaults", defaults_json(defaults)}};
 }
 

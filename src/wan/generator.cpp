@@ -205,6 +205,10 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
                        : std::nullopt;
   };
   const std::optional<VaceInput> vace_one = vace(1);
+  const bool windowed = inputs.windows.active(latent.size(1));
+  if (windowed && cache) throw Error("step caching and context windows do not combine yet");
+  if (windowed && image && inputs.windows.schedule == WindowSpec::Schedule::Looped)
+    throw Error("looped context windows cannot keep a first frame (TI2V image-to-video): use static or uniform");
   // Experts kept in host memory visit the device for their run of steps: a
   // copy of the weights, dropped (its memory reused by the next) at the switch.
   std::optional<WanDiT> visiting;
@@ -233,9 +237,11 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     const std::vector<at::Tensor> contexts = s.guidance != 1.0 ? std::vector<at::Tensor>{cond, uncond} : std::vector<at::Tensor>{cond};
     const std::optional<VaceInput> vace_all = vace(contexts.size());
     const std::vector<at::Tensor> v =
-        cache ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1),
-                              vace_one ? &*vace_one : nullptr, s)
-              : dit.forward(std::vector<at::Tensor>(contexts.size(), input()), std::vector<double>(contexts.size(), t), contexts,
+        cache      ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1),
+                                   vace_one ? &*vace_one : nullptr, s)
+        : windowed ? windowed_passes(dit, inputs.windows, i, t, input(), contexts, image, images(contexts.size()), z,
+                                     inputs.context_scale, s)
+                   : dit.forward(std::vector<at::Tensor>(contexts.size(), input()), std::vector<double>(contexts.size(), t), contexts,
                             seq_len, nullptr, first_t(contexts.size()), images(contexts.size()), nullptr,
                             vace_all ? &*vace_all : nullptr);
     s.cond = v[0];
@@ -255,6 +261,42 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
   if (!std::isfinite(latent.sum().item<double>()))
     throw Error("the sampled latent is not finite (NaN or infinity); no video is written");
   return latent;
+}
+
+// One step's transformer passes over context windows (ComfyUI's
+// IndexListContextHandler.execute): each window's frames of the input (the
+// I2V condition and the VACE context sliced alike) through the DiT, every
+// frame's velocity the weighted mean of the windows holding it. A first
+// frame (TI2V) keeps timestep 0 in the window that starts with it.
+std::vector<at::Tensor> WanGenerator::windowed_passes(const WanDiT& dit, const ContextWindows& windows, int64_t step, double t,
+                                                      const at::Tensor& x, const std::vector<at::Tensor>& contexts,
+                                                      bool first_frame, const std::vector<at::Tensor>& image,
+                                                      const at::Tensor& vace, double context_scale, Step& report) const {
+  const int64_t frames = x.size(1);
+  const size_t n = contexts.size();
+  std::vector<at::Tensor> sum(n);
+  at::Tensor total = at::zeros({frames}, x.options().dtype(at::kFloat));
+  const std::vector<std::vector<int64_t>> list = windows.windows(frames, step);
+  for (const std::vector<int64_t>& w : list) {
+    const at::Tensor idx = at::tensor(w, at::kLong).to(x.device());
+    const at::Tensor xw = x.index_select(1, idx);
+    const int64_t seq_len = dit.config().tokens(xw.size(1), xw.size(2), xw.size(3));
+    std::optional<VaceInput> vw;
+    if (vace.defined()) vw = VaceInput{std::vector<at::Tensor>(n, vace.to(x.device()).index_select(1, idx)), context_scale};
+    const std::vector<double> firsts = first_frame && w[0] == 0 ? std::vector<double>(n, 0.0) : std::vector<double>{};
+    const std::vector<at::Tensor> out = dit.forward(std::vector<at::Tensor>(n, xw), std::vector<double>(n, t), contexts, seq_len, nullptr,
+                                                    firsts, image, nullptr, vw ? &*vw : nullptr);
+    const std::vector<double> weights = windows.weights(w, frames);
+    const at::Tensor wt = at::tensor(weights, at::kDouble).to(x.device(), at::kFloat);
+    for (size_t b = 0; b < n; ++b) {
+      if (!sum[b].defined()) sum[b] = at::zeros({out[b].size(0), frames, out[b].size(2), out[b].size(3)}, out[b].options());
+      sum[b].index_add_(1, idx, out[b] * wt.view({1, -1, 1, 1}));
+    }
+    total.index_add_(0, idx, wt);
+  }
+  for (at::Tensor& v : sum) v = v / total.view({1, -1, 1, 1});
+  report.windows = static_cast<int>(list.size());
+  return sum;
 }
 
 // One step's transformer passes under a step cache: each branch computed,
@@ -451,24 +493,30 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, 
   const std::unique_ptr<StepCache> cache =
       StepCache::create(parse_cache_spec(s.cache, "cache"), cache_constants_ ? &*cache_constants_ : nullptr, s.steps);
   auto given = [&](const char* name) { return c.has(name) ? c.at(name) : at::Tensor(); };
-  SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale, 0};
+  SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale, 0,
+                      ContextWindows::from_spec(parse_window_spec(s.context_windows, "context_windows"), vae_.config().temporal_stride())};
   // Video-to-video (diffusers' get_timesteps): the last int(steps x
   // strength) steps run, from the video's latent noised to the first one's
   // sigma; strength 0 runs none (the video's VAE round trip), strength 1 all
   // from the noise alone (text-to-video).
   at::Tensor start = noise;
+  if (inputs.windows.freenoise) {
+    const std::vector<int64_t> from = inputs.windows.freenoise_sources(noise.size(1), s.seed);
+    start = noise.index_select(1, at::tensor(from, at::kLong).to(noise.device()));
+  }
   if (c.has("video_latent")) {
     inputs.first_step = s.steps - std::min<int64_t>(static_cast<int64_t>(static_cast<double>(s.steps) * s.strength), s.steps);
     const at::Tensor x0 = c.at("video_latent").to(noise.device());
     if (inputs.first_step == s.steps) return x0;
     const double sigma = make_schedule(parse_sampler(s.sampler), s.steps, s.shift).sigmas[static_cast<size_t>(inputs.first_step)];
-    start = sigma * noise + (1 - sigma) * x0;
+    start = sigma * start + (1 - sigma) * x0;
   }
   const at::Tensor latent = sample(
       start, c.at("cond"), c.at("uncond"), parse_sampler(s.sampler), s.steps, s.shift, Guidance(s.cfg, s.cfg_low_noise),
       [&](const Step& st) {
         const int passes = st.uncond.defined() ? 2 : 1;
-        after_step({st.index + 1, passes, passes - (st.cond_computed ? 1 : 0) - (passes == 2 && st.uncond_computed ? 1 : 0)});
+        const int computed = (st.cond_computed ? 1 : 0) + (passes == 2 && st.uncond_computed ? 1 : 0);
+        after_step({st.index + 1, passes * st.windows, passes - computed, st.windows});
       },
       inputs, cache.get());
   // VACE's reference frames lead the latent; the video is what follows them.

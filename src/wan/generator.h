@@ -20,6 +20,7 @@
 #include "text/umt5.h"
 #include "wan/clip.h"
 #include "wan/configs.h"
+#include "sampling/context_windows.h"
 #include "sampling/step_cache.h"
 #include "wan/dit.h"
 #include "wan/vae.h"
@@ -46,6 +47,8 @@ struct SampleInputs {
   // Video-to-video: the step the schedule starts at (the noise is then the
   // video's latent noised to that step's sigma).
   int64_t first_step = 0;
+  // Clips longer than a window: the DiT runs per window, the velocities blended.
+  ContextWindows windows;
 };
 
 class WanGenerator final : public VideoModel {
@@ -56,6 +59,7 @@ class WanGenerator final : public VideoModel {
     bool low_noise_expert = false;            // which transformer ran (two-expert models)
     double guidance = 0;                      // the scale it was guided with
     bool cond_computed = true, uncond_computed = true;  // false: served by the step cache
+    int windows = 1;                                    // context windows the transformer ran over
   };
   using StepObserver = std::function<void(const Step&)>;
 
@@ -142,6 +146,10 @@ class WanGenerator final : public VideoModel {
   at::Tensor vace_context(const GenerationSettings& s) const;
   at::Tensor source_video(const std::string& path, const GenerationSettings& s) const;
   at::Tensor read_frames(const std::string& path, const std::vector<int64_t>& ids, const GenerationSettings& s) const;
+  std::vector<at::Tensor> windowed_passes(const WanDiT& dit, const ContextWindows& windows, int64_t step, double t,
+                                          const at::Tensor& x, const std::vector<at::Tensor>& contexts, bool first_frame,
+                                          const std::vector<at::Tensor>& image, const at::Tensor& vace, double context_scale,
+                                          Step& report) const;
   std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
                                         const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                         const std::vector<double>& first_t, const std::vector<at::Tensor>& image,

@@ -21,6 +21,8 @@ ModelDescription describe(const ModelManifest& m) {
   d.frame_multiple = vae.temporal_stride();
   d.size_multiple = vae.spatial_stride() * dit.patch_size[1];
   d.text_len = dit.text_len;
+  // Wan's releases are trained on 81-frame clips, TI2V-5B on 121.
+  d.trained_frames = m.trained_frames ? m.trained_frames : m.task == "ti2v" ? 121 : 81;
   d.experts = m.transformer_low_noise.empty() ? 1 : 2;
   d.boundary_timestep = m.boundary_ratio * 1000;
   if (m.task == "ti2v") {
