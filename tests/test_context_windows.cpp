@@ -4,13 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <set>
 #include <cstdio>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "kino/error.h"
 #include "media/image.h"
 #include "request/window_spec.h"
 #include "sampling/context_windows.h"
+#include "world/world.h"
 #include "support.h"
 
 using namespace kino;
@@ -174,5 +178,59 @@ TEST(ContextWindows, KinoTinyLongClipIsContinuousAndDeterministic) {
   for (int edge : {8, 16, 20, 28}) {
     std::printf("[ seams  ] frame %d -> %d change %.3f (median %.3f)\n", edge, edge + 1, d[static_cast<size_t>(edge)], median);
     EXPECT_LE(d[static_cast<size_t>(edge)], 2 * median) << "frame " << edge;
+  }
+}
+
+// A continuous storyboard on kino-tiny: one video, each shot's prompt in its
+// own frame range, shots blending through the windows. Measured from the
+// pixels of the frames whose every window has that shot's prompt: the
+// background. The object's colour is printed, not asserted: in kino-tiny's
+// short windows (17 frames) a shot's prompt leaks into its neighbours'
+// frames over the steps, and the object morphs (see the README).
+TEST(ContextWindows, ContinuousStoryboardShowsEachShotInItsRange) {
+  test::TempDir dir;
+  const std::vector<std::pair<std::string, std::pair<const char*, const char*>>> shots = {
+      {"a large red circle moving to the right on a black background", {"black", "red"}},
+      {"a large green circle moving to the right on a gray background", {"gray", "green"}},
+      {"a large yellow circle moving to the right on a white background", {"white", "yellow"}}};
+  nlohmann::json board = {{"continuous", true}, {"shots", nlohmann::json::array()}};
+  for (const auto& s : shots) board["shots"].push_back({{"prompt", s.first}, {"frames", 41}});
+  std::ofstream(dir / "b.json") << board.dump();
+  const auto r = test::kino_cli("storyboard " + test::shell_quote(dir / "b.json") + " --seed 5 -o " + test::shell_quote(dir / "o_%04d.png"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("continuous: 3 shots, 129 frames"), std::string::npos) << r.err;
+  EXPECT_EQ(test::count_files(dir.path), 129u + 1u);  // the frames and b.json
+  // kino-tiny's windows (5 latent frames, overlap 2) over 33 latent frames,
+  // each taking the shot (11 latent frames each) of its middle frame.
+  ContextWindows windows;
+  windows.schedule = WindowSpec::Schedule::Static;
+  windows.length = 5;
+  windows.overlap = 2;
+  std::vector<std::set<int>> shots_of(33);
+  for (const auto& w : windows.windows(33, 0))
+    for (int64_t l : w) shots_of[static_cast<size_t>(l)].insert(static_cast<int>(w[w.size() / 2] / 11));
+  auto measure = [&](const std::vector<int>& frames) {
+    std::vector<uint8_t> rgb;
+    for (int f : frames) {
+      char name[32];
+      std::snprintf(name, sizeof name, "/o_%04d.png", f);
+      const Image img = read_image(dir.path + name);
+      rgb.insert(rgb.end(), img.rgb.begin(), img.rgb.end());
+    }
+    return world::measure(rgb, 128, 128, static_cast<int>(frames.size()));
+  };
+  for (int k = 0; k < 3; ++k) {
+    std::vector<int> own;
+    for (int l = 0; l < 33; ++l)
+      if (shots_of[static_cast<size_t>(l)] == std::set<int>{k})
+        for (int f = l == 0 ? 0 : 4 * l - 3; f <= 4 * l; ++f) own.push_back(f);
+    ASSERT_GE(own.size(), 8u) << "shot " << k;
+    const world::Measurement all = measure(own);
+    const world::Measurement m = measure(std::vector<int>(own.begin() + static_cast<std::ptrdiff_t>(own.size() / 2), own.end()));
+    EXPECT_STREQ(world::kBackgrounds[static_cast<size_t>(all.background)].name, shots[static_cast<size_t>(k)].second.first) << "shot " << k;
+    std::printf("[ shots  ] shot %d: %zu frames of its own, background %s, colour %s (asked %s; second half %s)\n", k, own.size(),
+                world::kBackgrounds[static_cast<size_t>(all.background)].name,
+                all.object_found ? world::kObjectColors[static_cast<size_t>(all.color)].name : "-", shots[static_cast<size_t>(k)].second.second,
+                m.object_found ? world::kObjectColors[static_cast<size_t>(m.color)].name : "-");
   }
 }

@@ -37,6 +37,9 @@ struct StoryboardShot {
 };
 struct Storyboard {
   double crossfade = 0;
+  // One continuous video whose prompt changes shot by shot (prompt travel
+  // over context windows) instead of separate shots joined.
+  bool continuous = false;
   std::vector<StoryboardShot> shots;
 };
 Storyboard read_storyboard(const std::string& path);

@@ -58,6 +58,11 @@ struct GenerationSettings {
   double strength = 1.0;                // video-to-video: how much of the video is noised (1: all of it)
   double video_fps = 16;                // the frame rate a PNG sequence is read at
   int64_t keep_frames = 0;              // VACE extension: frames of the video kept (0: none, the video is a source)
+  // A continuous storyboard (prompt travel): each shot's prompt and the
+  // latent frame it starts at; a context window takes the prompt of the
+  // shot holding its middle frame. Empty otherwise.
+  std::vector<std::string> travel_prompts;
+  std::vector<int64_t> travel_starts;
   uint64_t seed = 0;
   int64_t steps = 0, width = 0, height = 0, frames = 0;
   double cfg = 0, shift = 0, fps = 0;

@@ -88,8 +88,11 @@ Storyboard parse_storyboard(const std::string& text, const std::string& name) {
   Storyboard board;
   if (read_field(j, "crossfade", board.crossfade, name) && !(board.crossfade >= 0 && board.crossfade <= 60))
     throw Error(concat(name, ": 'crossfade' must be a number of seconds in [0, 60]"));
+  read_field(j, "continuous", board.continuous, name);
+  if (board.continuous && board.crossfade > 0) throw Error(concat(name, ": a continuous storyboard has no crossfade (its shots blend)"));
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "crossfade" && it.key() != "shots") throw Error(concat(name, ": unknown field '", it.key(), "'"));
+    if (it.key() != "crossfade" && it.key() != "shots" && it.key() != "continuous")
+      throw Error(concat(name, ": unknown field '", it.key(), "'"));
   for (size_t i = 0; i < j["shots"].size(); ++i) {
     const std::string where = concat(name, " shot ", i + 1);
     const nlohmann::json& shot = j["shots"][i];

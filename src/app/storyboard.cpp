@@ -27,6 +27,34 @@ void append_crossfaded(Video& joined, const Video& next, int64_t fade) {
   joined.frames += next.frames - k;
 }
 
+// A continuous storyboard as one generation: the first shot's settings,
+// every shot's latent frames end to end, each shot's prompt from its first
+// latent frame (prompt travel over the context windows).
+GenerationSettings continuous_settings(Pipeline& pipeline, const Storyboard& board, const std::vector<GenerationSettings>& shots,
+                                       const std::string& name, const std::map<std::string, Preset>& presets,
+                                       const StoryboardOptions& o) {
+  const int64_t fm = pipeline.description().frame_multiple;
+  int64_t latent = 0;
+  std::vector<int64_t> starts;
+  for (const GenerationSettings& s : shots) {
+    starts.push_back(latent);
+    latent += (s.frames - 1) / fm + 1;
+  }
+  GenerationRequest r = layered_request(board.shots[0].request, board.shots[0].preset, o.command_line, o.preset, presets, 0);
+  r.frames = (latent - 1) * fm + 1;
+  r.seconds.reset();
+  GenerationSettings s = pipeline.resolve(r, o.run.strict);
+  if (s.context_windows == "none")
+    throw Error(concat(name, ": a continuous storyboard of ", s.frames, " frames fits one window of this model (trained on ",
+                       pipeline.description().trained_frames, "): give longer shots, or --context-windows with a shorter length"));
+  for (size_t i = 1; i < shots.size(); ++i)
+    if (shots[i].steps != s.steps || shots[i].cfg != s.cfg || shots[i].sampler != s.sampler || shots[i].shift != s.shift)
+      spdlog::warn("{} shot {}: a continuous storyboard samples with the first shot's steps, cfg, shift and sampler", name, i + 1);
+  for (const GenerationSettings& shot : shots) s.travel_prompts.push_back(shot.prompt);
+  s.travel_starts = starts;
+  return s;
+}
+
 }  // namespace
 
 nlohmann::json render_storyboard(Pipeline& pipeline, const Storyboard& board, const std::string& name,
@@ -49,7 +77,13 @@ nlohmann::json render_storyboard(Pipeline& pipeline, const Storyboard& board, co
   }
   const int64_t fade = static_cast<int64_t>(std::llround(board.crossfade * shots[0].fps));
   Video joined;
-  for (size_t i = 0; i < shots.size(); ++i) {
+  if (board.continuous) {
+    const GenerationSettings s = continuous_settings(pipeline, board, shots, name, presets, o);
+    spdlog::info("continuous: {} shots, {} frames in context windows {}", shots.size(), s.frames, s.context_windows);
+    StageTimes times;
+    joined = generate_with_progress(pipeline, s, o.run.progress, times);
+  }
+  for (size_t i = 0; i < shots.size() && !board.continuous; ++i) {
     spdlog::info("shot {}/{}: {} (seed {})", i + 1, shots.size(), shots[i].prompt, shots[i].seed);
     StageTimes times;
     Video v = generate_with_progress(pipeline, shots[i], o.run.progress, times);
@@ -65,7 +99,7 @@ nlohmann::json render_storyboard(Pipeline& pipeline, const Storyboard& board, co
   auto tags = provenance_tags(summary, model);
   nlohmann::json record = nlohmann::json::array();
   for (const auto& s : shots) record.push_back(settings_json(s, model));
-  tags["kino_storyboard"] = nlohmann::json({{"crossfade", board.crossfade}, {"shots", record}}).dump();
+  tags["kino_storyboard"] = nlohmann::json({{"crossfade", board.crossfade}, {"continuous", board.continuous}, {"shots", record}}).dump();
   const auto files = write_video(output, joined, tags, o.run.write);
   spdlog::info("wrote {} ({} shots, {} frames)", output, shots.size(), joined.frames);
   return {{"path", output}, {"files", files}, {"shots", shots.size()}, {"frames", joined.frames}, {"model", model.name}};

@@ -207,6 +207,8 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
   const std::optional<VaceInput> vace_one = vace(1);
   const bool windowed = inputs.windows.active(latent.size(1));
   if (windowed && cache) throw Error("step caching and context windows do not combine yet");
+  if (!inputs.travel_contexts.empty() && (!windowed || inputs.travel_contexts.size() != inputs.travel_starts.size()))
+    throw Error("prompt travel needs context windows and one start frame per prompt");
   if (windowed && image && inputs.windows.schedule == WindowSpec::Schedule::Looped)
     throw Error("looped context windows cannot keep a first frame (TI2V image-to-video): use static or uniform");
   // Experts kept in host memory visit the device for their run of steps: a
@@ -239,8 +241,7 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
     const std::vector<at::Tensor> v =
         cache      ? cached_passes(dit, *cache, i, t, latent, input(), contexts, seq_len, first_t(1), images(1),
                                    vace_one ? &*vace_one : nullptr, s)
-        : windowed ? windowed_passes(dit, inputs.windows, i, t, input(), contexts, image, images(contexts.size()), z,
-                                     inputs.context_scale, s)
+        : windowed ? windowed_passes(dit, inputs.windows, i, t, input(), contexts, image, images(contexts.size()), inputs, s)
                    : dit.forward(std::vector<at::Tensor>(contexts.size(), input()), std::vector<double>(contexts.size(), t), contexts,
                             seq_len, nullptr, first_t(contexts.size()), images(contexts.size()), nullptr,
                             vace_all ? &*vace_all : nullptr);
@@ -271,9 +272,10 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const at::Tensor& cond,
 std::vector<at::Tensor> WanGenerator::windowed_passes(const WanDiT& dit, const ContextWindows& windows, int64_t step, double t,
                                                       const at::Tensor& x, const std::vector<at::Tensor>& contexts,
                                                       bool first_frame, const std::vector<at::Tensor>& image,
-                                                      const at::Tensor& vace, double context_scale, Step& report) const {
+                                                      const SampleInputs& inputs, Step& report) const {
   const int64_t frames = x.size(1);
   const size_t n = contexts.size();
+  const at::Tensor& vace = inputs.vace_context;
   std::vector<at::Tensor> sum(n);
   at::Tensor total = at::zeros({frames}, x.options().dtype(at::kFloat));
   const std::vector<std::vector<int64_t>> list = windows.windows(frames, step);
@@ -282,9 +284,17 @@ std::vector<at::Tensor> WanGenerator::windowed_passes(const WanDiT& dit, const C
     const at::Tensor xw = x.index_select(1, idx);
     const int64_t seq_len = dit.config().tokens(xw.size(1), xw.size(2), xw.size(3));
     std::optional<VaceInput> vw;
-    if (vace.defined()) vw = VaceInput{std::vector<at::Tensor>(n, vace.to(x.device()).index_select(1, idx)), context_scale};
+    if (vace.defined()) vw = VaceInput{std::vector<at::Tensor>(n, vace.to(x.device()).index_select(1, idx)), inputs.context_scale};
     const std::vector<double> firsts = first_frame && w[0] == 0 ? std::vector<double>(n, 0.0) : std::vector<double>{};
-    const std::vector<at::Tensor> out = dit.forward(std::vector<at::Tensor>(n, xw), std::vector<double>(n, t), contexts, seq_len, nullptr,
+    // Prompt travel: the shot holding the window's middle frame.
+    std::vector<at::Tensor> ctx = contexts;
+    if (!inputs.travel_contexts.empty()) {
+      const int64_t middle = w[w.size() / 2];
+      size_t shot = 0;
+      while (shot + 1 < inputs.travel_starts.size() && inputs.travel_starts[shot + 1] <= middle) ++shot;
+      ctx[0] = inputs.travel_contexts[shot];
+    }
+    const std::vector<at::Tensor> out = dit.forward(std::vector<at::Tensor>(n, xw), std::vector<double>(n, t), ctx, seq_len, nullptr,
                                                     firsts, image, nullptr, vw ? &*vw : nullptr);
     const std::vector<double> weights = windows.weights(w, frames);
     const at::Tensor wt = at::tensor(weights, at::kDouble).to(x.device(), at::kFloat);
@@ -482,6 +492,8 @@ Conditioning WanGenerator::encode(const GenerationSettings& s) const {
     c.tensors["condition"] = image_condition(first, last, s.frames, s.height, s.width);
     if (clip_) c.tensors["image_features"] = encode_clip(last.defined() ? std::vector<at::Tensor>{first, last} : std::vector<at::Tensor>{first});
   }
+  const std::vector<at::Tensor> travel = encode_texts(s.travel_prompts);
+  for (size_t k = 0; k < travel.size(); ++k) c.tensors[concat("travel_", k)] = travel[k];
   if (takes_vace()) c.tensors["vace_context"] = vace_context(s);
   // Video-to-video (SDEdit): the video's latent, which the noise is mixed into.
   else if (!s.video.empty() && s.strength < 1) c.tensors["video_latent"] = encode_image(source_video(s.video, s)).to(at::kFloat);
@@ -493,12 +505,19 @@ at::Tensor WanGenerator::sample(const at::Tensor& noise, const Conditioning& c, 
   const std::unique_ptr<StepCache> cache =
       StepCache::create(parse_cache_spec(s.cache, "cache"), cache_constants_ ? &*cache_constants_ : nullptr, s.steps);
   auto given = [&](const char* name) { return c.has(name) ? c.at(name) : at::Tensor(); };
-  SampleInputs inputs{given("first_frame"), given("condition"), given("image_features"), given("vace_context"), s.context_scale, 0,
-                      ContextWindows::from_spec(parse_window_spec(s.context_windows, "context_windows"), vae_.config().temporal_stride())};
+  SampleInputs inputs;
+  inputs.first_frame = given("first_frame");
+  inputs.condition = given("condition");
+  inputs.image_features = given("image_features");
+  inputs.vace_context = given("vace_context");
+  inputs.context_scale = s.context_scale;
+  inputs.windows = ContextWindows::from_spec(parse_window_spec(s.context_windows, "context_windows"), vae_.config().temporal_stride());
   // Video-to-video (diffusers' get_timesteps): the last int(steps x
   // strength) steps run, from the video's latent noised to the first one's
   // sigma; strength 0 runs none (the video's VAE round trip), strength 1 all
   // from the noise alone (text-to-video).
+  for (size_t k = 0; k < s.travel_prompts.size(); ++k) inputs.travel_contexts.push_back(c.at(concat("travel_", k)));
+  inputs.travel_starts = s.travel_starts;
   at::Tensor start = noise;
   if (inputs.windows.freenoise) {
     const std::vector<int64_t> from = inputs.windows.freenoise_sources(noise.size(1), s.seed);

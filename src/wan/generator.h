@@ -49,6 +49,10 @@ struct SampleInputs {
   int64_t first_step = 0;
   // Clips longer than a window: the DiT runs per window, the velocities blended.
   ContextWindows windows;
+  // Prompt travel: per shot, its text context and first latent frame; a
+  // window's conditional pass takes the shot holding its middle frame.
+  std::vector<at::Tensor> travel_contexts;
+  std::vector<int64_t> travel_starts;
 };
 
 class WanGenerator final : public VideoModel {
@@ -148,8 +152,7 @@ class WanGenerator final : public VideoModel {
   at::Tensor read_frames(const std::string& path, const std::vector<int64_t>& ids, const GenerationSettings& s) const;
   std::vector<at::Tensor> windowed_passes(const WanDiT& dit, const ContextWindows& windows, int64_t step, double t,
                                           const at::Tensor& x, const std::vector<at::Tensor>& contexts, bool first_frame,
-                                          const std::vector<at::Tensor>& image, const at::Tensor& vace, double context_scale,
-                                          Step& report) const;
+                                          const std::vector<at::Tensor>& image, const SampleInputs& inputs, Step& report) const;
   std::vector<at::Tensor> cached_passes(const WanDiT& dit, StepCache& cache, int64_t step, double t, const at::Tensor& latent,
                                         const at::Tensor& x, const std::vector<at::Tensor>& contexts, int64_t seq_len,
                                         const std::vector<double>& first_t, const std::vector<at::Tensor>& image,
