@@ -219,4 +219,16 @@ void write_diffusers_dit(const std::string& official_file, const std::string& pa
   write_tensors(path, out);
 }
 
+std::string layouts_path(const std::string& rel) { return fixture_dir("wan21-layouts") + "/" + rel; }
+
+void link(const std::string& target, const std::string& at) {
+  fs::create_directories(fs::path(at).parent_path());
+  fs::create_symlink(target, at);
+}
+
+void write_json(const std::string& at, const nlohmann::json& j) {
+  fs::create_directories(fs::path(at).parent_path());
+  std::ofstream(at) << j.dump();
+}
+
 }  // namespace kino::test

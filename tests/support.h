@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,12 @@ CommandResult kino_cli(const std::string& args);
 std::string read_file(const std::string& path);
 // A PNG decoded to RGB24 bytes by the ffmpeg tool.
 std::vector<uint8_t> read_png_rgb(const std::string& path);
+// ../shared/fixtures/wan21-layouts/<rel> (release files in every layout).
+std::string layouts_path(const std::string& rel);
+// A symbolic link at `at` to `target`, and JSON written to `at`, their
+// folders made.
+void link(const std::string& target, const std::string& at);
+void write_json(const std::string& at, const nlohmann::json& j);
 // Tensors written to a safetensors file under the given names.
 void write_tensors(const std::string& path, const std::vector<std::pair<std::string, at::Tensor>>& tensors);
 // An official Wan DiT file written in Diffusers' names (the renames of

@@ -358,30 +358,18 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string layouts(const std::string& rel) { return test::fixture_dir("wan21-layouts") + "/" + rel; }
-
-void link(const std::string& target, const fs::path& at) {
-  fs::create_directories(at.parent_path());
-  fs::create_symlink(target, at);
-}
-
-void write_json(const fs::path& at, const nlohmann::json& j) {
-  fs::create_directories(at.parent_path());
-  std::ofstream(at) << j.dump();
-}
-
 // An official Wan2.1 image release folder made of the fixture's files under
 // the release's names: the float32 umT5 and the VAE as .pth (wan21-layouts),
 // and the CLIP weights under the checkpoint's name (no .pth of them is among
 // the fixtures; the file is read by its content, and the .pth reader is
 // tested on the umT5 and VAE files).
 fs::path official_release(const fs::path& dir, const std::string& model_type, const std::string& dit) {
-  write_json(dir / "config.json", {{"_class_name", "WanModel"}, {"model_type", model_type}, {"num_heads", 4}, {"text_len", 32}});
-  link(test::fixture(dit, kSet), dir / "diffusion_pytorch_model.safetensors");
-  link(layouts("official/models_t5_umt5-xxl-enc-f32.pth"), dir / "models_t5_umt5-xxl-enc-bf16.pth");
-  link(layouts("official/Wan2.1_VAE.pth"), dir / "Wan2.1_VAE.pth");
-  link(layouts("official/google"), dir / "google");
-  link(test::fixture("clip_weights.safetensors", kSet), dir / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth");
+  test::write_json(dir / "config.json", {{"_class_name", "WanModel"}, {"model_type", model_type}, {"num_heads", 4}, {"text_len", 32}});
+  test::link(test::fixture(dit, kSet), dir / "diffusion_pytorch_model.safetensors");
+  test::link(test::layouts_path("official/models_t5_umt5-xxl-enc-f32.pth"), dir / "models_t5_umt5-xxl-enc-bf16.pth");
+  test::link(test::layouts_path("official/Wan2.1_VAE.pth"), dir / "Wan2.1_VAE.pth");
+  test::link(test::layouts_path("official/google"), dir / "google");
+  test::link(test::fixture("clip_weights.safetensors", kSet), dir / "models_clip_open-clip-xlm-roberta-large-vit-huge-14.pth");
   return dir;
 }
 
@@ -389,17 +377,17 @@ fs::path official_release(const fs::path& dir, const std::string& model_type, co
 // Diffusers and transformers name them, the wan21-layouts Diffusers umT5,
 // tokenizer and VAE.
 fs::path diffusers_release(const fs::path& dir, const std::string& dit, bool flf2v) {
-  write_json(dir / "model_index.json", {{"_class_name", "WanImageToVideoPipeline"},
+  test::write_json(dir / "model_index.json", {{"_class_name", "WanImageToVideoPipeline"},
                                         {"image_encoder", {"transformers", "CLIPVisionModel"}},
                                         {"transformer", {"diffusers", "WanTransformer3DModel"}},
                                         {"transformer_2", {nullptr, nullptr}}});
-  write_json(dir / "transformer" / "config.json",
+  test::write_json(dir / "transformer" / "config.json",
              {{"num_attention_heads", 4}, {"image_dim", 32}, {"pos_embed_seq_len", flf2v ? nlohmann::json(34) : nlohmann::json()}});
   test::write_diffusers_dit(test::fixture(dit, kSet), (dir / "transformer" / "diffusion_pytorch_model.safetensors").string());
-  write_json(dir / "image_encoder" / "config.json", {{"hidden_act", "gelu"}, {"num_attention_heads", 4}, {"layer_norm_eps", 1e-5}});
+  test::write_json(dir / "image_encoder" / "config.json", {{"hidden_act", "gelu"}, {"num_attention_heads", 4}, {"layer_norm_eps", 1e-5}});
   write_hf_clip((dir / "image_encoder" / "model.safetensors").string());
-  for (const char* part : {"text_encoder", "tokenizer", "vae"}) link(layouts(std::string("diffusers/") + part), dir / part);
-  write_json(dir / "scheduler" / "scheduler_config.json", {{"flow_shift", 3.0}});
+  for (const char* part : {"text_encoder", "tokenizer", "vae"}) test::link(test::layouts_path(std::string("diffusers/") + part), dir / part);
+  test::write_json(dir / "scheduler" / "scheduler_config.json", {{"flow_shift", 3.0}});
   return dir;
 }
 
@@ -439,10 +427,10 @@ TEST(I2vFolders, OfficialAndDiffusersReleasesAreModelsWithTheirDefaults) {
   // Wan2.2 I2V-A14B: two experts, boundary 0.9, guide 3.5 for both, no CLIP.
   const fs::path a14b = fs::path(dir.path) / "Wan2.2-I2V-A14B";
   for (const char* expert : {"high_noise_model", "low_noise_model"}) {
-    write_json(a14b / expert / "config.json", {{"_class_name", "WanModel"}, {"model_type", "i2v"}, {"num_heads", 4}, {"text_len", 32}});
-    link(test::fixture(std::string("i2v22_") + expert + "_weights.safetensors", kSet), a14b / expert / "diffusion_pytorch_model.safetensors");
+    test::write_json(a14b / expert / "config.json", {{"_class_name", "WanModel"}, {"model_type", "i2v"}, {"num_heads", 4}, {"text_len", 32}});
+    test::link(test::fixture(std::string("i2v22_") + expert + "_weights.safetensors", kSet), a14b / expert / "diffusion_pytorch_model.safetensors");
   }
-  for (const char* file : {"models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google"}) link(layouts(std::string("official/") + file), a14b / file);
+  for (const char* file : {"models_t5_umt5-xxl-enc-bf16.pth", "Wan2.1_VAE.pth", "google"}) test::link(test::layouts_path(std::string("official/") + file), a14b / file);
   const ModelManifest i2v22 = load_manifest(a14b.string());
   EXPECT_EQ(i2v22.family, "wan2.2");
   EXPECT_EQ(i2v22.task, "i2v");
@@ -473,7 +461,7 @@ TEST(I2vFolders, OfficialAndDiffusersReleasesAreModelsWithTheirDefaults) {
   EXPECT_NE(shown.out.find("image_encoder/model.safetensors (huggingface names)"), std::string::npos) << shown.out;
 
   // A CLIP of another activation is not Wan's.
-  write_json(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers" / "image_encoder" / "config.json", {{"hidden_act", "quick_gelu"}});
+  test::write_json(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers" / "image_encoder" / "config.json", {{"hidden_act", "quick_gelu"}});
   const auto refused = test::kino_cli("model " + test::shell_quote(dir / "Wan2.1-I2V-14B-480P-Diffusers"));
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.err.find("hidden_act' is 'quick_gelu'"), std::string::npos) << refused.err;
@@ -487,7 +475,7 @@ TEST(I2vFolders, ReleaseFilesReproduceTheOfficialFrames) {
   KINO_REQUIRE_FIXTURES();
   test::TempDir dir;
   const fs::path dif = diffusers_release(fs::path(dir.path) / "Wan2.1-I2V-14B-480P-Diffusers", "dit_i2v_weights.safetensors", false);
-  write_json(fs::path(dir.path) / "dif" / "kino.json",
+  test::write_json(fs::path(dir.path) / "dif" / "kino.json",
              {{"kino_manifest", 1},
               {"family", "wan2.1"},
               {"task", "i2v"},

@@ -406,18 +406,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string layouts(const std::string& rel) { return test::fixture_dir("wan21-layouts") + "/" + rel; }
-
-void link(const std::string& target, const fs::path& at) {
-  fs::create_directories(at.parent_path());
-  fs::create_symlink(target, at);
-}
-
-void write_json(const fs::path& at, const nlohmann::json& j) {
-  fs::create_directories(at.parent_path());
-  std::ofstream(at) << j.dump();
-}
-
 }  // namespace
 
 // The VACE releases users download are models: the official folder (a
@@ -428,12 +416,12 @@ TEST(VaceFolders, OfficialAndDiffusersReleasesAreVaceModels) {
   KINO_REQUIRE_FIXTURES();
   test::TempDir dir;
   const fs::path official = fs::path(dir.path) / "Wan2.1-VACE-1.3B";
-  write_json(official / "config.json", {{"_class_name", "VaceWanModel"}, {"model_type", "t2v"}, {"num_heads", 4}, {"text_len", 32},
+  test::write_json(official / "config.json", {{"_class_name", "VaceWanModel"}, {"model_type", "t2v"}, {"num_heads", 4}, {"text_len", 32},
                                         {"vace_layers", {0, 1, 3}}, {"vace_in_dim", 96}});
-  link(test::fixture("vace_dit_weights.safetensors", kSet), official / "diffusion_pytorch_model.safetensors");
-  link(layouts("official/models_t5_umt5-xxl-enc-f32.pth"), official / "models_t5_umt5-xxl-enc-bf16.pth");
-  link(layouts("official/Wan2.1_VAE.pth"), official / "Wan2.1_VAE.pth");
-  link(layouts("official/google"), official / "google");
+  test::link(test::fixture("vace_dit_weights.safetensors", kSet), official / "diffusion_pytorch_model.safetensors");
+  test::link(test::layouts_path("official/models_t5_umt5-xxl-enc-f32.pth"), official / "models_t5_umt5-xxl-enc-bf16.pth");
+  test::link(test::layouts_path("official/Wan2.1_VAE.pth"), official / "Wan2.1_VAE.pth");
+  test::link(test::layouts_path("official/google"), official / "google");
   const ModelManifest m = load_manifest(official.string());
   EXPECT_EQ(m.family + " " + m.task, "wan2.1 vace");
   EXPECT_EQ(m.defaults.shift, 16.0);
@@ -441,10 +429,10 @@ TEST(VaceFolders, OfficialAndDiffusersReleasesAreVaceModels) {
   EXPECT_EQ(m.transformer_config["vace_layers"], nlohmann::json({0, 1, 3}));
 
   const fs::path dif = fs::path(dir.path) / "Wan2.1-VACE-1.3B-diffusers";
-  write_json(dif / "model_index.json", {{"_class_name", "WanVACEPipeline"}, {"transformer", {"diffusers", "WanVACETransformer3DModel"}}});
-  write_json(dif / "transformer" / "config.json", {{"num_attention_heads", 4}, {"vace_layers", {0, 1, 3}}, {"vace_in_channels", 96}});
+  test::write_json(dif / "model_index.json", {{"_class_name", "WanVACEPipeline"}, {"transformer", {"diffusers", "WanVACETransformer3DModel"}}});
+  test::write_json(dif / "transformer" / "config.json", {{"num_attention_heads", 4}, {"vace_layers", {0, 1, 3}}, {"vace_in_channels", 96}});
   test::write_diffusers_dit(test::fixture("vace_dit_weights.safetensors", kSet), (dif / "transformer" / "diffusion_pytorch_model.safetensors").string());
-  for (const char* part : {"text_encoder", "tokenizer", "vae"}) link(layouts(std::string("diffusers/") + part), dif / part);
+  for (const char* part : {"text_encoder", "tokenizer", "vae"}) test::link(test::layouts_path(std::string("diffusers/") + part), dif / part);
   const ModelManifest d = load_manifest(dif.string());
   EXPECT_EQ(d.task, "vace");
   EXPECT_EQ(weight_layout(d, "transformer"), "diffusers");

@@ -46,6 +46,20 @@ KindRule rule_of(MediaKind kind) {
 
 }  // namespace
 
+Image to_rgb24(const AVFrame& f, const std::string& path) {
+  Image img;
+  img.width = f.width;
+  img.height = f.height;
+  img.rgb.resize(static_cast<size_t>(img.width * img.height * 3));
+  const SwsPtr sws(sws_getContext(f.width, f.height, static_cast<AVPixelFormat>(f.format), f.width, f.height, AV_PIX_FMT_RGB24,
+                                  SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
+  if (!sws) throw Error(concat(path, ": cannot convert its pixel format to RGB"));
+  uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {static_cast<int>(img.width * 3), 0, 0, 0};
+  sws_scale(sws.get(), f.data, f.linesize, 0, f.height, dst, dst_stride);
+  return img;
+}
+
 InputPtr open_input(const std::string& path, MediaKind kind) {
   const KindRule rule = rule_of(kind);
   const char* what = rule.name;

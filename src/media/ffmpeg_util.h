@@ -10,6 +10,8 @@ extern "C" {
 #include <memory>
 #include <string>
 
+#include "media/image.h"
+
 namespace kino::av {
 
 inline std::string error_text(int code) {
@@ -38,6 +40,22 @@ using FramePtr = std::unique_ptr<AVFrame, FrameDeleter>;
 using PacketPtr = std::unique_ptr<AVPacket, PacketDeleter>;
 using SwsPtr = std::unique_ptr<SwsContext, SwsDeleter>;
 using InputPtr = std::unique_ptr<AVFormatContext, InputDeleter>;
+
+// FFmpeg's own error messages silenced while in scope (shown with -vv):
+// kino reports a file that does not decode in its own one line.
+struct QuietErrors {
+  int saved = av_log_get_level();
+  QuietErrors() {
+    if (saved <= AV_LOG_ERROR) av_log_set_level(AV_LOG_FATAL);
+  }
+  ~QuietErrors() { av_log_set_level(saved); }
+  QuietErrors(const QuietErrors&) = delete;
+  QuietErrors& operator=(const QuietErrors&) = delete;
+};
+
+// A decoded frame as RGB24 (bicubic, accurate rounding, full chroma);
+// kino::Error naming `path` when its pixel format does not convert.
+Image to_rgb24(const AVFrame& frame, const std::string& path);
 
 enum class MediaKind { Image, Audio, Video };
 

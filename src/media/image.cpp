@@ -115,15 +115,7 @@ std::optional<std::pair<int64_t, int64_t>> png_header_size(const std::string& pa
 }  // namespace
 
 Image read_image(const std::string& path) {
-  // A file that does not decode gets kino's one-line error; FFmpeg's own
-  // messages about it show only with -vv.
-  struct QuietErrors {
-    int saved = av_log_get_level();
-    QuietErrors() {
-      if (saved <= AV_LOG_ERROR) av_log_set_level(AV_LOG_FATAL);
-    }
-    ~QuietErrors() { av_log_set_level(saved); }
-  } quiet;
+  const av::QuietErrors quiet;
   // The header's size is checked before anything is decoded (a small file
   // may declare a huge image), and no decoder may exceed the bound.
   const av::InputPtr fmt = av::open_input(path, av::MediaKind::Image);  // a regular file, an image format
@@ -156,18 +148,7 @@ Image read_image(const std::string& path) {
   if (!got || frame->width <= 0 || frame->height <= 0) throw Error(concat(path, ": the image could not be decoded (truncated or damaged)"));
   check_image_size(path, frame->width, frame->height);
 
-  Image img;
-  img.width = frame->width;
-  img.height = frame->height;
-  img.rgb.resize(static_cast<size_t>(img.width * img.height * 3));
-  const av::SwsPtr sws(sws_getContext(frame->width, frame->height, static_cast<AVPixelFormat>(frame->format), frame->width,
-                                      frame->height, AV_PIX_FMT_RGB24, SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT,
-                                      nullptr, nullptr, nullptr));
-  if (!sws) throw Error(concat(path, ": cannot convert its pixel format to RGB"));
-  uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {static_cast<int>(img.width * 3), 0, 0, 0};
-  sws_scale(sws.get(), frame->data, frame->linesize, 0, frame->height, dst, dst_stride);
-  return img;
+  return av::to_rgb24(*frame, path);
 }
 
 Image resize_lanczos(const Image& in, int64_t width, int64_t height) {

@@ -89,13 +89,7 @@ std::vector<std::string> sequence_files(const std::string& path) {
 // Decodes the video stream of `path` frame by frame in display order;
 // `frame(n, av_frame, seconds)` for each, false to stop.
 void decode_video(const std::string& path, const std::function<bool(int64_t, const AVFrame&, double)>& frame) {
-  struct QuietErrors {
-    int saved = av_log_get_level();
-    QuietErrors() {
-      if (saved <= AV_LOG_ERROR) av_log_set_level(AV_LOG_FATAL);
-    }
-    ~QuietErrors() { av_log_set_level(saved); }
-  } quiet;
+  const av::QuietErrors quiet;
   const av::InputPtr fmt = av::open_input(path, av::MediaKind::Video);
   if (avformat_find_stream_info(fmt.get(), nullptr) < 0) throw Error(concat(path, ": not a video FFmpeg can read"));
   const int stream = av_find_best_stream(fmt.get(), AVMEDIA_TYPE_VIDEO, -1, -1, nullptr, 0);
@@ -142,20 +136,6 @@ double frame_duration(const std::string& path) {
   const AVRational rate = fmt->streams[stream]->avg_frame_rate.num > 0 ? fmt->streams[stream]->avg_frame_rate
                                                                         : fmt->streams[stream]->r_frame_rate;
   return rate.num > 0 && rate.den > 0 ? av_q2d(av_inv_q(rate)) : 0;
-}
-
-Image to_rgb(const std::string& path, const AVFrame& f) {
-  Image img;
-  img.width = f.width;
-  img.height = f.height;
-  img.rgb.resize(static_cast<size_t>(img.width * img.height * 3));
-  const av::SwsPtr sws(sws_getContext(f.width, f.height, static_cast<AVPixelFormat>(f.format), f.width, f.height, AV_PIX_FMT_RGB24,
-                                      SWS_BICUBIC | SWS_ACCURATE_RND | SWS_FULL_CHR_H_INT, nullptr, nullptr, nullptr));
-  if (!sws) throw Error(concat(path, ": cannot convert its pixel format to RGB"));
-  uint8_t* dst[4] = {img.rgb.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {static_cast<int>(img.width * 3), 0, 0, 0};
-  sws_scale(sws.get(), f.data, f.linesize, 0, f.height, dst, dst_stride);
-  return img;
 }
 
 }  // namespace
@@ -215,7 +195,7 @@ std::vector<Image> read_video_frames(const std::string& path, const std::vector<
     decode_video(path, [&](int64_t n, const AVFrame& f, double) {
       auto it = wanted.find(n);
       if (it != wanted.end()) {
-        const Image img = to_rgb(path, f);
+        const Image img = av::to_rgb24(f, path);
         for (size_t k : it->second) out[k] = img;
       }
       return n < last;
