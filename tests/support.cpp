@@ -231,4 +231,7 @@ void write_json(const std::string& at, const nlohmann::json& j) {
   std::ofstream(at) << j.dump();
 }
 
+FixtureIo::FixtureIo(const std::string& file, const std::string& set)
+    : t(load_tensors(fixture(file, set))), meta(TensorFile::open(fixture(file, set)).metadata()) {}
+
 }  // namespace kino::test

@@ -69,6 +69,29 @@ size_t count_lines(const std::string& s);
 
 }  // namespace kino::test
 
+namespace kino::test {
+
+// A fixture file of `set`: its tensors and metadata (a case's arguments, as
+// JSON text, under the case's name).
+struct FixtureIo {
+  FixtureIo(const std::string& file, const std::string& set);
+  std::map<std::string, at::Tensor> t;
+  std::map<std::string, std::string> meta;
+  const at::Tensor& operator[](const std::string& k) const { return t.at(k); }
+  bool has(const std::string& k) const { return t.count(k) > 0; }
+};
+
+}  // namespace kino::test
+
+// Parity against a tensor of fixture set `set` with its MANIFEST tolerance,
+// printed with `tag`.
+#define EXPECT_PARITY_IN(set, tag, out, ref, file, name)                                                    \
+  do {                                                                                                      \
+    const double kino_err_ = kino::test::rel_error(out, ref), kino_tol_ = kino::test::tolerance(file, name, set); \
+    EXPECT_LE(kino_err_, kino_tol_) << name;                                                                \
+    std::printf("[ parity ] %s %-36s rel %.3e (tol %.0e)\n", tag, std::string(name).c_str(), kino_err_, kino_tol_); \
+  } while (0)
+
 #define KINO_REQUIRE_FIXTURES()                                                     \
   do {                                                                              \
     if (kino::test::fixture_dir().empty())                                          \

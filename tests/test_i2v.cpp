@@ -29,19 +29,10 @@ std::string manifest(const std::string& name) { return std::string(KINO_TEST_DAT
 // [3, H, W] in [-1, 1], as TF.to_tensor(pil).sub_(0.5).div_(0.5).
 at::Tensor tensor_of(const at::Tensor& u8) { return image_to_tensor(test::image_of(u8)).squeeze(1); }
 
-#define EXPECT_PARITY_I2V(out, ref, file, name)                                                    \
-  do {                                                                                             \
-    const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
-    EXPECT_LE(err_, tol_) << name;                                                                 \
-    std::printf("[ parity ] i2v %-36s rel %.3e (tol %.0e)\n", std::string(name).c_str(), err_, tol_); \
-  } while (0)
+#define EXPECT_PARITY_I2V(out, ref, file, name) EXPECT_PARITY_IN(kSet, "i2v", out, ref, file, name)
 
-struct Io {
-  std::map<std::string, at::Tensor> t;
-  std::map<std::string, std::string> meta;
-  explicit Io(const std::string& file)
-      : t(test::load_tensors(test::fixture(file, kSet))), meta(TensorFile::open(test::fixture(file, kSet)).metadata()) {}
-  const at::Tensor& operator[](const std::string& k) const { return t.at(k); }
+struct Io : test::FixtureIo {
+  explicit Io(const std::string& file) : FixtureIo(file, kSet) {}
 };
 
 }  // namespace

@@ -30,20 +30,10 @@ const std::string kSet = "wan21-vace-tiny";
 
 std::string manifest() { return std::string(KINO_TEST_DATA_DIR) + "/wan21-vace-tiny.kino.json"; }
 
-#define EXPECT_PARITY_VACE(out, ref, file, name)                                                     \
-  do {                                                                                               \
-    const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);         \
-    EXPECT_LE(err_, tol_) << name;                                                                   \
-    std::printf("[ parity ] vace %-36s rel %.3e (tol %.0e)\n", std::string(name).c_str(), err_, tol_); \
-  } while (0)
+#define EXPECT_PARITY_VACE(out, ref, file, name) EXPECT_PARITY_IN(kSet, "vace", out, ref, file, name)
 
-struct Io {
-  std::map<std::string, at::Tensor> t;
-  std::map<std::string, std::string> meta;
-  explicit Io(const std::string& file)
-      : t(test::load_tensors(test::fixture(file, kSet))), meta(TensorFile::open(test::fixture(file, kSet)).metadata()) {}
-  const at::Tensor& operator[](const std::string& k) const { return t.at(k); }
-  bool has(const std::string& k) const { return t.count(k) > 0; }
+struct Io : test::FixtureIo {
+  explicit Io(const std::string& file) : FixtureIo(file, kSet) {}
 };
 
 // uint8 [T, H, W, 3] frames as the [3, T, H, W] video in [-1, 1] they stand for.

@@ -35,12 +35,7 @@ Module load22(const std::string& file, const std::string& component, const Confi
   return m;
 }
 
-#define EXPECT_PARITY22(out, ref, file, name)                                                      \
-  do {                                                                                             \
-    const double err_ = test::rel_error(out, ref), tol_ = test::tolerance(file, name, kSet);       \
-    EXPECT_LE(err_, tol_) << name;                                                                 \
-    std::printf("[ parity ] wan22 %-34s rel %.3e (tol %.0e)\n", std::string(name).c_str(), err_, tol_); \
-  } while (0)
+#define EXPECT_PARITY22(out, ref, file, name) EXPECT_PARITY_IN(kSet, "wan22", out, ref, file, name)
 
 }  // namespace
 
