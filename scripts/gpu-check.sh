@@ -8,8 +8,8 @@
 #   3. the benchmarks of the open GPU rows, each writing bench/results/gpu-*.json.
 # Issue 24's 14B rows (quantised weights, --offload blocks) are a second
 # call: scripts/gpu-quant.sh. Carry in .device/fixtures at least wan21-tiny,
-# wan22-tiny, wan-i2v-tiny and a few wan-gguf-tiny/*.gguf files (for
-# DeviceParity.GgufDecoders).
+# wan22-tiny, wan-i2v-tiny, wan21-vace-tiny (DeviceParity.Vace, 9.8 MB) and a
+# few wan-gguf-tiny/*.gguf files (for DeviceParity.GgufDecoders).
 # The log goes to bench/results/gpu-check.log; a failing step is reported
 # and the next one still runs.
 set -uo pipefail
