@@ -226,3 +226,25 @@ TEST(Cli, AudioMistakesFailBeforeGenerating) {
   }
   EXPECT_EQ(count_files(dir.path), 1u);  // only not-audio.wav
 }
+
+// --from reproduces what the video records beyond its settings: a label is
+// drawn again (and recorded again); a model other than the recorded one is
+// refused in one line, before it loads, and nothing is written.
+TEST(Cli, FromRedrawsTheLabelAndNamesAnotherModel) {
+  kino::test::TempDir dir;
+  const auto made = kino_cli("generate 'a red circle' --model " + shell_quote(kManifest) + " --label -q -o " + shell_quote(dir / "a.mp4"));
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  const auto again = kino_cli("generate --from " + shell_quote(dir / "a.mp4") + " --model " + shell_quote(kManifest) + " -o " +
+                              shell_quote(dir / "b.mp4"));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.err.find("was made with the model"), std::string::npos) << again.err;
+  const auto info = kino_cli("info " + shell_quote(dir / "b.mp4") + " --json");
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_EQ(nlohmann::json::parse(info.out)["label"], true) << info.out;
+  EXPECT_EQ(kino::test::read_file(dir / "a.mp4"), kino::test::read_file(dir / "b.mp4"));  // the same video
+  const auto other = kino_cli("-q generate --from " + shell_quote(dir / "a.mp4") + " --steps 1 -o " + shell_quote(dir / "c.mp4"));
+  EXPECT_EQ(other.exit_code, 1) << other.err;
+  EXPECT_NE(other.err.find("was made with the model 'wan21-tiny-fixture'; this one is 'kino-tiny'"), std::string::npos) << other.err;
+  EXPECT_EQ(count_lines(other.err), 1u) << other.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "c.mp4"));
+}

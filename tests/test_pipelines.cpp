@@ -164,11 +164,17 @@ TEST(Output, JsonProgressEventsOnStderr) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto events = json_lines(r.err);
   int steps = 0;
-  for (const auto& e : events) {
+  ASSERT_FALSE(events.empty());
+  for (size_t i = 0; i + 1 < events.size(); ++i) {
+    const auto& e = events[i];
     EXPECT_EQ(e["event"], "progress");
     if (e["stage"] == "denoise" && e.contains("step") && e["step"].get<int>() > 0) ++steps;
   }
   EXPECT_EQ(steps, 2);
+  // The last event says what was written.
+  EXPECT_EQ(events.back()["event"], "done");
+  EXPECT_EQ(events.back()["path"], dir / "v.mp4");
+  EXPECT_EQ(events.back()["files"], Json::array({dir / "v.mp4"}));
 }
 
 TEST(Output, StreamsToAPipe) {

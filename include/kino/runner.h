@@ -35,10 +35,10 @@ struct RunOptions {
 };
 
 // Metadata stored in every container: an "AI-generated" comment and the full
-// settings as JSON under "kino_settings": the request, the model's name and
-// its LoRAs (file name, sha256, strength, expert).
-std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model);
-nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model);
+// settings as JSON under "kino_settings": the request, the model's name, its
+// LoRAs (file name, sha256, strength, expert) and, when drawn, the label.
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model, bool label = false);
+nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model, bool label = false);
 // The LoRAs a video's settings record that `model` does not have (file
 // name, sha256 and strength each), one line per LoRA: what --from cannot
 // reproduce without them.

@@ -86,9 +86,10 @@ nlohmann::json lora_records(const ModelManifest& m) {
 
 }  // namespace
 
-nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model) {
+nlohmann::json settings_json(const GenerationSettings& s, const ModelManifest& model, bool label) {
   nlohmann::json j = settings_record(s);
   j["model"] = model.name;
+  if (label) j["label"] = true;
   if (!model.lora_specs.empty()) j["loras"] = lora_records(model);
   j["kino_version"] = version();
   return j;
@@ -111,11 +112,11 @@ std::vector<std::string> missing_loras(const nlohmann::json& settings, const Mod
   return out;
 }
 
-std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model) {
+std::map<std::string, std::string> provenance_tags(const GenerationSettings& s, const ModelManifest& model, bool label) {
   return {{"title", s.prompt},
           {"comment", concat("AI-generated video (kino ", version(), ", model ", model.name, ")")},
           {"ai_generated", "true"},
-          {"kino_settings", settings_json(s, model).dump()},
+          {"kino_settings", settings_json(s, model, label).dump()},
           {"encoder", concat("kino ", version())}};
 }
 
@@ -161,7 +162,7 @@ GenerationRequest request_from_settings(const nlohmann::json& j) {
   nlohmann::json settings = j;
   for (const Setting& s : settings_table())
     if (s.type == SettingType::Path || s.type == SettingType::PathList) settings.erase(s.key);
-  apply_overrides(settings, r, "kino_settings", {"model", "loras", "kino_version"});
+  apply_overrides(settings, r, "kino_settings", {"model", "loras", "kino_version", "label"});
   return r;
 }
 
@@ -217,14 +218,17 @@ nlohmann::json render_one(Pipeline& pipeline, const GenerationSettings& s, const
     video.frames += lead.frames;
   }
   const auto tw = std::chrono::steady_clock::now();
-  const auto files = write_video(output, video, provenance_tags(s, pipeline.model()), opts.write);
+  const auto files = write_video(output, video, provenance_tags(s, pipeline.model(), opts.label), opts.write);
   const double write_s = seconds_since(tw);
+  // --progress json ends with the files written.
+  if (opts.progress == ProgressMode::Json)
+    std::fprintf(stderr, "%s\n", nlohmann::json({{"event", "done"}, {"path", output}, {"files", files}, {"elapsed_s", seconds_since(t0)}}).dump().c_str());
   return {{"path", output},
           {"files", files},
           {"prompt", s.prompt},
           {"seed", s.seed},
           {"model", pipeline.model().name},
-          {"settings", settings_json(s, pipeline.model())},
+          {"settings", settings_json(s, pipeline.model(), opts.label)},
           {"warnings", s.warnings},
           {"timings", {{"text_s", times.text_s}, {"denoise_s", times.denoise_s}, {"decode_s", times.decode_s},
                        {"write_s", write_s}, {"total_s", seconds_since(t0)}}},

@@ -96,7 +96,7 @@ nlohmann::json render_storyboard(Pipeline& pipeline, const Storyboard& board, co
   summary.prompt.clear();
   for (const auto& s : shots) summary.prompt += (summary.prompt.empty() ? "" : " | ") + s.prompt;
   const ModelManifest& model = pipeline.model();
-  auto tags = provenance_tags(summary, model);
+  auto tags = provenance_tags(summary, model, o.run.label);
   nlohmann::json record = nlohmann::json::array();
   for (const auto& s : shots) record.push_back(settings_json(s, model));
   tags["kino_storyboard"] = nlohmann::json({{"crossfade", board.crossfade}, {"continuous", board.continuous}, {"shots", record}}).dump();

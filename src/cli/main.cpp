@@ -368,6 +368,11 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
     extension = kino::plan_extension(kino::describe_model(manifest), manifest.defaults, source.path, req, temp->path);
     spdlog::info("extend: {}", extension.how);
   }
+  // The recorded model is a name, not a path: --from runs only on the model
+  // it names (another would not reproduce the video).
+  if (recorded.contains("model") && recorded["model"].is_string() && recorded["model"].get<std::string>() != manifest.name)
+    throw kino::Error(kino::concat(from, " was made with the model '", printable(recorded["model"].get<std::string>()), "'; this one is '",
+                                   printable(manifest.name), "' (give that model with --model to reproduce it)"));
   // A recorded LoRA is a file on the recording machine: it is never opened
   // from the video's word, only named.
   for (const auto& lora : kino::missing_loras(recorded, manifest))
@@ -380,6 +385,8 @@ int run_generate(const Common& c, const std::string& prompt, const std::string& 
   spdlog::info("{}x{}, {} frames, {} steps of {}, cfg {}, seed {}", s.width, s.height, s.frames, s.steps, s.sampler, cfg, s.seed);
   if (s.context_windows != "none") spdlog::info("context windows {} (frames)", s.context_windows);
   kino::RunOptions run = c.run_options();
+  // The label a recorded video carries is drawn again.
+  if (recorded.contains("label") && recorded["label"].is_boolean() && recorded["label"].get<bool>()) run.label = true;
   // An extension is written after the source's frames that precede it.
   kino::Video lead_in;
   if (source.use == SourceVideo::Use::Extend) {
